@@ -1,0 +1,109 @@
+"""genai_sdk: hosted and local generative-AI backends behind one client.
+
+Importing the package is cheap: the exception tree is loaded now, everything else on first use, and no backend
+library (openai, torch, diffusers, faster-whisper, piper) is imported until one of its models is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._errors import (
+    AuthenticationError,
+    BudgetExceededError,
+    ConfigError,
+    ContentPolicyError,
+    GenAIError,
+    GenerationFailedError,
+    InvalidRequestError,
+    ModelRetiredError,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitError,
+    UnsupportedError,
+)
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Client": "._client",
+    "AsyncClient": "._client",
+    "Image": "._media",
+    "Video": "._media",
+    "Audio": "._media",
+    "Cost": "._requests",
+    "Progress": "._requests",
+    "ImageResult": "._requests",
+    "VideoResult": "._requests",
+    "SpeechResult": "._requests",
+    "Transcript": "._requests",
+    "Segment": "._requests",
+    "Word": "._requests",
+    "LanguageGuess": "._requests",
+    "PolicyDecision": "._requests",
+    "LedgerEntry": "._requests",
+}
+
+if TYPE_CHECKING:
+    from ._client import AsyncClient, Client
+    from ._media import Audio, Image, Video
+    from ._requests import (
+        Cost,
+        ImageResult,
+        LanguageGuess,
+        LedgerEntry,
+        PolicyDecision,
+        Progress,
+        Segment,
+        SpeechResult,
+        Transcript,
+        VideoResult,
+        Word,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'genai_sdk' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+__all__ = [
+    "AsyncClient",
+    "Audio",
+    "AuthenticationError",
+    "BudgetExceededError",
+    "Client",
+    "ConfigError",
+    "ContentPolicyError",
+    "Cost",
+    "GenAIError",
+    "GenerationFailedError",
+    "Image",
+    "ImageResult",
+    "InvalidRequestError",
+    "LanguageGuess",
+    "LedgerEntry",
+    "ModelRetiredError",
+    "PolicyDecision",
+    "Progress",
+    "ProviderError",
+    "ProviderUnavailableError",
+    "RateLimitError",
+    "Segment",
+    "SpeechResult",
+    "Transcript",
+    "UnsupportedError",
+    "Video",
+    "VideoResult",
+    "Word",
+    "__version__",
+]

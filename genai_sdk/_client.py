@@ -1,0 +1,388 @@
+"""Client and AsyncClient, and their namespaces. Public methods build a typed request and hand it to the pipeline."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from ._catalog import Catalog, default_catalog
+from ._config import Settings, resolve_settings
+from ._errors import InvalidRequestError
+from ._media import Audio, as_image
+from ._pipeline import Pipeline
+from ._requests import (
+    CallOptions,
+    Cost,
+    ImageRequest,
+    ImageResult,
+    LanguageGuess,
+    LedgerEntry,
+    PolicyDecision,
+    ProgressCallback,
+    SpeechResult,
+    SynthesizeRequest,
+    TranscribeRequest,
+    Transcript,
+    VideoRequest,
+    VideoResult,
+    sequence_of_images,
+)
+from ._retry import RetryPolicy
+from .credits import Budget, open_ledger
+from .policy import Policy
+from .providers import ProviderPool
+
+_PERIODS = ("day", "month")
+
+
+def _options(
+    model: str | None,
+    account: str | None,
+    timeout: float | None,
+    provider_options: Mapping[str, Mapping[str, object]] | None,
+    on_progress: ProgressCallback | None,
+) -> CallOptions:
+    if provider_options is not None and not all(isinstance(v, Mapping) for v in provider_options.values()):
+        raise InvalidRequestError("provider_options must map a provider name to a dict of that provider's options")
+    return CallOptions(model, account, timeout, dict(provider_options or {}), on_progress)
+
+
+def _image_request(
+    operation: str,
+    prompt: str | None,
+    images: object = None,
+    mask: object = None,
+    *,
+    model: str | None = None,
+    n: int = 1,
+    size: str | None = None,
+    quality: str | None = None,
+    style: str | None = None,
+    seed: int | None = None,
+    negative_prompt: str | None = None,
+    steps: int | None = None,
+    guidance: float | None = None,
+    account: str | None = None,
+    timeout: float | None = None,
+    provider_options: Mapping[str, Mapping[str, object]] | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> ImageRequest:
+    inputs = tuple(as_image(item) for item in sequence_of_images(images)) if images is not None else ()
+    return ImageRequest(
+        operation=operation,  # type: ignore[arg-type]
+        prompt=prompt,
+        options=_options(model, account, timeout, provider_options, on_progress),
+        images=inputs,
+        mask=as_image(mask, "mask") if mask is not None else None,
+        n=n,
+        size=size,
+        quality=quality,
+        style=style,
+        seed=seed,
+        negative_prompt=negative_prompt,
+        steps=steps,
+        guidance=guidance,
+    )
+
+
+def _audio_input(audio: object) -> Audio:
+    if isinstance(audio, Audio):
+        return audio
+    if isinstance(audio, (bytes, bytearray)):
+        if not audio:
+            raise InvalidRequestError("the audio is empty")
+        return Audio.from_bytes(bytes(audio))
+    if isinstance(audio, (str, os.PathLike)):
+        return Audio.from_path(audio)
+    raise InvalidRequestError(f"audio must be a path, bytes or a genai.Audio, not {type(audio).__name__}")
+
+
+class _Namespace:
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+
+
+class Images(_Namespace):
+    """``client.images``: generate, edit, variations, estimate."""
+
+    def generate(self, prompt: str, **kwargs: Any) -> ImageResult:
+        """Generate ``n`` images of ``prompt``. See the docs for every keyword argument."""
+        result: ImageResult = self._pipeline.run(_image_request("generate", prompt, **kwargs))
+        return result
+
+    def edit(self, image: object, prompt: str, *, mask: object = None, **kwargs: Any) -> ImageResult:
+        """Edit an image (or combine several) as the prompt says; a mask's transparent areas mark what may change."""
+        result: ImageResult = self._pipeline.run(_image_request("edit", prompt, image, mask, **kwargs))
+        return result
+
+    def variations(self, image: object, **kwargs: Any) -> ImageResult:
+        result: ImageResult = self._pipeline.run(_image_request("variations", None, image, **kwargs))
+        return result
+
+    def estimate(self, prompt: str | None = None, *, operation: str = "generate", image: object = None, **kwargs: Any) -> Cost:
+        """What the call would cost; nothing is sent and nothing is reserved."""
+        return self._pipeline.estimate(_image_request(operation, prompt, image, **kwargs))
+
+
+class AsyncImages(_Namespace):
+    async def generate(self, prompt: str, **kwargs: Any) -> ImageResult:
+        result: ImageResult = await self._pipeline.arun(_image_request("generate", prompt, **kwargs))
+        return result
+
+    async def edit(self, image: object, prompt: str, *, mask: object = None, **kwargs: Any) -> ImageResult:
+        result: ImageResult = await self._pipeline.arun(_image_request("edit", prompt, image, mask, **kwargs))
+        return result
+
+    async def variations(self, image: object, **kwargs: Any) -> ImageResult:
+        result: ImageResult = await self._pipeline.arun(_image_request("variations", None, image, **kwargs))
+        return result
+
+    async def estimate(self, prompt: str | None = None, *, operation: str = "generate", image: object = None, **kwargs: Any) -> Cost:
+        return self._pipeline.estimate(_image_request(operation, prompt, image, **kwargs))
+
+
+def _video_request(prompt: str, **kwargs: Any) -> VideoRequest:
+    common = {k: kwargs.pop(k, None) for k in ("model", "account", "timeout", "provider_options", "on_progress")}
+    image = kwargs.pop("image", None)
+    return VideoRequest(prompt, _options(**common), image=as_image(image) if image is not None else None, **kwargs)
+
+
+class Videos(_Namespace):
+    def generate(self, prompt: str, **kwargs: Any) -> VideoResult:
+        result: VideoResult = self._pipeline.run(_video_request(prompt, **kwargs))
+        return result
+
+
+class AsyncVideos(_Namespace):
+    async def generate(self, prompt: str, **kwargs: Any) -> VideoResult:
+        result: VideoResult = await self._pipeline.arun(_video_request(prompt, **kwargs))
+        return result
+
+
+def _speech_request(operation: str, audio: object, **kwargs: Any) -> TranscribeRequest:
+    common = {k: kwargs.pop(k, None) for k in ("model", "account", "timeout", "provider_options", "on_progress")}
+    return TranscribeRequest(operation, _audio_input(audio), _options(**common), **kwargs)  # type: ignore[arg-type]
+
+
+def _synthesize_request(text: str, **kwargs: Any) -> SynthesizeRequest:
+    common = {k: kwargs.pop(k, None) for k in ("model", "account", "timeout", "provider_options", "on_progress")}
+    if not text or not text.strip():
+        raise InvalidRequestError("the text to speak is empty")
+    return SynthesizeRequest(text, _options(**common), **kwargs)
+
+
+class Speech(_Namespace):
+    def transcribe(self, audio: object, **kwargs: Any) -> Transcript:
+        result: Transcript = self._pipeline.run(_speech_request("transcribe", audio, **kwargs))
+        return result
+
+    def translate(self, audio: object, **kwargs: Any) -> Transcript:
+        result: Transcript = self._pipeline.run(_speech_request("translate", audio, **kwargs))
+        return result
+
+    def detect_language(self, audio: object, **kwargs: Any) -> LanguageGuess:
+        result: LanguageGuess = self._pipeline.run(_speech_request("detect_language", audio, **kwargs))
+        return result
+
+    def synthesize(self, text: str, **kwargs: Any) -> SpeechResult:
+        result: SpeechResult = self._pipeline.run(_synthesize_request(text, **kwargs))
+        return result
+
+
+class AsyncSpeech(_Namespace):
+    async def transcribe(self, audio: object, **kwargs: Any) -> Transcript:
+        result: Transcript = await self._pipeline.arun(_speech_request("transcribe", audio, **kwargs))
+        return result
+
+    async def translate(self, audio: object, **kwargs: Any) -> Transcript:
+        result: Transcript = await self._pipeline.arun(_speech_request("translate", audio, **kwargs))
+        return result
+
+    async def detect_language(self, audio: object, **kwargs: Any) -> LanguageGuess:
+        result: LanguageGuess = await self._pipeline.arun(_speech_request("detect_language", audio, **kwargs))
+        return result
+
+    async def synthesize(self, text: str, **kwargs: Any) -> SpeechResult:
+        result: SpeechResult = await self._pipeline.arun(_synthesize_request(text, **kwargs))
+        return result
+
+
+def _decimal(value: object, what: str) -> Decimal:
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        raise InvalidRequestError(f"{what} must be a number, not {value!r}") from None
+    if not number.is_finite():
+        raise InvalidRequestError(f"{what} must be a finite number, not {value!r}")
+    return number
+
+
+class Credits(_Namespace):
+    """``client.credits``: balances, grants, budgets and history of the ledger."""
+
+    def _account(self, account: str | None) -> str:
+        return account or self._pipeline.settings.account
+
+    def balance(self, account: str | None = None) -> Decimal:
+        return self._pipeline.ledger.balance(self._account(account))
+
+    def grant(
+        self, credits: object, account: str | None = None, reason: str = "purchase", expires: datetime | None = None
+    ) -> LedgerEntry:
+        return self._pipeline.ledger.grant(self._account(account), _decimal(credits, "credits"), reason, expires)
+
+    def set_budget(
+        self, credits: object = None, usd: object = None, period: str = "month", account: str | None = None
+    ) -> None:
+        if period not in _PERIODS:
+            raise InvalidRequestError(f"period={period!r}: use one of {', '.join(_PERIODS)}")
+        budget = Budget(
+            period,
+            None if credits is None else _decimal(credits, "credits"),
+            None if usd is None else _decimal(usd, "usd"),
+        )
+        self._pipeline.ledger.set_budget(self._account(account), budget)
+
+    def history(self, account: str | None = None) -> list[LedgerEntry]:
+        return self._pipeline.ledger.history(self._account(account))
+
+
+class AsyncCredits(_Namespace):
+    def __init__(self, pipeline: Pipeline) -> None:
+        super().__init__(pipeline)
+        self._sync = Credits(pipeline)
+
+    async def balance(self, account: str | None = None) -> Decimal:
+        return self._sync.balance(account)
+
+    async def grant(
+        self, credits: object, account: str | None = None, reason: str = "purchase", expires: datetime | None = None
+    ) -> LedgerEntry:
+        return self._sync.grant(credits, account, reason, expires)
+
+    async def set_budget(
+        self, credits: object = None, usd: object = None, period: str = "month", account: str | None = None
+    ) -> None:
+        self._sync.set_budget(credits, usd, period, account)
+
+    async def history(self, account: str | None = None) -> list[LedgerEntry]:
+        return self._sync.history(account)
+
+
+class PolicyNamespace(_Namespace):
+    def check(self, text: str) -> PolicyDecision:
+        return self._pipeline.policy.check(text)
+
+
+class AsyncPolicyNamespace(_Namespace):
+    async def check(self, text: str) -> PolicyDecision:
+        return self._pipeline.policy.check(text)
+
+
+def _build_pipeline(
+    config: str | os.PathLike[str] | None, profile: str | None, overrides: dict[str, Any]
+) -> Pipeline:
+    settings = resolve_settings(config, profile, **overrides)
+    return Pipeline(
+        settings=settings,
+        catalog=default_catalog(),
+        policy=Policy.from_setting(settings.policy),
+        ledger=open_ledger(settings.ledger),
+        providers=ProviderPool(settings),
+        retry=RetryPolicy(max_retries=settings.max_retries),
+    )
+
+
+class _BaseClient:
+    def __init__(
+        self,
+        config: str | os.PathLike[str] | None = None,
+        profile: str | None = None,
+        *,
+        image: str | None = None,
+        video: str | None = None,
+        speech_to_text: str | None = None,
+        text_to_speech: str | None = None,
+        ledger: str | None = None,
+        account: str | None = None,
+        policy: str | None = None,
+        max_retries: int | None = None,
+        timeout: float | None = None,
+        credits_per_usd: object = None,
+    ) -> None:
+        overrides = {
+            "image": image,
+            "video": video,
+            "speech_to_text": speech_to_text,
+            "text_to_speech": text_to_speech,
+            "ledger": ledger,
+            "account": account,
+            "policy": policy,
+            "max_retries": max_retries,
+            "timeout": timeout,
+            "credits_per_usd": credits_per_usd,
+        }
+        self._pipeline = _build_pipeline(config, profile, overrides)
+
+    @property
+    def settings(self) -> Settings:
+        return self._pipeline.settings
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._pipeline.catalog
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self._pipeline.retry
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return f"{type(self).__name__}(image={s.image!r}, ledger={s.ledger!r}, account={s.account!r})"
+
+
+class Client(_BaseClient):
+    """The synchronous client. Thread-safe: share one across threads."""
+
+    def __init__(self, config: str | os.PathLike[str] | None = None, profile: str | None = None, **kwargs: Any) -> None:
+        super().__init__(config, profile, **kwargs)
+        self.images = Images(self._pipeline)
+        self.videos = Videos(self._pipeline)
+        self.speech = Speech(self._pipeline)
+        self.credits = Credits(self._pipeline)
+        self.policy = PolicyNamespace(self._pipeline)
+
+    def close(self) -> None:
+        self._pipeline.providers.close()
+        self._pipeline.ledger.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncClient(_BaseClient):
+    """The asyncio client: the same methods, awaitable."""
+
+    def __init__(self, config: str | os.PathLike[str] | None = None, profile: str | None = None, **kwargs: Any) -> None:
+        super().__init__(config, profile, **kwargs)
+        self.images = AsyncImages(self._pipeline)
+        self.videos = AsyncVideos(self._pipeline)
+        self.speech = AsyncSpeech(self._pipeline)
+        self.credits = AsyncCredits(self._pipeline)
+        self.policy = AsyncPolicyNamespace(self._pipeline)
+
+    async def aclose(self) -> None:
+        await self._pipeline.providers.aclose()
+        self._pipeline.ledger.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

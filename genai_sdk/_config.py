@@ -1,0 +1,120 @@
+"""Settings, resolved as: defaults < genai.toml (and its [profiles.NAME]) < GENAI_* environment < keyword arguments."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from ._errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "genai.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    image: str | None = None  # None: the catalog's recommended OpenAI image model
+    video: str | None = None
+    speech_to_text: str = "whisper:tiny.en"
+    text_to_speech: str = "piper:en_US-joe-medium"
+    ledger: str = "memory://"
+    account: str = "default"
+    policy: str = "off"
+    max_retries: int = 2
+    timeout: float | None = 600.0
+    credits_per_usd: Decimal = Decimal(100)  # one credit is one US cent unless configured otherwise
+
+    # Where each value came from, for `genai config` style diagnostics and clear errors.
+    def describe(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+KEYS = tuple(f.name for f in fields(Settings))
+
+
+def _coerce(key: str, value: object, origin: str) -> object:
+    try:
+        if key == "max_retries":
+            number = int(str(value))
+            if number < 0:
+                raise ValueError
+            return number
+        if key == "timeout":
+            if value is None or str(value).lower() in ("", "none"):
+                return None
+            seconds = float(str(value))
+            if seconds <= 0:
+                raise ValueError
+            return seconds
+        if key == "credits_per_usd":
+            rate = Decimal(str(value))
+            if rate <= 0:
+                raise ValueError
+            return rate
+    except (ValueError, InvalidOperation):
+        kind = {"max_retries": "a whole number >= 0", "timeout": "seconds > 0", "credits_per_usd": "a number > 0"}[key]
+        raise ConfigError(f"{origin}: {key} must be {kind}, not {value!r}") from None
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{origin}: {key} must be a string, not {type(value).__name__}")
+    return value
+
+
+def _check_keys(table: Mapping[str, object], origin: str) -> None:
+    unknown = sorted(set(table) - set(KEYS))
+    if unknown:
+        raise ConfigError(f"{origin}: unknown setting(s) {', '.join(unknown)}; known settings: {', '.join(KEYS)}")
+
+
+def _read_toml(path: Path, profile: str | None) -> dict[str, object]:
+    import tomllib
+
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    profiles = document.pop("profiles", {})
+    table: dict[str, object] = dict(document)
+    _check_keys(table, str(path))
+    if profile is not None:
+        if not isinstance(profiles, dict) or profile not in profiles:
+            known = ", ".join(sorted(profiles)) if isinstance(profiles, dict) and profiles else "none"
+            raise ConfigError(f"{path} has no [profiles.{profile}] table (profiles there: {known})")
+        chosen = profiles[profile]
+        _check_keys(chosen, f"{path} [profiles.{profile}]")
+        table.update(chosen)
+    return {k: _coerce(k, v, str(path)) for k, v in table.items()}
+
+
+def resolve_settings(
+    config: str | os.PathLike[str] | None = None,
+    profile: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: object,
+) -> Settings:
+    env = os.environ if environ is None else environ
+    _check_keys({k: v for k, v in overrides.items()}, "Client()")
+    values: dict[str, object] = {}
+
+    profile = profile if profile is not None else env.get("GENAI_PROFILE") or None
+    config_path = config if config is not None else env.get("GENAI_CONFIG")
+    if config_path is not None:
+        values.update(_read_toml(Path(config_path), profile))
+    elif Path(DEFAULT_CONFIG_FILE).is_file():
+        values.update(_read_toml(Path(DEFAULT_CONFIG_FILE), profile))
+    elif profile is not None:
+        raise ConfigError(f"profile {profile!r} asked for, but there is no {DEFAULT_CONFIG_FILE} here and no config= given")
+
+    for key in KEYS:
+        name = f"GENAI_{key.upper()}"
+        if name in env:
+            values[key] = _coerce(key, env[name], f"environment variable {name}")
+
+    for key, value in overrides.items():
+        if value is not None:
+            values[key] = _coerce(key, value, f"Client({key}=...)")
+    return replace(Settings(), **values)  # type: ignore[arg-type]

@@ -1,0 +1,160 @@
+"""The exception tree. Every error the SDK raises is a GenAIError; foreign errors are mapped at the boundary."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+# Keys look like "sk-...", "r8_...", or are passed as bearer tokens; none may reach a message or repr.
+_SECRET_PATTERNS = (
+    re.compile(r"sk-[A-Za-z0-9_\-]{6,}"),
+    re.compile(r"r8_[A-Za-z0-9]{6,}"),
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9_\-\.]{6,}"),
+)
+
+
+def redact(text: str, secrets: Sequence[str] = ()) -> str:
+    """Remove anything that looks like an API key, and every known secret, from ``text``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "[redacted]", text)
+    return text
+
+
+class GenAIError(Exception):
+    """Base class of every error raised by genai_sdk."""
+
+    def __init__(self, message: str) -> None:
+        message = redact(message)
+        super().__init__(message)
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class ConfigError(GenAIError):
+    """Something is missing or wrong in the configuration: the message says what to set or install."""
+
+
+class InvalidRequestError(GenAIError):
+    """The request was refused before anything was sent."""
+
+
+class UnsupportedError(InvalidRequestError):
+    """The model cannot do this operation or honour this setting."""
+
+
+class ModelRetiredError(InvalidRequestError):
+    """The model was retired by its provider."""
+
+    def __init__(self, message: str, *, retired_on: str | None = None, replacement: str | None = None) -> None:
+        super().__init__(message)
+        self.retired_on = retired_on
+        self.replacement = replacement
+
+
+class ContentPolicyError(GenAIError):
+    """A prompt or an output was refused by a content policy. Never retried, never charged."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        stage: str = "prompt",
+        source: str = "local",
+        categories: Sequence[str] = (),
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.source = source
+        self.categories = list(categories)
+        self.request_id = request_id
+
+
+class BudgetExceededError(GenAIError):
+    """The call's estimate exceeds the account's balance or budget; nothing was sent."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        account: str | None = None,
+        needed: object = None,
+        available: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.account = account
+        self.needed = needed
+        self.available = available
+
+
+class ProviderError(GenAIError):
+    """The backend answered with an error, or could not be reached."""
+
+    default_retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+        retryable: bool | None = None,
+        retry_after: float | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.status = status
+        self.request_id = request_id
+        self.retryable = self.default_retryable if retryable is None else retryable
+        self.retry_after = retry_after
+        self.code = code
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.message!r}, provider={self.provider!r}, status={self.status!r}, "
+            f"request_id={self.request_id!r}, retryable={self.retryable!r})"
+        )
+
+
+class AuthenticationError(ProviderError):
+    """The key was refused. Not retried."""
+
+
+class RateLimitError(ProviderError):
+    """Too many requests (after retries), or the quota is exhausted (never retried)."""
+
+    default_retryable = True
+
+
+class ProviderUnavailableError(ProviderError):
+    """5xx answers, timeouts and connection failures, after retries."""
+
+    default_retryable = True
+
+
+class GenerationFailedError(ProviderError):
+    """The job ran and failed."""
+
+
+__all__ = [
+    "AuthenticationError",
+    "BudgetExceededError",
+    "ConfigError",
+    "ContentPolicyError",
+    "GenAIError",
+    "GenerationFailedError",
+    "InvalidRequestError",
+    "ModelRetiredError",
+    "ProviderError",
+    "ProviderUnavailableError",
+    "RateLimitError",
+    "UnsupportedError",
+    "redact",
+]

@@ -1,0 +1,360 @@
+"""Image, Video and Audio values: bytes plus the facts about them, saved atomically with provenance."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import struct
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from ._errors import InvalidRequestError
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
+
+PROVENANCE_KEY = "genai:provenance"
+_EXIF_IMAGE_DESCRIPTION = 0x010E
+_EXIF_SOFTWARE = 0x0131
+
+_IMAGE_FORMATS = {  # extension -> (Pillow format, media type)
+    ".png": ("PNG", "image/png"),
+    ".jpg": ("JPEG", "image/jpeg"),
+    ".jpeg": ("JPEG", "image/jpeg"),
+    ".webp": ("WEBP", "image/webp"),
+}
+_VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".gif": "image/gif", ".mov": "video/quicktime"}
+_AUDIO_TYPES = {
+    ".wav": "audio/wav",
+    ".mp3": "audio/mpeg",
+    ".flac": "audio/flac",
+    ".ogg": "audio/ogg",
+    ".opus": "audio/opus",
+    ".aac": "audio/aac",
+    ".m4a": "audio/mp4",
+    ".pcm": "audio/pcm",
+}
+
+
+def make_provenance(
+    *, model: str, prompt: str | None, seed: int | None = None, request_id: str | None = None
+) -> dict[str, str]:
+    """The facts recorded in every file the SDK saves. The prompt itself is not stored, only its digest."""
+    facts = {
+        "model": model,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "software": "genai_sdk",
+    }
+    if prompt is not None:
+        facts["prompt_sha256"] = hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+    if seed is not None:
+        facts["seed"] = str(seed)
+    if request_id:
+        facts["request_id"] = request_id
+    return facts
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
+    """Write through a temporary file in the target folder, then rename: never a half-written file."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, target)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    return target
+
+
+def sniff_image(data: bytes) -> tuple[str, int, int]:
+    """Media type, width and height read from the header alone (no Pillow, so it stays cheap)."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])
+        return "image/png", width, height
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        width, height = struct.unpack("<HH", data[6:10])
+        return "image/gif", width, height
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return ("image/webp", *_webp_size(data))
+    if data[:2] == b"\xff\xd8":
+        return ("image/jpeg", *_jpeg_size(data))
+    raise InvalidRequestError("not a PNG, JPEG, WebP or GIF image (the first bytes match none of them)")
+
+
+def _webp_size(data: bytes) -> tuple[int, int]:
+    chunk = data[12:16]
+    if chunk == b"VP8 " and len(data) >= 30:
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if chunk == b"VP8L" and len(data) >= 25:
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X" and len(data) >= 30:
+        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+    raise InvalidRequestError("unreadable WebP header")
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int]:
+    pos = 2
+    while pos + 9 < len(data):
+        if data[pos] != 0xFF:
+            pos += 1
+            continue
+        marker = data[pos + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        length = struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
+            return width, height
+        pos += 2 + length
+    raise InvalidRequestError("unreadable JPEG header (no frame marker)")
+
+
+def _load_bytes(source: str | os.PathLike[str]) -> bytes:
+    path = Path(source)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InvalidRequestError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise InvalidRequestError(f"{path} is a folder, not a file") from None
+    if not data:
+        raise InvalidRequestError(f"{path} is empty")
+    return data
+
+
+@dataclass(frozen=True, eq=False)
+class Image:
+    """An image: its encoded bytes, media type and pixel size, plus where it came from."""
+
+    data: bytes
+    media_type: str
+    width: int
+    height: int
+    provenance: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, provenance: Mapping[str, str] | None = None) -> Image:
+        media_type, width, height = sniff_image(data)
+        return cls(data, media_type, width, height, dict(provenance or {}))
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str]) -> Image:
+        """Read an image file, with any provenance the SDK embedded when it saved it."""
+        data = _load_bytes(path)
+        image = cls.from_bytes(data)
+        return cls(data, image.media_type, image.width, image.height, read_provenance(data))
+
+    @classmethod
+    def from_pil(cls, picture: PILImage.Image, provenance: Mapping[str, str] | None = None) -> Image:
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG")
+        return cls(buffer.getvalue(), "image/png", picture.width, picture.height, dict(provenance or {}))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.width, self.height
+
+    def to_pil(self) -> PILImage.Image:
+        from PIL import Image as PILImageModule
+
+        picture = PILImageModule.open(io.BytesIO(self.data))
+        picture.load()
+        return picture
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the image, in the format its extension names, atomically, with provenance in its metadata."""
+        suffix = Path(path).suffix.lower()
+        if suffix not in _IMAGE_FORMATS:
+            raise InvalidRequestError(
+                f"cannot save an image as {suffix or 'a file without extension'!r}: "
+                f"use one of {', '.join(sorted(_IMAGE_FORMATS))}"
+            )
+        pil_format, _ = _IMAGE_FORMATS[suffix]
+        encoded = self._encode(pil_format)
+        return atomic_write(path, lambda handle: handle.write(encoded))
+
+    def encode(self, extension: str) -> bytes:
+        """The bytes ``save`` would write for a file with this extension."""
+        suffix = extension if extension.startswith(".") else f".{extension}"
+        if suffix.lower() not in _IMAGE_FORMATS:
+            raise InvalidRequestError(f"unknown image format {extension!r}")
+        return self._encode(_IMAGE_FORMATS[suffix.lower()][0])
+
+    def _encode(self, pil_format: str) -> bytes:
+        from PIL import Image as PILImageModule
+        from PIL import PngImagePlugin
+
+        picture = self.to_pil()
+        facts = json.dumps(dict(self.provenance), sort_keys=True)
+        buffer = io.BytesIO()
+        if pil_format == "PNG":
+            info = PngImagePlugin.PngInfo()
+            info.add_text(PROVENANCE_KEY, facts)
+            info.add_text("Software", "genai_sdk")
+            picture.save(buffer, format="PNG", pnginfo=info)
+        else:
+            if pil_format == "JPEG" and picture.mode not in ("RGB", "L"):
+                picture = picture.convert("RGB")
+            exif = PILImageModule.Exif()
+            exif[_EXIF_IMAGE_DESCRIPTION] = f"{PROVENANCE_KEY}={facts}"
+            exif[_EXIF_SOFTWARE] = "genai_sdk"
+            picture.save(buffer, format=pil_format, exif=exif.tobytes(), quality=95)
+        return buffer.getvalue()
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        data = self.data if self.media_type in ("image/png", "image/jpeg") else self._encode("PNG")
+        media_type = self.media_type if data is self.data else "image/png"
+        return {media_type: base64.b64encode(data).decode("ascii"), "text/plain": repr(self)}
+
+    def __repr__(self) -> str:
+        return f"Image({self.media_type}, {self.width}x{self.height}, {len(self.data)} bytes)"
+
+
+def read_provenance(data: bytes) -> dict[str, str]:
+    """The provenance the SDK embedded in an image file, or an empty dict."""
+    from PIL import Image as PILImageModule
+
+    try:
+        picture = PILImageModule.open(io.BytesIO(data))
+    except Exception:
+        return {}
+    text = getattr(picture, "text", {}).get(PROVENANCE_KEY) if hasattr(picture, "text") else None
+    if text is None:
+        description = picture.getexif().get(_EXIF_IMAGE_DESCRIPTION)
+        if isinstance(description, str) and description.startswith(PROVENANCE_KEY + "="):
+            text = description[len(PROVENANCE_KEY) + 1 :]
+    if not text:
+        return {}
+    try:
+        loaded = json.loads(text)
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+
+
+def _save_same_type(data: bytes, path: str | os.PathLike[str], media_type: str, table: dict[str, str]) -> Path:
+    suffix = Path(path).suffix.lower()
+    wanted = table.get(suffix)
+    if wanted is None:
+        raise InvalidRequestError(
+            f"cannot save {media_type} as {suffix or 'a file without extension'!r}: use one of {', '.join(sorted(table))}"
+        )
+    if wanted != media_type:
+        raise InvalidRequestError(
+            f"this is {media_type}; saving it as {suffix} would need a conversion the SDK does not do: "
+            f"save it with the extension {_extension_for(media_type, table)}"
+        )
+    return atomic_write(path, lambda handle: handle.write(data))
+
+
+def _extension_for(media_type: str, table: dict[str, str]) -> str:
+    return next((ext for ext, kind in table.items() if kind == media_type), "of its own type")
+
+
+@dataclass(frozen=True, eq=False)
+class Video:
+    """A video: encoded bytes and the facts the producer knows about them."""
+
+    data: bytes
+    media_type: str = "video/mp4"
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    duration: float | None = None
+    provenance: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str]) -> Video:
+        suffix = Path(path).suffix.lower()
+        return cls(_load_bytes(path), _VIDEO_TYPES.get(suffix, "application/octet-stream"))
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the video atomically. The extension must match its container."""
+        return _save_same_type(self.data, path, self.media_type, _VIDEO_TYPES)
+
+    def _repr_html_(self) -> str:
+        encoded = base64.b64encode(self.data).decode("ascii")
+        return f'<video controls src="data:{self.media_type};base64,{encoded}"></video>'
+
+    def __repr__(self) -> str:
+        facts = f"{self.width}x{self.height}, " if self.width else ""
+        return f"Video({self.media_type}, {facts}{self.duration}s, {len(self.data)} bytes)"
+
+
+@dataclass(frozen=True, eq=False)
+class Audio:
+    """Audio: encoded bytes and the facts known about them (WAV facts are read from the header)."""
+
+    data: bytes
+    media_type: str = "audio/wav"
+    sample_rate: int | None = None
+    duration: float | None = None
+    channels: int | None = None
+    provenance: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, media_type: str | None = None, provenance: Mapping[str, str] | None = None) -> Audio:
+        if media_type in (None, "audio/wav", "audio/x-wav") and data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+            import wave
+
+            try:
+                with wave.open(io.BytesIO(data)) as reader:
+                    rate, frames, channels = reader.getframerate(), reader.getnframes(), reader.getnchannels()
+            except (wave.Error, EOFError) as exc:
+                raise InvalidRequestError(f"unreadable WAV data: {exc}") from None
+            return cls(data, "audio/wav", rate, frames / rate if rate else None, channels, dict(provenance or {}))
+        return cls(data, media_type or "application/octet-stream", provenance=dict(provenance or {}))
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str]) -> Audio:
+        suffix = Path(path).suffix.lower()
+        return cls.from_bytes(_load_bytes(path), _AUDIO_TYPES.get(suffix))
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the audio atomically. The extension must match its format."""
+        return _save_same_type(self.data, path, self.media_type, _AUDIO_TYPES)
+
+    def _repr_html_(self) -> str:
+        encoded = base64.b64encode(self.data).decode("ascii")
+        return f'<audio controls src="data:{self.media_type};base64,{encoded}"></audio>'
+
+    def __repr__(self) -> str:
+        return f"Audio({self.media_type}, {self.duration}s, {len(self.data)} bytes)"
+
+
+ImageInput = Image | bytes | str | os.PathLike[str] | Any  # a PIL image is accepted too
+
+
+def as_image(value: object, what: str = "image") -> Image:
+    """Accept a path, bytes, an Image or a PIL image."""
+    if isinstance(value, Image):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        if not value:
+            raise InvalidRequestError(f"{what} is empty")
+        return Image.from_bytes(bytes(value))
+    if isinstance(value, (str, os.PathLike)):
+        return Image.from_bytes(_load_bytes(value))
+    if hasattr(value, "save") and hasattr(value, "mode") and hasattr(value, "width"):
+        return Image.from_pil(value)  # type: ignore[arg-type]
+    raise InvalidRequestError(
+        f"{what} must be a path, bytes, a genai.Image or a PIL image, not {type(value).__name__}"
+    )

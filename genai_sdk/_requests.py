@@ -1,0 +1,280 @@
+"""Typed requests and results, one per operation.
+
+Plain frozen dataclasses rather than pydantic models: they cost nothing to import, and the values are
+validated against the catalog by the pipeline, not by the type layer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from ._media import Audio, Image, Video
+
+ImageOperation = Literal["generate", "edit", "variations"]
+SpeechOperation = Literal["transcribe", "translate", "detect_language"]
+ProviderOptions = Mapping[str, Mapping[str, object]]
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a call costs. ``usd`` is None when the price is unknown: never a silent zero."""
+
+    credits: Decimal
+    usd: Decimal | None
+    estimated: bool = False
+
+    def __add__(self, other: Cost) -> Cost:
+        usd = None if self.usd is None or other.usd is None else self.usd + other.usd
+        return Cost(self.credits + other.credits, usd, self.estimated or other.estimated)
+
+    def __str__(self) -> str:
+        usd = "unpriced" if self.usd is None else f"${self.usd}"
+        return f"{self.credits} credits ({usd}{', estimated' if self.estimated else ''})"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Reported to ``on_progress`` while a call runs."""
+
+    stage: str
+    completed: int
+    total: int | None = None
+    message: str = ""
+
+    @property
+    def fraction(self) -> float | None:
+        return None if not self.total else min(1.0, self.completed / self.total)
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    """Settings common to every operation."""
+
+    model: str | None = None
+    account: str | None = None
+    timeout: float | None = None
+    provider_options: ProviderOptions = field(default_factory=dict)
+    on_progress: ProgressCallback | None = None
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    operation: ImageOperation
+    prompt: str | None
+    options: CallOptions
+    images: tuple[Image, ...] = ()
+    mask: Image | None = None
+    n: int = 1
+    size: str | None = None
+    quality: str | None = None
+    style: str | None = None
+    seed: int | None = None
+    negative_prompt: str | None = None
+    steps: int | None = None
+    guidance: float | None = None
+
+    @property
+    def modality(self) -> str:
+        return "images"
+
+
+@dataclass(frozen=True)
+class VideoRequest:
+    prompt: str
+    options: CallOptions
+    seconds: float | None = None
+    size: str | None = None
+    fps: int | None = None
+    seed: int | None = None
+    negative_prompt: str | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    image: Image | None = None
+
+    @property
+    def operation(self) -> str:
+        return "generate"
+
+    @property
+    def modality(self) -> str:
+        return "videos"
+
+
+@dataclass(frozen=True)
+class TranscribeRequest:
+    operation: SpeechOperation
+    audio: Audio
+    options: CallOptions
+    language: str | None = None
+    word_timestamps: bool = False
+    prompt: str | None = None
+
+    @property
+    def modality(self) -> str:
+        return "speech_to_text"
+
+
+@dataclass(frozen=True)
+class SynthesizeRequest:
+    text: str
+    options: CallOptions
+    voice: str | None = None
+    format: str = "wav"
+    speed: float = 1.0
+
+    @property
+    def operation(self) -> str:
+        return "synthesize"
+
+    @property
+    def modality(self) -> str:
+        return "text_to_speech"
+
+    @property
+    def prompt(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    images: list[Image]
+    cost: Cost
+    model: str
+    warnings: list[str] = field(default_factory=list)
+    request_ids: list[str] = field(default_factory=list)
+
+    @property
+    def image(self) -> Image:
+        return self.images[0]
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    video: Video
+    cost: Cost
+    model: str
+    warnings: list[str] = field(default_factory=list)
+    request_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    text: str
+    probability: float | None = None
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float
+    end: float
+    text: str
+    words: list[Word] = field(default_factory=list)
+
+
+def _timestamp(seconds: float, separator: str) -> str:
+    millis = max(0, round(seconds * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    language: str | None
+    duration: float | None
+    segments: list[Segment]
+    cost: Cost
+    model: str
+    warnings: list[str] = field(default_factory=list)
+
+    def to_srt(self) -> str:
+        blocks = [
+            f"{i}\n{_timestamp(s.start, ',')} --> {_timestamp(s.end, ',')}\n{s.text.strip()}\n"
+            for i, s in enumerate(self.segments, start=1)
+        ]
+        return "\n".join(blocks)
+
+    def to_vtt(self) -> str:
+        blocks = [f"{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{s.text.strip()}\n" for s in self.segments]
+        return "WEBVTT\n\n" + "\n".join(blocks)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "text": self.text,
+                "language": self.language,
+                "duration": self.duration,
+                "segments": [
+                    {
+                        "start": s.start,
+                        "end": s.end,
+                        "text": s.text,
+                        "words": [{"start": w.start, "end": w.end, "text": w.text} for w in s.words],
+                    }
+                    for s in self.segments
+                ],
+                "model": self.model,
+            },
+            ensure_ascii=False,
+        )
+
+
+@dataclass(frozen=True)
+class LanguageGuess:
+    language: str
+    probability: float
+    alternatives: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SpeechResult:
+    audio: Audio
+    cost: Cost
+    model: str
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PolicyDecision:
+    allowed: bool
+    categories: list[str] = field(default_factory=list)
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One line of an account's history: a grant, a charge, or an expiry."""
+
+    id: int
+    account: str
+    kind: str
+    credits: Decimal
+    usd: Decimal | None
+    created: datetime
+    reason: str = ""
+    request_id: str | None = None
+    model: str | None = None
+    expires: datetime | None = None
+
+
+Request = ImageRequest | VideoRequest | TranscribeRequest | SynthesizeRequest
+
+
+def prompt_of(request: Request) -> str | None:
+    return getattr(request, "prompt", None)
+
+
+def sequence_of_images(value: object) -> Sequence[object]:
+    return value if isinstance(value, (list, tuple)) else [value]

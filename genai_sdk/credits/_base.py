@@ -1,0 +1,54 @@
+"""The ledger interface every backend implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from .._requests import LedgerEntry
+
+
+@dataclass(frozen=True)
+class Reservation:
+    id: str
+    account: str
+    credits: Decimal
+    usd: Decimal | None
+    request_id: str
+    model: str
+    created: datetime
+
+
+@dataclass(frozen=True)
+class Budget:
+    period: str  # "day" | "month"
+    credits: Decimal | None = None
+    usd: Decimal | None = None
+
+
+class Ledger(Protocol):
+    def reserve(self, account: str, credits: Decimal, usd: Decimal | None, request_id: str, model: str) -> Reservation:
+        """Set credits aside atomically, or raise BudgetExceededError. Nothing is charged yet."""
+        ...
+
+    def commit(self, reservation: Reservation, credits: Decimal, usd: Decimal | None) -> LedgerEntry:
+        """Charge the actual cost and drop the reservation. Idempotent on the reservation's request id."""
+        ...
+
+    def release(self, reservation: Reservation) -> None:
+        """Drop the reservation without charging. Idempotent."""
+        ...
+
+    def balance(self, account: str) -> Decimal: ...
+
+    def grant(self, account: str, credits: Decimal, reason: str, expires: datetime | None) -> LedgerEntry: ...
+
+    def set_budget(self, account: str, budget: Budget) -> None: ...
+
+    def history(self, account: str) -> list[LedgerEntry]: ...
+
+    def reserved(self, account: str) -> Decimal: ...
+
+    def close(self) -> None: ...

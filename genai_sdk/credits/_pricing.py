@@ -1,0 +1,38 @@
+"""Prices to costs: an estimate before the call, the actual cost after it."""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, Decimal
+
+from .._catalog import ModelInfo
+from .._requests import Cost
+
+# A call whose USD price is unknown still reserves credits, so budgets hold: one credit per unit of output.
+UNPRICED_CREDITS_PER_UNIT = Decimal(1)
+_CREDIT_STEP = Decimal("0.0001")
+
+
+def to_credits(usd: Decimal, credits_per_usd: Decimal) -> Decimal:
+    return (usd * credits_per_usd).quantize(_CREDIT_STEP, rounding=ROUND_CEILING)
+
+
+def image_cost(
+    model: ModelInfo,
+    count: int,
+    quality: str | None,
+    size: str | None,
+    credits_per_usd: Decimal,
+    *,
+    estimated: bool,
+) -> tuple[Cost, str | None]:
+    """The cost of ``count`` images, and a warning when the price is unknown."""
+    unit_usd = model.price.lookup(quality, size) if model.price is not None else None
+    if unit_usd is None:
+        credits = UNPRICED_CREDITS_PER_UNIT * count
+        warning = (
+            f"no USD price is known for {model.id} at quality={quality}, size={size}: "
+            f"the cost is unpriced (usd=None) and {credits} credits were counted"
+        )
+        return Cost(credits, None, estimated), warning
+    usd = unit_usd * count
+    return Cost(to_credits(usd, credits_per_usd), usd, estimated), None

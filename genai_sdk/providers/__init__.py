@@ -1,0 +1,81 @@
+"""Backends. Each module is imported only when one of its models is first used."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from .._errors import ConfigError
+
+if TYPE_CHECKING:
+    from .._config import Settings
+    from .base import Provider
+
+# provider name -> (module, class, the extra that installs what it needs, the package that extra brings)
+_REGISTRY: dict[str, tuple[str | None, str, str, str]] = {
+    "openai": ("genai_sdk.providers.openai", "OpenAIProvider", "openai", "openai"),
+    "replicate": (None, "", "replicate", "replicate"),
+    "diffusers": (None, "", "local", "diffusers"),
+    "whisper": (None, "", "local", "faster_whisper"),
+    "piper": (None, "", "local", "piper"),
+}
+
+KNOWN_PROVIDERS = tuple(_REGISTRY)
+
+
+class ProviderPool:
+    """One provider instance per name, created on first use and shared by sync and async calls."""
+
+    def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+        self._settings = settings
+        self._environ = os.environ if environ is None else environ
+        self._lock = threading.Lock()
+        self._providers: dict[str, Provider] = {}
+
+    def get(self, name: str) -> Provider:
+        provider = self._providers.get(name)
+        if provider is not None:
+            return provider
+        with self._lock:
+            provider = self._providers.get(name)
+            if provider is None:
+                provider = self._providers[name] = _create(name, self._settings, self._environ)
+            return provider
+
+    def register(self, name: str, provider: Provider) -> None:
+        """Use this provider object for ``name`` (custom backends, test doubles)."""
+        with self._lock:
+            self._providers[name] = provider
+
+    def close(self) -> None:
+        with self._lock:
+            providers, self._providers = list(self._providers.values()), {}
+        for provider in providers:
+            provider.close()
+
+    async def aclose(self) -> None:
+        with self._lock:
+            providers, self._providers = list(self._providers.values()), {}
+        for provider in providers:
+            await provider.aclose()
+
+
+def _create(name: str, settings: Settings, environ: Mapping[str, str]) -> Provider:
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown provider {name!r}: use one of {', '.join(KNOWN_PROVIDERS)}")
+    module_name, class_name, extra, package = _REGISTRY[name]
+    if module_name is None:
+        raise ConfigError(f"the {name!r} provider is not part of this release of genai-sdk yet")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] == package:
+            raise ConfigError(
+                f"the {name!r} provider needs the {package!r} package: pip install 'genai-sdk[{extra}]'"
+            ) from None
+        raise
+    provider: Provider = getattr(module, class_name)(settings, environ)
+    return provider

@@ -1,0 +1,284 @@
+"""OpenAI images on the official ``openai`` package, with its own retries turned off (the pipeline retries)."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import openai
+
+from .._catalog import ModelInfo
+from .._config import Settings
+from .._errors import (
+    AuthenticationError,
+    ConfigError,
+    ContentPolicyError,
+    GenAIError,
+    InvalidRequestError,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitError,
+    redact,
+)
+from .._media import Image
+from .._requests import ImageRequest
+from .._retry import parse_retry_after
+from .base import CallContext, ImageBatch
+
+if TYPE_CHECKING:
+    import httpx2
+
+MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
+DALLE2_MAX_UPLOAD = 4 * 1024 * 1024
+_POLICY_CODES = {"content_policy_violation", "moderation_blocked"}
+_OPTION_KEYS = {
+    "generate": {"background", "moderation", "output_format", "output_compression", "user", "response_format"},
+    "edit": {"background", "input_fidelity", "output_format", "output_compression", "user", "response_format"},
+    "variations": {"user", "response_format"},
+}
+
+
+def map_error(exc: BaseException, secrets: tuple[str, ...] = ()) -> GenAIError:
+    """The SDK's error for an exception raised by the openai package."""
+    if isinstance(exc, openai.APITimeoutError):
+        return ProviderUnavailableError("OpenAI did not answer in time", provider="openai", retryable=True)
+    if isinstance(exc, openai.APIConnectionError):
+        return ProviderUnavailableError(f"could not reach OpenAI: {exc}", provider="openai", retryable=True)
+    if not isinstance(exc, openai.APIStatusError):
+        return ProviderError(redact(f"OpenAI call failed: {exc}", secrets), provider="openai")
+
+    status = exc.status_code
+    body = exc.body if isinstance(exc.body, Mapping) else {}
+    code = str(body.get("code") or "") or None
+    kind = str(body.get("type") or "") or None
+    detail = redact(str(body.get("message") or exc.message), secrets)
+    request_id = exc.request_id
+    headers = exc.response.headers
+    message = f"OpenAI answered {status}: {detail}" + (f" (request id {request_id})" if request_id else "")
+    common: dict[str, Any] = {"provider": "openai", "status": status, "request_id": request_id, "code": code or kind}
+
+    if status == 400 and (code in _POLICY_CODES or kind in _POLICY_CODES):
+        return ContentPolicyError(message, stage="prompt", source="provider", categories=[code or kind or "unknown"], request_id=request_id)
+    if status in (401, 403):
+        return AuthenticationError(message + ": check OPENAI_API_KEY", **common)
+    should = headers.get("x-should-retry")
+    forced = None if should is None else should.lower() == "true"
+    if status == 429:
+        quota = "insufficient_quota" in (code, kind)
+        retryable = False if quota else (True if forced is None else forced)
+        return RateLimitError(message, retryable=retryable, retry_after=parse_retry_after(headers), **common)
+    if status >= 500 or status == 408:
+        retryable = True if forced is None else forced
+        return ProviderUnavailableError(message, retryable=retryable, retry_after=parse_retry_after(headers), **common)
+    if status == 409:
+        return ProviderError(message, retryable=True if forced is None else forced, retry_after=parse_retry_after(headers), **common)
+    return ProviderError(message, retryable=bool(forced), **common)
+
+
+def _png(image: Image, mode: str | None = None) -> bytes:
+    if image.media_type == "image/png" and mode is None:
+        return image.data
+    picture = image.to_pil()
+    if mode is not None and picture.mode != mode:
+        picture = picture.convert(mode)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _file(name: str, data: bytes, media_type: str = "image/png") -> tuple[str, bytes, str]:
+    return (name, data, media_type)
+
+
+class OpenAIProvider:
+    name = "openai"
+
+    def __init__(self, settings: Settings, environ: Mapping[str, str]) -> None:
+        key = environ.get("OPENAI_API_KEY")
+        if not key:
+            raise ConfigError("OpenAI models need an API key: set OPENAI_API_KEY")
+        self._key = key
+        self._base_url = environ.get("OPENAI_BASE_URL") or None
+        self._sync: openai.OpenAI | None = None
+        self._async: openai.AsyncOpenAI | None = None
+        self._downloader: httpx2.Client | None = None
+        self._adownloader: httpx2.AsyncClient | None = None
+
+    def __repr__(self) -> str:
+        return f"OpenAIProvider(base_url={self._base_url!r})"
+
+    @property
+    def client(self) -> openai.OpenAI:
+        if self._sync is None:
+            self._sync = openai.OpenAI(api_key=self._key, base_url=self._base_url, max_retries=0)
+        return self._sync
+
+    @property
+    def aclient(self) -> openai.AsyncOpenAI:
+        if self._async is None:
+            self._async = openai.AsyncOpenAI(api_key=self._key, base_url=self._base_url, max_retries=0)
+        return self._async
+
+    def describe(self, model_name: str) -> ModelInfo | None:
+        return None
+
+    def check(self, model: ModelInfo, request: ImageRequest) -> list[str]:
+        options = dict(request.options.provider_options.get("openai", {}))
+        unknown = set(options) - _OPTION_KEYS[request.operation]
+        if unknown:
+            raise InvalidRequestError(
+                f"provider_options['openai'] for images.{request.operation}: unknown key(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(_OPTION_KEYS[request.operation]))}"
+            )
+        if model.name == "dall-e-2" and request.operation in ("edit", "variations"):
+            for image in request.images:
+                if image.width != image.height:
+                    raise InvalidRequestError(
+                        f"dall-e-2 edits and variations need a square image; this one is {image.width}x{image.height}"
+                    )
+                if len(_png(image, "RGBA")) > DALLE2_MAX_UPLOAD:
+                    raise InvalidRequestError("dall-e-2 accepts input images under 4 MB as PNG")
+        if request.mask is not None and request.images:
+            first = request.images[0]
+            if request.mask.size != first.size:
+                raise InvalidRequestError(
+                    f"the mask is {request.mask.width}x{request.mask.height} but the image is {first.width}x{first.height}: "
+                    "they must match"
+                )
+        return []
+
+    # -- building the call ---------------------------------------------------------------------------------
+
+    def _arguments(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> dict[str, Any]:
+        args: dict[str, Any] = {"model": model.name, "n": n}
+        if request.operation != "variations":
+            args["prompt"] = request.prompt
+        if request.size is not None:
+            args["size"] = request.size
+        if request.quality is not None and request.operation != "variations":
+            args["quality"] = request.quality
+        if request.style is not None and model.styles:
+            args["style"] = request.style
+        if model.name.startswith("dall-e"):
+            args["response_format"] = "b64_json"  # no second round trip to fetch a URL
+        args.update(request.options.provider_options.get("openai", {}))
+        if request.operation == "edit":
+            rgba = model.name == "dall-e-2"
+            files = [_file(f"image{i}.png", _png(img, "RGBA" if rgba else None)) for i, img in enumerate(request.images)]
+            args["image"] = files[0] if len(files) == 1 else files
+            if request.mask is not None:
+                args["mask"] = _file("mask.png", _png(request.mask, "RGBA"))
+        elif request.operation == "variations":
+            args["image"] = _file("image.png", _png(request.images[0], "RGBA"))
+        args["extra_headers"] = {"Idempotency-Key": ctx.idempotency_key}
+        if ctx.timeout is not None:
+            args["timeout"] = ctx.timeout
+        return args
+
+    def _batch(self, response: Any, images: list[Image]) -> ImageBatch:
+        return ImageBatch(
+            images,
+            request_id=getattr(response, "_request_id", None),
+            quality=getattr(response, "quality", None),
+            size=getattr(response, "size", None),
+        )
+
+    @staticmethod
+    def _decode(item: Any) -> Image | None:
+        if getattr(item, "b64_json", None):
+            try:
+                return Image.from_bytes(base64.b64decode(item.b64_json))
+            except (ValueError, GenAIError) as exc:
+                raise ProviderError(f"OpenAI returned an unreadable image: {exc}", provider="openai") from None
+        return None
+
+    def images(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch:
+        args = self._arguments(model, request, n, ctx)
+        try:
+            if request.operation == "generate":
+                response = self.client.images.generate(**args)
+            elif request.operation == "edit":
+                response = self.client.images.edit(**args)
+            else:
+                response = self.client.images.create_variation(**args)
+        except openai.OpenAIError as exc:
+            raise map_error(exc, (self._key,)) from None
+        images = []
+        for item in response.data or []:
+            image = self._decode(item)
+            images.append(image if image is not None else self._download(item.url, ctx.timeout))
+        return self._batch(response, images)
+
+    async def aimages(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch:
+        args = self._arguments(model, request, n, ctx)
+        try:
+            if request.operation == "generate":
+                response = await self.aclient.images.generate(**args)
+            elif request.operation == "edit":
+                response = await self.aclient.images.edit(**args)
+            else:
+                response = await self.aclient.images.create_variation(**args)
+        except openai.OpenAIError as exc:
+            raise map_error(exc, (self._key,)) from None
+        images = []
+        for item in response.data or []:
+            image = self._decode(item)
+            images.append(image if image is not None else await self._adownload(item.url, ctx.timeout))
+        return self._batch(response, images)
+
+    # -- URL results: fetched at once, with a size cap -----------------------------------------------------
+
+    def _download(self, url: str | None, timeout: float | None) -> Image:
+        import httpx2
+
+        if not url:
+            raise ProviderError("OpenAI returned an image with neither data nor URL", provider="openai")
+        if self._downloader is None:
+            self._downloader = httpx2.Client(follow_redirects=True)
+        try:
+            with self._downloader.stream("GET", url, timeout=timeout or 60.0) as response:
+                response.raise_for_status()
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > MAX_DOWNLOAD_BYTES:
+                        raise ProviderError(f"image at {url} exceeds {MAX_DOWNLOAD_BYTES} bytes", provider="openai")
+                    chunks.append(chunk)
+        except httpx2.HTTPError as exc:
+            raise ProviderUnavailableError(f"could not download the image: {exc}", provider="openai") from None
+        return Image.from_bytes(b"".join(chunks))
+
+    async def _adownload(self, url: str | None, timeout: float | None) -> Image:
+        import httpx2
+
+        if not url:
+            raise ProviderError("OpenAI returned an image with neither data nor URL", provider="openai")
+        if self._adownloader is None:
+            self._adownloader = httpx2.AsyncClient(follow_redirects=True)
+        try:
+            async with self._adownloader.stream("GET", url, timeout=timeout or 60.0) as response:
+                response.raise_for_status()
+                chunks, size = [], 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > MAX_DOWNLOAD_BYTES:
+                        raise ProviderError(f"image at {url} exceeds {MAX_DOWNLOAD_BYTES} bytes", provider="openai")
+                    chunks.append(chunk)
+        except httpx2.HTTPError as exc:
+            raise ProviderUnavailableError(f"could not download the image: {exc}", provider="openai") from None
+        return Image.from_bytes(b"".join(chunks))
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+        if self._downloader is not None:
+            self._downloader.close()
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            await self._async.close()
+        if self._adownloader is not None:
+            await self._adownloader.aclose()
+        self.close()

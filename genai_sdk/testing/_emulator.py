@@ -1,0 +1,535 @@
+"""A real HTTP server on loopback that speaks the OpenAI endpoints the SDK uses, with fault injection.
+
+    with Emulator() as emulator:
+        emulator.fail("images.generate", "rate_limit", times=2, retry_after=1)
+        client = genai.Client(image="openai:dall-e-2")   # after emulator.install() or with its env()
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import os
+import re
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from ._media_maker import make_image, make_speech_wav, spoken_text, wav_duration
+
+DEFAULT_KEY = "sk-emulator-0000000000000000"
+DEFAULT_BLOCKED = ("forbidden", "blockedword")
+
+ROUTES = {
+    "/v1/images/generations": "images.generate",
+    "/v1/images/edits": "images.edit",
+    "/v1/images/variations": "images.variations",
+    "/v1/audio/speech": "audio.speech",
+    "/v1/audio/transcriptions": "audio.transcriptions",
+    "/v1/audio/translations": "audio.translations",
+    "/v1/moderations": "moderations",
+}
+FAULTS = ("rate_limit", "quota", "server_error", "unavailable", "slow", "drop", "conflict", "bad_request", "unauthorized")
+
+_SQUARE = ("256x256", "512x512", "1024x1024")
+_GPT_SIZES = ("1024x1024", "1536x1024", "1024x1536", "auto")
+
+
+@dataclass(frozen=True)
+class _ModelRules:
+    sizes: tuple[str, ...] | None  # None: any WxH with edges divisible by 16
+    max_n: int
+    max_prompt: int
+    qualities: tuple[str, ...]
+    url_default: bool
+    edit: bool
+    variations: bool
+    styles: tuple[str, ...] = ()
+
+
+_RULES = {
+    "dall-e-2": _ModelRules(_SQUARE, 10, 1000, ("standard", "auto"), True, True, True),
+    "dall-e-3": _ModelRules(("1024x1024", "1792x1024", "1024x1792"), 1, 4000, ("standard", "hd", "auto"), True, False, False, ("vivid", "natural")),
+}
+_GPT = _ModelRules(_GPT_SIZES, 10, 32000, ("low", "medium", "high", "auto"), False, True, False)
+_GPT2 = _ModelRules(None, 10, 32000, ("low", "medium", "high", "auto"), False, True, False)
+
+
+def _rules(model: str) -> _ModelRules:
+    if model in _RULES:
+        return _RULES[model]
+    if model.startswith("gpt-image-2"):
+        return _GPT2
+    return _GPT  # gpt-image-* and any model the emulator does not know: the current GPT image rules
+
+
+@dataclass
+class Fault:
+    kind: str
+    times: int = 1
+    retry_after: float | None = None
+    retry_after_ms: float | None = None
+    retry_after_date: bool = False
+    delay: float = 0.0
+    status: int | None = None
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    operation: str | None
+    headers: dict[str, str]
+    json: Any = None
+    form: dict[str, str] = field(default_factory=dict)
+    files: dict[str, list[bytes]] = field(default_factory=dict)
+    status: int | None = None
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, message: str, kind: str, code: str | None = None, param: str | None = None):
+        super().__init__(message)
+        self.status, self.kind, self.code, self.param = status, kind, code, param
+
+
+class Emulator:
+    """The OpenAI API on 127.0.0.1, answering with valid, deterministic media."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        api_key: str | None = DEFAULT_KEY,
+        blocked_words: tuple[str, ...] = DEFAULT_BLOCKED,
+        max_records: int = 10_000,
+    ) -> None:
+        self.api_key = api_key
+        self.blocked_words = tuple(w.lower() for w in blocked_words)
+        self.requests: deque[RecordedRequest] = deque(maxlen=max_records)
+        self._faults: dict[str, deque[Fault]] = {}
+        self._files: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._server = ThreadingHTTPServer((host, port), _make_handler(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point the SDK (and the raw openai client) at this emulator."""
+        return {"OPENAI_BASE_URL": self.openai_base_url, "OPENAI_API_KEY": self.api_key or "sk-any"}
+
+    def start(self) -> Emulator:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._server.serve_forever, name="genai-emulator", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @contextmanager
+    def installed(self) -> Iterator[Emulator]:
+        """Point OPENAI_BASE_URL and OPENAI_API_KEY at the emulator for the duration of a block."""
+        saved = {k: os.environ.get(k) for k in self.env()}
+        os.environ.update(self.env())
+        try:
+            yield self
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    # -- faults and records -----------------------------------------------------------------------------------
+
+    def fail(self, operation: str, kind: str, times: int = 1, **details: Any) -> None:
+        """Make the next ``times`` calls of ``operation`` (or "*") fail: see FAULTS for the kinds."""
+        if kind not in FAULTS:
+            raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULTS)}")
+        if operation != "*" and operation not in ROUTES.values():
+            raise ValueError(f"unknown operation {operation!r}; known: {', '.join(ROUTES.values())}")
+        with self._lock:
+            self._faults.setdefault(operation, deque()).append(Fault(kind, times, **details))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self.requests.clear()
+
+    def calls(self, operation: str | None = None) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if operation is None or r.operation == operation]
+
+    def _take_fault(self, operation: str) -> Fault | None:
+        with self._lock:
+            for key in (operation, "*"):
+                queue = self._faults.get(key)
+                if queue:
+                    fault = queue[0]
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        queue.popleft()
+                    return fault
+        return None
+
+    def _record(self, record: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(record)
+
+    def _store_file(self, data: bytes, suffix: str) -> str:
+        name = f"{uuid.uuid4().hex}{suffix}"
+        with self._lock:
+            self._files[name] = data
+        return f"{self.url}/files/{name}"
+
+    def _file(self, name: str) -> bytes | None:
+        with self._lock:
+            return self._files.get(name)
+
+    def _blocked(self, text: str) -> bool:
+        lowered = text.lower()
+        return any(re.search(rf"\b{re.escape(word)}\b", lowered) for word in self.blocked_words)
+
+    # -- endpoints ------------------------------------------------------------------------------------------
+
+    def handle(self, operation: str, record: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+        handler = getattr(self, "_op_" + operation.replace(".", "_"))
+        result: tuple[int, dict[str, str], bytes] = handler(record)
+        return result
+
+    def _image_params(self, params: Mapping[str, Any], operation: str) -> tuple[str, _ModelRules, int, str]:
+        default_model = "gpt-image-1.5" if operation == "images.edit" else "dall-e-2"
+        model = str(params.get("model") or default_model)
+        rules = _rules(model)
+        if operation == "images.edit" and not rules.edit or operation == "images.variations" and not rules.variations:
+            raise _ApiError(400, f"{model} does not support {operation}", "invalid_request_error", "unsupported_model", "model")
+        n = int(params.get("n") or 1)
+        if not 1 <= n <= rules.max_n:
+            raise _ApiError(400, f"n must be between 1 and {rules.max_n} for {model}", "invalid_request_error", None, "n")
+        size = str(params.get("size") or ("auto" if rules.sizes is None or "auto" in (rules.sizes or ()) else "1024x1024"))
+        if rules.sizes is not None and size not in rules.sizes:
+            raise _ApiError(400, f"Invalid size {size!r} for {model}: supported {', '.join(rules.sizes)}", "invalid_request_error", None, "size")
+        if rules.sizes is None and size != "auto":
+            match = re.match(r"^(\d+)x(\d+)$", size)
+            if not match or int(match.group(1)) % 16 or int(match.group(2)) % 16:
+                raise _ApiError(400, f"Invalid size {size!r}", "invalid_request_error", None, "size")
+        quality = params.get("quality")
+        if quality is not None and quality not in rules.qualities:
+            raise _ApiError(400, f"Invalid quality {quality!r} for {model}", "invalid_request_error", None, "quality")
+        style = params.get("style")
+        if style is not None and style not in rules.styles:
+            raise _ApiError(400, f"style is not supported for {model}", "invalid_request_error", None, "style")
+        prompt = params.get("prompt")
+        if operation != "images.variations":
+            if not isinstance(prompt, str) or not prompt:
+                raise _ApiError(400, "prompt is required", "invalid_request_error", None, "prompt")
+            if len(prompt) > rules.max_prompt:
+                raise _ApiError(400, f"prompt is longer than {rules.max_prompt} characters", "invalid_request_error", None, "prompt")
+            if self._blocked(prompt):
+                if model.startswith("dall-e"):
+                    raise _ApiError(
+                        400,
+                        "Your request was rejected as a result of our safety system. Your prompt may contain text that is not allowed by our safety system.",
+                        "invalid_request_error",
+                        "content_policy_violation",
+                    )
+                raise _ApiError(
+                    400,
+                    "Your request was rejected by the safety system.",
+                    "image_generation_user_error",
+                    "moderation_blocked",
+                )
+        if not rules.url_default and params.get("response_format") not in (None, "b64_json"):
+            raise _ApiError(400, f"response_format is not supported for {model}", "invalid_request_error", None, "response_format")
+        return model, rules, n, size
+
+    def _images_response(self, operation: str, params: Mapping[str, Any], seed_text: str) -> tuple[int, dict[str, str], bytes]:
+        model, rules, n, size = self._image_params(params, operation)
+        pixels = "1024x1024" if size == "auto" else size
+        width, height = (int(v) for v in pixels.split("x"))
+        fmt = str(params.get("output_format") or "png") if not model.startswith("dall-e") else "png"
+        url = params.get("response_format") == "url" or (rules.url_default and params.get("response_format") is None)
+        data = []
+        for index in range(n):
+            picture = make_image(seed_text, width, height, index, None, fmt)
+            if url:
+                data.append({"url": self._store_file(picture, "." + fmt)})
+            else:
+                data.append({"b64_json": base64.b64encode(picture).decode("ascii")})
+            if model == "dall-e-3":
+                data[-1]["revised_prompt"] = str(params.get("prompt"))
+        body: dict[str, Any] = {"created": int(time.time()), "data": data}
+        if not rules.url_default:
+            quality = params.get("quality") or "auto"
+            body.update(
+                background="opaque",
+                output_format=fmt,
+                size=pixels,
+                quality="medium" if quality == "auto" else quality,
+                usage={
+                    "input_tokens": 10 + len(str(params.get("prompt", ""))) // 4,
+                    "output_tokens": 1056 * n,
+                    "total_tokens": 10 + len(str(params.get("prompt", ""))) // 4 + 1056 * n,
+                    "input_tokens_details": {"text_tokens": 10, "image_tokens": 0},
+                },
+            )
+        return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+    def _op_images_generate(self, record: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+        params = record.json if isinstance(record.json, dict) else {}
+        return self._images_response("images.generate", params, str(params.get("prompt", "")))
+
+    def _op_images_edit(self, record: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+        images = record.files.get("image", []) + record.files.get("image[]", [])
+        if not images:
+            raise _ApiError(400, "image is required", "invalid_request_error", None, "image")
+        model = record.form.get("model") or "gpt-image-1.5"
+        if model == "dall-e-2" and len(images) > 1:
+            raise _ApiError(400, "dall-e-2 edits take one image", "invalid_request_error", None, "image")
+        if model == "dall-e-2" and images[0][:8] != b"\x89PNG\r\n\x1a\n":
+            raise _ApiError(400, "Invalid input image - format must be in ['RGBA', 'LA', 'L'], got RGB.", "invalid_request_error", None, "image")
+        seed_text = record.form.get("prompt", "") + "|" + str(len(images)) + "|" + str(sum(len(i) for i in images) % 9973)
+        return self._images_response("images.edit", dict(record.form), seed_text)
+
+    def _op_images_variations(self, record: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+        images = record.files.get("image", [])
+        if not images:
+            raise _ApiError(400, "image is required", "invalid_request_error", None, "image")
+        return self._images_response("images.variations", dict(record.form), "variation|" + str(len(images[0])))
+
+    def _op_moderations(self, record: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+        params = record.json if isinstance(record.json, dict) else {}
+        inputs = params.get("input", "")
+        texts = [inputs] if isinstance(inputs, str) else [t if isinstance(t, str) else t.get("text", "") for t in inputs]
+        categories = ("harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
+                      "self-harm", "self-harm/intent", "self-harm/instructions", "sexual", "sexual/minors",
+                      "violence", "violence/graphic")
+        results = []
+        for text in texts:
+            flagged = self._blocked(text)
+            results.append({
+                "flagged": flagged,
+                "categories": {c: flagged and c == "violence" for c in categories},
+                "category_scores": {c: (0.97 if flagged and c == "violence" else 0.001) for c in categories},
+                "category_applied_input_types": {c: ["text"] for c in categories},
+            })
+        body = {"id": f"modr-{next(self._ids)}", "model": params.get("model") or "omni-moderation-latest", "results": results}
+        return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+    def _op_audio_speech(self, record: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+        params = record.json if isinstance(record.json, dict) else {}
+        text = params.get("input")
+        if not isinstance(text, str) or not text:
+            raise _ApiError(400, "input is required", "invalid_request_error", None, "input")
+        if len(text) > 4096:
+            raise _ApiError(400, "input is longer than 4096 characters", "invalid_request_error", None, "input")
+        fmt = params.get("response_format") or "mp3"
+        wav = make_speech_wav(text, speed=float(params.get("speed") or 1.0))
+        if fmt == "wav":
+            return 200, {"Content-Type": "audio/wav"}, wav
+        if fmt == "pcm":
+            return 200, {"Content-Type": "audio/pcm"}, wav[44:]
+        raise _ApiError(400, f"the emulator produces wav and pcm speech, not {fmt}", "invalid_request_error", None, "response_format")
+
+    def _op_audio_transcriptions(self, record: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+        return self._transcript(record, translate=False)
+
+    def _op_audio_translations(self, record: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+        return self._transcript(record, translate=True)
+
+    def _transcript(self, record: RecordedRequest, translate: bool) -> tuple[int, dict[str, str], bytes]:
+        files = record.files.get("file", [])
+        if not files or not files[0]:
+            raise _ApiError(400, "file is required", "invalid_request_error", None, "file")
+        audio = files[0]
+        duration = wav_duration(audio)
+        text = spoken_text(audio)
+        if duration is None:
+            raise _ApiError(400, "Invalid file format. Supported formats: wav (emulator)", "invalid_request_error", None, "file")
+        if text is None:
+            text = f"emulated transcript of {duration:.1f} seconds of audio"
+        fmt = record.form.get("response_format") or "json"
+        language = "english" if translate else (record.form.get("language") or "en")
+        if fmt == "text":
+            return 200, {"Content-Type": "text/plain"}, text.encode()
+        if fmt in ("srt", "vtt"):
+            stamp = "00:00:00,000" if fmt == "srt" else "00:00:00.000"
+            end = f"00:00:{min(duration, 59.999):06.3f}".replace(".", "," if fmt == "srt" else ".")
+            head = "1\n" if fmt == "srt" else "WEBVTT\n\n"
+            return 200, {"Content-Type": "text/plain"}, f"{head}{stamp} --> {end}\n{text}\n".encode()
+        if fmt == "verbose_json":
+            body: dict[str, Any] = {
+                "task": "translate" if translate else "transcribe",
+                "language": language,
+                "duration": duration,
+                "text": text,
+                "segments": [{
+                    "id": 0, "seek": 0, "start": 0.0, "end": duration, "text": text, "tokens": [1],
+                    "temperature": 0.0, "avg_logprob": -0.2, "compression_ratio": 1.0, "no_speech_prob": 0.01,
+                }],
+            }
+        else:
+            body = {"text": text}
+        return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+def _error_body(error: _ApiError) -> bytes:
+    return json.dumps({"error": {"message": str(error), "type": error.kind, "param": error.param, "code": error.code}}).encode()
+
+
+def _fault_response(fault: Fault) -> tuple[int, dict[str, str], bytes]:
+    headers = {"Content-Type": "application/json"}
+    if fault.kind in ("rate_limit", "quota"):
+        if fault.retry_after is not None:
+            if fault.retry_after_date:
+                from email.utils import formatdate
+
+                headers["Retry-After"] = formatdate(time.time() + fault.retry_after, usegmt=True)
+            else:
+                headers["Retry-After"] = f"{fault.retry_after:g}"
+        if fault.retry_after_ms is not None:
+            headers["retry-after-ms"] = f"{fault.retry_after_ms:g}"
+        if fault.kind == "quota":
+            error = _ApiError(429, "You exceeded your current quota, please check your plan and billing details.", "insufficient_quota", "insufficient_quota")
+        else:
+            error = _ApiError(429, "Rate limit reached for requests", "requests", "rate_limit_exceeded")
+        return 429, headers, _error_body(error)
+    status, message, kind = {
+        "server_error": (500, "The server had an error while processing your request.", "server_error"),
+        "unavailable": (503, "The engine is currently overloaded, please try again later.", "server_error"),
+        "conflict": (409, "Conflict with a concurrent request.", "invalid_request_error"),
+        "bad_request": (400, "Invalid request (injected fault).", "invalid_request_error"),
+        "unauthorized": (401, "Incorrect API key provided.", "invalid_request_error"),
+    }[fault.kind]
+    return fault.status or status, headers, _error_body(_ApiError(status, message, kind, "invalid_api_key" if status == 401 else None))
+
+
+def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, list[bytes]]]:
+    message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+    form: dict[str, str] = {}
+    files: dict[str, list[bytes]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True) or b""
+        if not isinstance(name, str):
+            continue
+        if part.get_filename() is not None:
+            files.setdefault(name, []).append(payload)
+        else:
+            form[name] = payload.decode("utf-8")
+    return form, files
+
+
+def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "genai-emulator/1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence the default stderr log
+            pass
+
+        def _send(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("x-request-id", f"req_{uuid.uuid4().hex[:24]}")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path.startswith("/files/"):
+                data = emulator._file(self.path[len("/files/") :])
+                if data is not None:
+                    kind = "image/png" if self.path.endswith(".png") else "application/octet-stream"
+                    self._send(200, {"Content-Type": kind}, data)
+                    return
+            self._send(404, {"Content-Type": "application/json"}, _error_body(_ApiError(404, "not found", "invalid_request_error")))
+
+        def do_POST(self) -> None:  # noqa: N802
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            path = self.path.split("?", 1)[0]
+            operation = ROUTES.get(path)
+            record = RecordedRequest("POST", path, operation, {k.lower(): v for k, v in self.headers.items()})
+            content_type = self.headers.get("Content-Type", "")
+            try:
+                if content_type.startswith("multipart/form-data"):
+                    record.form, record.files = _parse_multipart(content_type, raw)
+                elif raw:
+                    record.json = json.loads(raw)
+            except ValueError:
+                record.status = 400
+                emulator._record(record)
+                self._send(400, {"Content-Type": "application/json"}, _error_body(_ApiError(400, "We could not parse the JSON body of your request.", "invalid_request_error")))
+                return
+            if operation is None:
+                record.status = 404
+                emulator._record(record)
+                self._send(404, {"Content-Type": "application/json"}, _error_body(_ApiError(404, f"Invalid URL (POST {path})", "invalid_request_error")))
+                return
+            status, headers, body = self._answer(operation, record)
+            record.status = status
+            emulator._record(record)
+            if status == -1:
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            self._send(status, headers, body)
+
+        def _answer(self, operation: str, record: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+            auth = record.headers.get("authorization", "")
+            if not auth.startswith("Bearer ") or (emulator.api_key is not None and auth[7:] != emulator.api_key):
+                return 401, {"Content-Type": "application/json"}, _error_body(
+                    _ApiError(401, "Incorrect API key provided. You can find your API key in your account settings.", "invalid_request_error", "invalid_api_key")
+                )
+            fault = emulator._take_fault(operation)
+            if fault is not None:
+                if fault.kind == "drop":
+                    return -1, {}, b""
+                if fault.kind == "slow":
+                    time.sleep(fault.delay)
+                else:
+                    return _fault_response(fault)
+            try:
+                return emulator.handle(operation, record)
+            except _ApiError as error:
+                return error.status, {"Content-Type": "application/json"}, _error_body(error)
+
+    return Handler
