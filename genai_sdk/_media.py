@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -61,12 +62,30 @@ def make_provenance(
     return facts
 
 
+@lru_cache(maxsize=1)
+def _file_mode() -> int:
+    """The mode a plain open() would give a new file (mkstemp's 0600 would surprise users)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
     """Write through a temporary file in the target folder, then rename: never a half-written file."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise InvalidRequestError(f"cannot save {target}: the folder {folder} does not exist")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     try:
+        os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()

@@ -142,7 +142,7 @@ class Emulator:
 
     def start(self) -> Emulator:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, name="genai-emulator", daemon=True)
+            self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="genai-emulator", daemon=True)
             self._thread.start()
         return self
 

@@ -1,0 +1,212 @@
+"""The ``genai`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ._errors import ConfigError, GenAIError, InvalidRequestError
+
+
+def _slug(text: str, limit: int = 40) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:limit] or "image"
+
+
+def output_paths(pattern: str, count: int, prompt: str, model: str) -> list[Path]:
+    """File names from a pattern with {i}, {n}, {slug} and {model}; an index is added if several files need one."""
+    if count > 1 and "{i}" not in pattern:
+        path = Path(pattern)
+        pattern = str(path.with_name(f"{path.stem}{{i}}{path.suffix}"))
+    try:
+        names = [pattern.format(i=i, n=count, slug=_slug(prompt), model=_slug(model, 60)) for i in range(count)]
+    except (KeyError, IndexError, ValueError) as exc:
+        raise InvalidRequestError(f"output pattern {pattern!r}: use only {{i}}, {{n}}, {{slug}} and {{model}} ({exc})") from None
+    return [Path(name) for name in names]
+
+
+def _client(args: argparse.Namespace, **settings: Any) -> Any:
+    from ._client import Client
+
+    return Client(config=args.config, profile=args.profile, **settings)
+
+
+def _report(result: Any, paths: Sequence[Path]) -> None:
+    for path in paths:
+        print(path)
+    print(f"cost: {result.cost}", file=sys.stderr)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    from ._progress import ProgressBar
+
+    client = _client(args)
+    bar = ProgressBar("image")
+    try:
+        result = client.images.generate(
+            args.prompt,
+            model=args.model,
+            n=args.n,
+            size=args.size,
+            quality=args.quality,
+            style=args.style,
+            seed=args.seed,
+            on_progress=bar,
+        )
+    finally:
+        bar.close()
+        client.close()
+    paths = output_paths(args.output, len(result.images), args.prompt, result.model)
+    for image, path in zip(result.images, paths, strict=True):
+        image.save(path)
+    _report(result, paths)
+    return 0
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    from ._progress import ProgressBar
+
+    client = _client(args)
+    bar = ProgressBar("edit")
+    try:
+        result = client.images.edit(
+            args.image, args.prompt, mask=args.mask, model=args.model, n=args.n, size=args.size, on_progress=bar
+        )
+    finally:
+        bar.close()
+        client.close()
+    paths = output_paths(args.output, len(result.images), args.prompt, result.model)
+    for image, path in zip(result.images, paths, strict=True):
+        image.save(path)
+    _report(result, paths)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from ._catalog import default_catalog
+
+    models = default_catalog().models(args.provider)
+    today = date.today()
+    if args.json:
+        rows = []
+        for m in models:
+            rows.append({
+                "model": m.id,
+                "operations": sorted(m.operations),
+                "sizes": list(m.sizes),
+                "qualities": list(m.qualities),
+                "max_n": m.max_n,
+                "price_unit": m.price.unit if m.price else None,
+                "prices_usd": {k: str(v) for k, v in (m.price.usd.items() if m.price else [])},
+                "retired_on": m.retired_on.isoformat() if m.retired_on else None,
+                "replacement": m.replacement,
+            })
+        print(json.dumps(rows, indent=2))
+        return 0
+    header = f"{'model':<26} {'operations':<28} {'sizes':<36} {'price (USD)':<22} status"
+    print(header)
+    print("-" * len(header))
+    for m in models:
+        ops = ",".join(sorted(op.split(".", 1)[1] for op in m.operations))
+        sizes = ",".join(m.sizes) + (" +WxH" if m.size_rule else "")
+        if m.price and m.price.usd:
+            values = sorted(m.price.usd.values())
+            price = f"{values[0]}-{values[-1]}/{m.price.unit}" if values[0] != values[-1] else f"{values[0]}/{m.price.unit}"
+        else:
+            price = "unpriced"
+        if m.retired_on is None:
+            status = "recommended" if m.recommended else "available"
+        elif m.retired_on <= today:
+            status = f"retired {m.retired_on} -> {m.replacement}"
+        else:
+            status = f"retires {m.retired_on} -> {m.replacement}"
+        print(f"{m.id:<26} {ops:<28} {sizes:<36} {price:<22} {status}")
+    return 0
+
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    import time
+
+    from .testing import Emulator
+
+    emulator = Emulator(args.host, args.port).start()
+    for key, value in emulator.env().items():
+        print(f"export {key}={value}")
+    print(f"# emulator listening on {emulator.url}; Ctrl-C stops it", file=sys.stderr)
+    sys.stdout.flush()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genai", description="Generative AI from the command line.")
+    parser.add_argument("--config", help="a genai.toml file (default: ./genai.toml if present)")
+    parser.add_argument("--profile", help="a [profiles.NAME] table of the config file")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    image = commands.add_parser("image", help="generate images from a prompt")
+    image.add_argument("prompt")
+    image.add_argument("-n", type=int, default=1, help="how many images (default 1)")
+    image.add_argument("--size", help="WIDTHxHEIGHT, for example 1024x1024")
+    image.add_argument("--model", help="provider:model, for example openai:gpt-image-1.5")
+    image.add_argument("--quality")
+    image.add_argument("--style")
+    image.add_argument("--seed", type=int)
+    image.add_argument("-o", "--output", default="image{i}.png",
+                       help="file name pattern with {i}, {n}, {slug}, {model}; the extension picks the format")
+    image.set_defaults(func=cmd_image)
+
+    edit = commands.add_parser("edit", help="edit an image as a prompt says")
+    edit.add_argument("image", nargs="+", help="one image, or several to combine")
+    edit.add_argument("--prompt", "-p", required=True)
+    edit.add_argument("--mask", help="PNG whose transparent areas mark what may change")
+    edit.add_argument("-n", type=int, default=1)
+    edit.add_argument("--size")
+    edit.add_argument("--model")
+    edit.add_argument("-o", "--output", default="edit{i}.png")
+    edit.set_defaults(func=cmd_edit)
+
+    models = commands.add_parser("models", help="the model catalog: capabilities, prices, retirement dates")
+    models.add_argument("--provider")
+    models.add_argument("--json", action="store_true")
+    models.set_defaults(func=cmd_models)
+
+    emulator = commands.add_parser("emulator", help="run the API emulator on loopback until interrupted")
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=8765)
+    emulator.set_defaults(func=cmd_emulator)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except ConfigError as exc:
+        print(f"genai: configuration: {exc}", file=sys.stderr)
+        return 2
+    except InvalidRequestError as exc:
+        print(f"genai: {exc}", file=sys.stderr)
+        return 2
+    except GenAIError as exc:
+        print(f"genai: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
