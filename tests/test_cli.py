@@ -1,0 +1,111 @@
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import genai_sdk as genai
+from genai_sdk._progress import ProgressBar
+from genai_sdk.cli import main, output_paths
+from genai_sdk.testing import Emulator
+
+
+def test_models_lists_capabilities_prices_and_retirements(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "openai:gpt-image-1.5" in out and "recommended" in out
+    assert "openai:dall-e-3" in out and "retired 2026-05-12 -> openai:gpt-image-1.5" in out
+    assert "0.016-0.020/image" in out and "unpriced" in out
+
+
+def test_models_json(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(["models", "--json"]) == 0
+    rows = {row["model"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["openai:dall-e-2"]["prices_usd"]["*@512x512"] == "0.018"
+    assert rows["openai:gpt-image-1"]["retired_on"] == "2026-10-23"
+
+
+def test_image_writes_files_from_a_pattern(genai_emulator: Emulator, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code = main(["image", "a red fox", "-n", "3", "--size", "256x256", "--model", "openai:dall-e-2", "-o", "out/{slug}-{i}.jpg"])
+    assert code == 2  # the folder does not exist yet
+    assert "folder out does not exist" in capsys.readouterr().err
+    (tmp_path / "out").mkdir()
+    assert main(["image", "a red fox", "-n", "3", "--size", "256x256", "--model", "openai:dall-e-2", "-o", "out/{slug}-{i}.jpg"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.split() == [f"out/a_red_fox-{i}.jpg" for i in range(3)]
+    assert "cost: 4.8000 credits ($0.048)" in captured.err
+    for i in range(3):
+        image = genai.Image.from_path(tmp_path / "out" / f"a_red_fox-{i}.jpg")
+        assert image.media_type == "image/jpeg" and image.size == (256, 256)
+        assert image.provenance["model"] == "openai:dall-e-2"
+
+
+def test_image_errors_exit_with_a_message(genai_emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["image", "x", "--size", "640x480", "--model", "openai:dall-e-2"]) == 2
+    assert "size='640x480' is not available" in capsys.readouterr().err
+    genai_emulator.fail("images.generate", "unauthorized")
+    assert main(["image", "x", "--model", "openai:dall-e-2"]) == 1
+    assert "AuthenticationError" in capsys.readouterr().err
+
+
+def test_edit_command(genai_emulator: Emulator, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from PIL import Image as PILImage
+
+    PILImage.new("RGB", (64, 64)).save(tmp_path / "in.png")
+    assert main(["edit", "in.png", "-p", "add a hat", "--model", "openai:dall-e-2", "--size", "256x256", "-o", "hat.png"]) == 0
+    assert capsys.readouterr().out.split() == ["hat.png"]
+    assert genai.Image.from_path(tmp_path / "hat.png").size == (256, 256)
+
+
+def test_output_paths() -> None:
+    assert output_paths("pic.png", 2, "A cat!", "openai:dall-e-2") == [Path("pic0.png"), Path("pic1.png")]
+    assert output_paths("pic.png", 1, "A cat!", "m") == [Path("pic.png")]
+    assert output_paths("{model}/{slug}_{i}of{n}.png", 1, "A cat!", "openai:dall-e-2") == [Path("openai_dall_e_2/a_cat_0of1.png")]
+    with pytest.raises(genai.InvalidRequestError, match="use only"):
+        output_paths("{name}.png", 1, "x", "m")
+
+
+def test_progress_bar_draws_only_on_a_terminal() -> None:
+    stream = io.StringIO()
+    ProgressBar("image", stream)(genai.Progress("generating", 1, 2))
+    assert stream.getvalue() == ""
+    ProgressBar("image", stream, force=True)(genai.Progress("generating", 1, 2))
+    assert "[" + "#" * 15 + "-" * 15 + "] 1/2 generating" in stream.getvalue()
+
+
+def test_emulator_command_serves_until_interrupted(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "genai_sdk.cli", "emulator", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline().strip() for _ in range(2)]
+        env = dict(line.removeprefix("export ").split("=", 1) for line in lines)
+        client = genai.Client(image="openai:dall-e-2")
+        os.environ.update(env)
+        try:
+            assert client.images.generate("a couch", size="256x256").image.size == (256, 256)
+        finally:
+            for key in env:
+                os.environ.pop(key)
+    finally:
+        process.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 10
+        while process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).with_name("genai")
+    out = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True).stdout
+    assert "image" in out and "models" in out and "emulator" in out

@@ -1,0 +1,27 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import genai_sdk as genai
+from genai_sdk.testing import Emulator
+
+from .conftest import REPO
+
+
+def test_avocado_couch_example(genai_emulator: Emulator, tmp_path: Path) -> None:
+    env = {**os.environ, **genai_emulator.env()}
+    done = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "avocado_couch.py")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "4 images from openai:dall-e-2" in done.stdout
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [f"avocado_couch{i}.jpg" for i in range(4)]
+    images = [genai.Image.from_path(tmp_path / name) for name in names]
+    assert all(i.media_type == "image/jpeg" and i.size == (512, 512) for i in images)
+    assert all(i.provenance["model"] == "openai:dall-e-2" for i in images)
+    assert len({i.data for i in images}) == 4
+    (call,) = genai_emulator.calls("images.generate")
+    assert call.json["prompt"] == "an avocado couch" and call.json["n"] == 4
