@@ -4,14 +4,14 @@ and assembling the typed result. The pipeline runs them; it never looks inside a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Generic, TypeVar
 
 from ._catalog import MAX_IMAGES_PER_CALL, Catalog, ModelInfo
 from ._errors import InvalidRequestError, ModelRetiredError, UnsupportedError
-from ._media import make_provenance
+from ._media import Image, make_provenance
 from ._requests import Cost, ImageRequest, ImageResult
 from .credits._pricing import image_cost
 from .providers.base import CallContext, ImageBatch, Provider
@@ -99,14 +99,20 @@ class ImageJob(Job[int, ImageBatch, ImageResult]):
 
     def call(self, part: int, ctx: CallContext) -> ImageBatch:
         assert self.provider is not None
-        return self.provider.images(self.model, self._effective(), part, ctx)
+        return self.provider.images(self.model, self.effective, part, ctx)
 
     async def acall(self, part: int, ctx: CallContext) -> ImageBatch:
         assert self.provider is not None
-        return await self.provider.aimages(self.model, self._effective(), part, ctx)
+        return await self.provider.aimages(self.model, self.effective, part, ctx)
 
-    def _effective(self) -> ImageRequest:
-        return replace(self.request, size=self.size, quality=self.quality)
+    @property
+    def effective(self) -> ImageRequest:
+        """The request with the size and quality the catalog resolved (defaults filled in)."""
+        request = self.request
+        if request.size == self.size and request.quality == self.quality:
+            return request
+        request = self.request = request.resolved(self.size, self.quality)
+        return request
 
     def cost(self, outcomes: list[ImageBatch]) -> Cost:
         total: Cost | None = None
@@ -126,15 +132,15 @@ class ImageJob(Job[int, ImageBatch, ImageResult]):
         return self.quality
 
     def result(self, outcomes: list[ImageBatch], cost: Cost, request_id: str) -> ImageResult:
-        images = []
-        request_ids = []
+        images: list[Image] = []
+        request_ids: list[str] = []
         for batch in outcomes:
             rid = batch.request_id or request_id
             request_ids.append(rid)
             facts = make_provenance(
                 model=self.model.id, prompt=self.request.prompt, seed=self.request.seed, request_id=rid
             )
-            images.extend(replace(image, provenance=facts) for image in batch.images)
+            images.extend(Image(i.data, i.media_type, i.width, i.height, facts) for i in batch.images)
             self.warnings.extend(w for w in batch.warnings if w not in self.warnings)
         return ImageResult(images, cost, self.model.id, list(self.warnings), request_ids)
 

@@ -11,7 +11,7 @@ import struct
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -50,7 +50,7 @@ def make_provenance(
     """The facts recorded in every file the SDK saves. The prompt itself is not stored, only its digest."""
     facts = {
         "model": model,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "software": "genai_sdk",
     }
     if prompt is not None:
@@ -77,7 +77,7 @@ def _file_mode() -> int:
     return 0o666 & ~mask
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], object]) -> Path:
     """Write through a temporary file in the target folder, then rename: never a half-written file."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -120,103 +120,123 @@ class Pipeline:
 
     # -- running ----------------------------------------------------------------------------------------------
 
-    def _start(self, request: Request) -> tuple[Job[Any, Any, Any], str, Any]:
+    def _start(self, request: Request) -> _Run:
         job = self.build(request)
         self._check_prompt(job)
-        request_id = uuid.uuid4().hex
+        request_id = os.urandom(16).hex()
         account = request.options.account or self.settings.account
         reservation = self.ledger.reserve(account, job.estimate.credits, job.estimate.usd, request_id, job.model.id)
-        return job, request_id, reservation
-
-    def _deadline(self, request: Request) -> Deadline:
         timeout = request.options.timeout if request.options.timeout is not None else self.settings.timeout
-        return Deadline(timeout)
-
-    @staticmethod
-    def _reporter(request: Request) -> Callable[[Progress], None]:
-        callback = request.options.on_progress
-        return callback if callback is not None else (lambda progress: None)
-
-    def _retry_hook(self, report: Callable[[Progress], None], done: list[int], total: int) -> Any:
-        def on_retry(attempt: int, delay: float, error: BaseException) -> None:
-            report(Progress("retrying", done[0], total, f"attempt {attempt} failed ({error}); retrying in {delay:.2f} s"))
-
-        return on_retry
-
-    def _finish(self, job: Job[Any, Any, Any], outcomes: list[Any], request_id: str) -> tuple[Any, Cost]:
-        cost = job.cost(outcomes)
-        result = job.result(outcomes, cost, request_id)
-        self._check_output(result)
-        return result, cost
-
-    def run(self, request: Request) -> Any:
-        job, request_id, reservation = self._start(request)
-        report = self._reporter(request)
-        deadline = self._deadline(request)
-        total = len(job.parts)
-        done = [0]
+        run = _Run(job, request_id, reservation, Deadline(timeout), request.options.on_progress)
         try:
-            report(Progress("started", 0, total, job.model.id))
-            outcomes = []
-            for index, part in enumerate(job.parts):
-
-                def attempt(a: Attempt, part: Any = part, index: int = index) -> Any:
-                    return job.call(part, CallContext(f"{request_id}-{index}", a.timeout, a.number))
-
-                outcomes.append(
-                    call_with_retry(
-                        attempt,
-                        self.retry,
-                        deadline,
-                        provider=job.model.provider,
-                        on_retry=self._retry_hook(report, done, total),
-                    )
-                )
-                done[0] += 1
-                report(Progress("generating", done[0], total))
-            result, cost = self._finish(job, outcomes, request_id)
+            run.report("started", job.model.id)
         except BaseException:
             self.ledger.release(reservation)
             raise
-        self.ledger.commit(reservation, cost.credits, cost.usd)
-        report(Progress("done", total, total))
+        return run
+
+    def _finish(self, run: _Run, outcomes: list[Any]) -> Any:
+        """Price what was produced, check it, and charge it once; on any failure, release instead."""
+        try:
+            cost = run.job.cost(outcomes)
+            result = run.job.result(outcomes, cost, run.request_id)
+            self._check_output(result)
+        except BaseException:
+            self.ledger.release(run.reservation)
+            raise
+        self.ledger.commit(run.reservation, cost.credits, cost.usd)
+        run.report("done")
         return result
 
+    def run(self, request: Request) -> Any:
+        run = self._start(request)
+        job = run.job
+        outcomes = []
+        try:
+            for index, part in enumerate(job.parts):
+
+                def attempt(a: Attempt, part: Any = part, index: int = index) -> Any:
+                    return job.call(part, CallContext(f"{run.request_id}-{index}", a.timeout, a.number))
+
+                outcomes.append(
+                    call_with_retry(attempt, self.retry, run.deadline, provider=job.model.provider, on_retry=run.on_retry)
+                )
+                run.part_done()
+        except BaseException:
+            self.ledger.release(run.reservation)
+            raise
+        return self._finish(run, outcomes)
+
     async def arun(self, request: Request) -> Any:
-        job, request_id, reservation = self._start(request)
-        report = self._reporter(request)
-        deadline = self._deadline(request)
-        total = len(job.parts)
-        done = [0]
+        run = self._start(request)
+        job = run.job
 
         async def one(index: int, part: Any) -> Any:
             async def attempt(a: Attempt) -> Any:
-                return await job.acall(part, CallContext(f"{request_id}-{index}", a.timeout, a.number))
+                return await job.acall(part, CallContext(f"{run.request_id}-{index}", a.timeout, a.number))
 
             outcome = await acall_with_retry(
-                attempt, self.retry, deadline, provider=job.model.provider, on_retry=self._retry_hook(report, done, total)
+                attempt, self.retry, run.deadline, provider=job.model.provider, on_retry=run.on_retry
             )
-            done[0] += 1
-            report(Progress("generating", done[0], total))
+            run.part_done()
             return outcome
 
         try:
-            report(Progress("started", 0, total, job.model.id))
-            if total == 1:
-                outcomes = [await one(0, job.parts[0])]
+            if len(job.parts) == 1:  # the common case, without a task group's machinery
+                outcomes = [
+                    await acall_with_retry(
+                        lambda a: job.acall(job.parts[0], CallContext(f"{run.request_id}-0", a.timeout, a.number)),
+                        self.retry,
+                        run.deadline,
+                        provider=job.model.provider,
+                        on_retry=run.on_retry,
+                    )
+                ]
+                run.part_done()
             else:
                 import asyncio
 
                 async with asyncio.TaskGroup() as group:
                     tasks = [group.create_task(one(i, part)) for i, part in enumerate(job.parts)]
                 outcomes = [task.result() for task in tasks]
-            result, cost = self._finish(job, outcomes, request_id)
         except BaseExceptionGroup as group_error:
-            self.ledger.release(reservation)
+            self.ledger.release(run.reservation)
             raise group_error.exceptions[0] from None
         except BaseException:
-            self.ledger.release(reservation)
+            self.ledger.release(run.reservation)
             raise
-        self.ledger.commit(reservation, cost.credits, cost.usd)
-        report(Progress("done", total, total))
-        return result
+        return self._finish(run, outcomes)
+
+
+class _Run:
+    """One call in flight: its job, ids, reservation, deadline and progress reporting."""
+
+    __slots__ = ("job", "request_id", "reservation", "deadline", "callback", "done", "on_retry")
+
+    def __init__(
+        self,
+        job: Job[Any, Any, Any],
+        request_id: str,
+        reservation: Any,
+        deadline: Deadline,
+        callback: Callable[[Progress], None] | None,
+    ) -> None:
+        self.job = job
+        self.request_id = request_id
+        self.reservation = reservation
+        self.deadline = deadline
+        self.callback = callback
+        self.done = 0
+        self.on_retry = self._on_retry if callback is not None else None
+
+    def report(self, stage: str, message: str = "") -> None:
+        if self.callback is not None:  # no Progress object is built when nobody listens
+            total = len(self.job.parts)
+            self.callback(Progress(stage, total if stage == "done" else self.done, total, message))
+
+    def part_done(self) -> None:
+        self.done += 1
+        self.report("generating")
+
+    def _on_retry(self, attempt: int, delay: float, error: BaseException) -> None:
+        self.report("retrying", f"attempt {attempt} failed ({error}); retrying in {delay:.2f} s")

@@ -85,6 +85,13 @@ class ImageRequest:
     def modality(self) -> str:
         return "images"
 
+    def resolved(self, size: str | None, quality: str | None) -> ImageRequest:
+        """A copy with the catalog's defaults filled in (a direct call: ``replace`` is slow on the hot path)."""
+        return ImageRequest(
+            self.operation, self.prompt, self.options, self.images, self.mask, self.n, size, quality,
+            self.style, self.seed, self.negative_prompt, self.steps, self.guidance,
+        )
+
 
 @dataclass(frozen=True)
 class VideoRequest:

@@ -75,8 +75,8 @@ class RetryPolicy:
         retry_after = getattr(error, "retry_after", None)
         if isinstance(retry_after, (int, float)):
             return float(retry_after)
-        backoff = min(self.max_delay, self.initial_delay * 2 ** (attempt - 1))
-        return backoff * (1 - self.jitter * random.random())
+        backoff: float = min(self.max_delay, self.initial_delay * 2 ** (attempt - 1))
+        return float(backoff * (1 - self.jitter * random.random()))
 
 
 def should_retry(error: BaseException | None) -> bool:
@@ -136,6 +136,16 @@ def _attempt(deadline: Deadline, number: int, provider: str | None) -> Attempt:
     return Attempt(number, left)
 
 
+# The first attempt runs bare: most calls succeed at once, and building tenacity's machinery costs more than
+# the rest of the pipeline. Only after a retryable failure does tenacity take over, first replaying that
+# failure so that its wait and stop rules see it like any other.
+
+
+def _first_failure(error: BaseException, policy: RetryPolicy) -> bool:
+    """Whether a failed first attempt should go on to tenacity's loop."""
+    return should_retry(error) and policy.max_retries > 0
+
+
 def call_with_retry(
     fn: Callable[[Attempt], T],
     policy: RetryPolicy,
@@ -144,6 +154,13 @@ def call_with_retry(
     provider: str | None = None,
     on_retry: RetryHook | None = None,
 ) -> T:
+    try:
+        return fn(_attempt(deadline, 1, provider))
+    except ProviderError as error:
+        if not _first_failure(error, policy):
+            raise
+        first = error
+
     from tenacity import Retrying
 
     retrying = Retrying(sleep=policy.sleep, **_tenacity_kwargs(policy, deadline, on_retry))  # type: ignore[arg-type]
@@ -152,9 +169,12 @@ def call_with_retry(
     def one_attempt() -> T:
         nonlocal number
         number += 1
+        if number == 1:
+            raise first
         return fn(_attempt(deadline, number, provider))
 
-    return retrying(one_attempt)
+    result: T = retrying(one_attempt)
+    return result
 
 
 async def acall_with_retry(
@@ -165,6 +185,13 @@ async def acall_with_retry(
     provider: str | None = None,
     on_retry: RetryHook | None = None,
 ) -> T:
+    try:
+        return await fn(_attempt(deadline, 1, provider))
+    except ProviderError as error:
+        if not _first_failure(error, policy):
+            raise
+        first = error
+
     from tenacity import AsyncRetrying
 
     retrying = AsyncRetrying(sleep=policy.async_sleep, **_tenacity_kwargs(policy, deadline, on_retry))  # type: ignore[arg-type]
@@ -173,6 +200,9 @@ async def acall_with_retry(
     async def one_attempt() -> T:
         nonlocal number
         number += 1
+        if number == 1:
+            raise first
         return await fn(_attempt(deadline, number, provider))
 
-    return await retrying(one_attempt)
+    result: T = await retrying(one_attempt)
+    return result

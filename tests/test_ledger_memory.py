@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -9,7 +9,7 @@ from genai_sdk.credits import Budget, MemoryLedger
 
 class Clock:
     def __init__(self) -> None:
-        self.now = datetime(2026, 1, 15, 12, tzinfo=timezone.utc)
+        self.now = datetime(2026, 1, 15, 12, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -85,5 +85,5 @@ def test_client_credit_methods_validate_input() -> None:
         client.credits.grant("lots")
     with pytest.raises(genai.InvalidRequestError, match="must be positive"):
         client.credits.grant(0)
-    entry = client.credits.grant(50, reason="welcome", expires=datetime(2030, 1, 1, tzinfo=timezone.utc))
+    entry = client.credits.grant(50, reason="welcome", expires=datetime(2030, 1, 1, tzinfo=UTC))
     assert entry.kind == "grant" and entry.reason == "welcome" and client.credits.balance() == 50

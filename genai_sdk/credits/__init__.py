@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from .._errors import ConfigError
 from ._base import Budget, Ledger, Reservation
 from ._memory import MemoryLedger
-from .._errors import ConfigError
 
 
 def open_ledger(url: str) -> Ledger:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import itertools
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from .._errors import BudgetExceededError, InvalidRequestError
@@ -16,13 +15,21 @@ from ._base import Budget, Reservation
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def period_start(moment: datetime, period: str) -> datetime:
     if period == "day":
         return moment.replace(hour=0, minute=0, second=0, microsecond=0)
     return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def period_key(moment: datetime, period: str) -> tuple[str, int, int, int]:
+    """Which day or month ``moment`` falls in (cheaper to compute than the period's start)."""
+    return (period, moment.year, moment.month, moment.day if period == "day" else 0)
+
+
+_NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -39,9 +46,22 @@ class _Account:
     debt: Decimal = Decimal(0)  # charged beyond the lots (an actual cost above its estimate)
     has_grants: bool = False
     reservations: dict[str, Reservation] = field(default_factory=dict)
+    # Running sums over the reservations, so that checks cost the same at any concurrency.
+    reserved_credits: Decimal = Decimal(0)
+    reserved_usd: Decimal = Decimal(0)
+    reserved_unpriced: int = 0
     entries: list[LedgerEntry] = field(default_factory=list)
     committed: dict[str, LedgerEntry] = field(default_factory=dict)
     budgets: dict[str, Budget] = field(default_factory=dict)
+    # Charges per (period, period start): budget checks stay O(1) however long the history grows.
+    spent: dict[tuple[str, int, int, int], _Spent] = field(default_factory=dict)
+
+
+@dataclass
+class _Spent:
+    credits: Decimal = Decimal(0)
+    usd: Decimal = Decimal(0)
+    unpriced: bool = False
 
 
 class MemoryLedger:
@@ -50,39 +70,48 @@ class MemoryLedger:
         self._lock = threading.Lock()
         self._accounts: dict[str, _Account] = {}
         self._ids = itertools.count(1)
+        self._reservation_ids = itertools.count(1)
 
     def _account(self, name: str) -> _Account:
         return self._accounts.setdefault(name, _Account())
 
     def _expire(self, account: str, state: _Account, now: datetime) -> None:
-        for lot in state.lots:
-            if lot.expires is not None and lot.expires <= now and lot.remaining > 0:
-                state.entries.append(
-                    LedgerEntry(next(self._ids), account, "expiry", -lot.remaining, None, now, "grant expired")
-                )
-                lot.remaining = Decimal(0)
-        state.lots = [lot for lot in state.lots if lot.remaining > 0]
+        # Lots are kept in expiry order, so expired ones are at the front.
+        while state.lots and state.lots[0].expires is not None and state.lots[0].expires <= now:
+            lot = state.lots.pop(0)
+            state.entries.append(
+                LedgerEntry(next(self._ids), account, "expiry", -lot.remaining, None, now, "grant expired")
+            )
+
+    @staticmethod
+    def _hold(state: _Account, reservation: Reservation) -> None:
+        state.reservations[reservation.id] = reservation
+        state.reserved_credits += reservation.credits
+        if reservation.usd is None:
+            state.reserved_unpriced += 1
+        else:
+            state.reserved_usd += reservation.usd
+
+    @staticmethod
+    def _drop(state: _Account, reservation: Reservation) -> None:
+        if state.reservations.pop(reservation.id, None) is None:
+            return  # already committed or released
+        state.reserved_credits -= reservation.credits
+        if reservation.usd is None:
+            state.reserved_unpriced -= 1
+        else:
+            state.reserved_usd -= reservation.usd
 
     def _available(self, state: _Account) -> Decimal:
-        reserved = sum((r.credits for r in state.reservations.values()), Decimal(0))
-        return sum((lot.remaining for lot in state.lots), Decimal(0)) - state.debt - reserved
+        return sum((lot.remaining for lot in state.lots), Decimal(0)) - state.debt - state.reserved_credits
 
-    def _spent_since(self, state: _Account, since: datetime) -> tuple[Decimal, Decimal, bool]:
-        credits, usd, unpriced = Decimal(0), Decimal(0), False
-        for entry in state.entries:
-            if entry.kind == "charge" and entry.created >= since:
-                credits += -entry.credits
-                if entry.usd is None:
-                    unpriced = True
-                else:
-                    usd += entry.usd
-        for reservation in state.reservations.values():
-            credits += reservation.credits
-            if reservation.usd is None:
-                unpriced = True
-            else:
-                usd += reservation.usd
-        return credits, usd, unpriced
+    def _spent_in(self, state: _Account, period: str, now: datetime) -> tuple[Decimal, Decimal, bool]:
+        spent = state.spent.get(period_key(now, period)) or _Spent()
+        return (
+            spent.credits + state.reserved_credits,
+            spent.usd + state.reserved_usd,
+            spent.unpriced or state.reserved_unpriced > 0,
+        )
 
     def reserve(self, account: str, credits: Decimal, usd: Decimal | None, request_id: str, model: str) -> Reservation:
         now = self._clock()
@@ -101,14 +130,14 @@ class MemoryLedger:
                     )
             for budget in state.budgets.values():
                 self._check_budget(account, state, budget, now, credits, usd)
-            reservation = Reservation(uuid.uuid4().hex, account, credits, usd, request_id, model, now)
-            state.reservations[reservation.id] = reservation
+            reservation = Reservation(f"r{next(self._reservation_ids)}", account, credits, usd, request_id, model, now)
+            self._hold(state, reservation)
             return reservation
 
     def _check_budget(
         self, account: str, state: _Account, budget: Budget, now: datetime, credits: Decimal, usd: Decimal | None
     ) -> None:
-        spent_credits, spent_usd, unpriced = self._spent_since(state, period_start(now, budget.period))
+        spent_credits, spent_usd, unpriced = self._spent_in(state, budget.period, now)
         if budget.credits is not None and spent_credits + credits > budget.credits:
             raise BudgetExceededError(
                 f"account {account!r} would spend {spent_credits + credits} credits this {budget.period}, "
@@ -140,7 +169,7 @@ class MemoryLedger:
             done = state.committed.get(reservation.request_id)
             if done is not None:
                 return done
-            state.reservations.pop(reservation.id, None)
+            self._drop(state, reservation)
             self._expire(reservation.account, state, now)
             if state.has_grants:
                 self._draw(state, credits)
@@ -157,24 +186,35 @@ class MemoryLedger:
             )
             state.entries.append(entry)
             state.committed[reservation.request_id] = entry
+            for period in ("day", "month"):
+                key = period_key(now, period)
+                if key not in state.spent:
+                    state.spent = {k: v for k, v in state.spent.items() if k[0] != period}  # past periods
+                    state.spent[key] = _Spent()
+                totals = state.spent[key]
+                totals.credits += credits
+                if usd is None:
+                    totals.unpriced = True
+                else:
+                    totals.usd += usd
             return entry
 
     @staticmethod
     def _draw(state: _Account, credits: Decimal) -> None:
+        """Take credits from the lots that expire first; what they cannot cover becomes debt."""
         owed = credits
-        far_future = datetime.max.replace(tzinfo=timezone.utc)
-        for lot in sorted(state.lots, key=lambda lot: lot.expires or far_future):
+        while owed > 0 and state.lots:
+            lot = state.lots[0]
             take = min(lot.remaining, owed)
             lot.remaining -= take
             owed -= take
-            if owed <= 0:
-                break
+            if lot.remaining <= 0:
+                state.lots.pop(0)
         state.debt += owed
-        state.lots = [lot for lot in state.lots if lot.remaining > 0]
 
     def release(self, reservation: Reservation) -> None:
         with self._lock:
-            self._account(reservation.account).reservations.pop(reservation.id, None)
+            self._drop(self._account(reservation.account), reservation)
 
     def balance(self, account: str) -> Decimal:
         with self._lock:
@@ -186,7 +226,7 @@ class MemoryLedger:
 
     def reserved(self, account: str) -> Decimal:
         with self._lock:
-            return sum((r.credits for r in self._account(account).reservations.values()), Decimal(0))
+            return self._account(account).reserved_credits
 
     def grant(self, account: str, credits: Decimal, reason: str, expires: datetime | None) -> LedgerEntry:
         if credits <= 0:
@@ -199,6 +239,7 @@ class MemoryLedger:
             state.debt -= repaid
             if credits - repaid > 0:
                 state.lots.append(_Lot(credits - repaid, expires))
+                state.lots.sort(key=lambda lot: lot.expires or _NEVER)
             entry = LedgerEntry(next(self._ids), account, "grant", credits, None, now, reason, expires=expires)
             state.entries.append(entry)
             return entry

@@ -90,6 +90,6 @@ def spoken_text(wav: bytes) -> str | None:
 def wav_duration(data: bytes) -> float | None:
     try:
         with wave.open(io.BytesIO(data)) as reader:
-            return reader.getnframes() / reader.getframerate()
+            return float(reader.getnframes()) / float(reader.getframerate())
     except (wave.Error, EOFError, ZeroDivisionError):
         return None

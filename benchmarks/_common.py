@@ -1,0 +1,60 @@
+"""Shared helpers for the benchmarks: an emulator with its environment installed, and summary statistics."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def emulator_env() -> Iterator[dict[str, str]]:
+    """The emulator in a process of its own (as a remote API would be), its address in the environment.
+
+    In-process, the server's threads would compete with the code under measurement for the GIL."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "genai_sdk.cli", "emulator", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    assert server.stdout is not None
+    env = dict(server.stdout.readline().strip().removeprefix("export ").split("=", 1) for _ in range(2))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def machine() -> str:
+    return f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}"
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
