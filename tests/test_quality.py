@@ -1,0 +1,63 @@
+"""Project checks that run with the tests: strict typing, lint, the docs site, and README/CI agreement."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO
+
+BIN = Path(sys.executable).parent
+
+
+def _tool(name: str) -> str:
+    found = BIN / name
+    if found.exists():
+        return str(found)
+    located = shutil.which(name)
+    if located is None:
+        pytest.fail(f"{name} is not installed: pip install -e '.[dev]'")
+    return located
+
+
+def test_mypy_strict() -> None:
+    done = subprocess.run([_tool("mypy")], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_ruff() -> None:
+    done = subprocess.run([_tool("ruff"), "check", "genai_sdk", "tests", "examples", "benchmarks"], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_docs_build_strict(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [_tool("mkdocs"), "build", "--strict", "--quiet", "--site-dir", str(tmp_path / "site")],
+        cwd=REPO, capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "site" / "index.html").is_file()
+
+
+def _readme_commands() -> list[str]:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    return re.findall(r"```(?:bash|sh)\n(.*?)\n```", text, flags=re.S)[:2]
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    install_and_run, test = _readme_commands()
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert test.strip() in ci.splitlines(), f"README's test command {test!r} is not what .ci/run runs"
+    assert "pip install" in install_and_run and "examples/offline_demo.py" in install_and_run
+
+
+def test_offline_demo_runs(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "offline_demo.py"), str(tmp_path / "demo")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == [f"avocado_couch{i}.jpg" for i in range(4)]
