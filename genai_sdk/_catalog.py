@@ -11,6 +11,7 @@ from decimal import Decimal
 from ._errors import ConfigError
 
 IMAGE_OPERATIONS = frozenset({"images.generate", "images.edit", "images.variations"})
+SPEECH_TO_TEXT = frozenset({"speech.transcribe", "speech.translate", "speech.detect_language"})
 MAX_IMAGES_PER_CALL = 10  # across split calls; more is almost always a mistake in a loop
 
 
@@ -74,6 +75,15 @@ class ModelInfo:
     retired_on: date | None = None
     replacement: str | None = None
     portable: frozenset[str] = frozenset()  # which of seed, negative_prompt, steps, guidance it honours
+    # speech
+    english_only: bool = False
+    segments: bool = True  # answers with timed segments (else one segment spans the audio)
+    max_upload_bytes: int | None = None  # longer audio is split at silences into several calls
+    voices: tuple[str, ...] = ()
+    default_voice: str | None = None
+    audio_formats: tuple[str, ...] = ()
+    max_chars: int | None = None  # longer text is split at sentence ends into several calls
+    speed_range: tuple[float, float] = (0.25, 4.0)
     recommended: bool = False
     notes: str = ""
 
@@ -183,6 +193,7 @@ def _builtin_models() -> list[ModelInfo]:
             _gpt_image_prices(("0.009", "0.013"), ("0.034", "0.05"), ("0.133", "0.20")),
             recommended=True,
         ),
+        *_openai_speech_models(),
         _gpt_image(
             "gpt-image-2",
             None,  # no published price in our sources yet: costs are reported unpriced, never as zero
@@ -191,6 +202,39 @@ def _builtin_models() -> list[ModelInfo]:
             edit_sizes=("auto",),
             notes="any WxH with edges divisible by 16, ratio up to 3:1, at most 3840x2160",
         ),
+    ]
+
+
+_OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse", "marin", "cedar")
+_OPENAI_AUDIO_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
+OPENAI_UPLOAD_LIMIT = 25 * 1024 * 1024
+
+
+def _openai_speech_models() -> list[ModelInfo]:
+    def stt(name: str, price: str | None, operations: frozenset[str], segments: bool) -> ModelInfo:
+        table = PriceTable("minute", {"*@*": _USD(price)} if price else {}, _OPENAI_PAGES, "2026-08")
+        return ModelInfo(
+            provider="openai", name=name, operations=operations, price=table, segments=segments,
+            max_upload_bytes=OPENAI_UPLOAD_LIMIT, max_prompt=896,
+        )
+
+    def tts(name: str, per_million: str | None, **extra: object) -> ModelInfo:
+        usd = {"*@*": _USD(per_million) / 1_000_000} if per_million else {}
+        table = PriceTable("character", usd, _OPENAI_PAGES, "2026-08")
+        base = ModelInfo(
+            provider="openai", name=name, operations=frozenset({"speech.synthesize"}), price=table,
+            voices=_OPENAI_VOICES, default_voice="alloy", audio_formats=_OPENAI_AUDIO_FORMATS, max_chars=4096,
+        )
+        return replace(base, **extra)  # type: ignore[arg-type]
+
+    both = frozenset({"speech.transcribe", "speech.translate"})
+    return [
+        stt("whisper-1", "0.006", both, True),
+        stt("gpt-4o-transcribe", None, frozenset({"speech.transcribe"}), False),
+        stt("gpt-4o-mini-transcribe", None, frozenset({"speech.transcribe"}), False),
+        tts("tts-1", "15"),
+        tts("tts-1-hd", "30"),
+        tts("gpt-4o-mini-tts", None),
     ]
 
 

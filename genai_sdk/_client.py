@@ -312,6 +312,7 @@ class _BaseClient:
         max_retries: int | None = None,
         timeout: float | None = None,
         credits_per_usd: object = None,
+        local_usd_per_second: object = None,
     ) -> None:
         overrides = {
             "image": image,
@@ -324,6 +325,7 @@ class _BaseClient:
             "max_retries": max_retries,
             "timeout": timeout,
             "credits_per_usd": credits_per_usd,
+            "local_usd_per_second": local_usd_per_second,
         }
         self._pipeline = _build_pipeline(config, profile, overrides)
 

@@ -25,6 +25,7 @@ class Settings:
     max_retries: int = 2
     timeout: float | None = 600.0
     credits_per_usd: Decimal = Decimal(100)  # one credit is one US cent unless configured otherwise
+    local_usd_per_second: Decimal | None = None  # price of a compute-second of a local model; unpriced if None
 
     # Where each value came from, for `genai config` style diagnostics and clear errors.
     def describe(self) -> dict[str, object]:
@@ -53,8 +54,20 @@ def _coerce(key: str, value: object, origin: str) -> object:
             if rate <= 0:
                 raise ValueError
             return rate
+        if key == "local_usd_per_second":
+            if value is None or str(value).lower() in ("", "none"):
+                return None
+            price = Decimal(str(value))
+            if price < 0:
+                raise ValueError
+            return price
     except (ValueError, InvalidOperation):
-        kind = {"max_retries": "a whole number >= 0", "timeout": "seconds > 0", "credits_per_usd": "a number > 0"}[key]
+        kind = {
+            "max_retries": "a whole number >= 0",
+            "timeout": "seconds > 0",
+            "credits_per_usd": "a number > 0",
+            "local_usd_per_second": "a number >= 0",
+        }[key]
         raise ConfigError(f"{origin}: {key} must be {kind}, not {value!r}") from None
     if value is not None and not isinstance(value, str):
         raise ConfigError(f"{origin}: {key} must be a string, not {type(value).__name__}")

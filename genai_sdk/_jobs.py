@@ -7,14 +7,14 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from ._catalog import MAX_IMAGES_PER_CALL, Catalog, ModelInfo
 from ._errors import InvalidRequestError, ModelRetiredError, UnsupportedError
 from ._media import Image, make_provenance
 from ._requests import Cost, ImageRequest, ImageResult
 from .credits._pricing import image_cost
-from .providers.base import CallContext, ImageBatch, Provider
+from .providers.base import CallContext, ImageBatch, ImageProvider, Provider
 
 _SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
 _PORTABLE_EXTRAS = ("seed", "negative_prompt", "steps", "guidance")
@@ -35,6 +35,15 @@ def check_lifecycle(model: ModelInfo, today: date) -> list[str]:
             replacement=model.replacement,
         )
     return [f"{model.id} will be retired on {model.retired_on.isoformat()}{instead}"]
+
+
+def note_price_warning(warnings: list[str], model: ModelInfo, warning: str | None) -> None:
+    """Keep one unpriced-cost warning per call: the actual cost's replaces the estimate's."""
+    if warning is None:
+        return
+    prefix = f"no USD price is known for {model.id}"
+    warnings[:] = [w for w in warnings if not w.startswith(prefix)]
+    warnings.append(warning)
 
 
 def _choose(value: str | None, allowed: tuple[str, ...], default: str | None, what: str, model: ModelInfo) -> str | None:
@@ -98,12 +107,10 @@ class ImageJob(Job[int, ImageBatch, ImageResult]):
     credits_per_usd: Decimal = Decimal(100)
 
     def call(self, part: int, ctx: CallContext) -> ImageBatch:
-        assert self.provider is not None
-        return self.provider.images(self.model, self.effective, part, ctx)
+        return cast(ImageProvider, self.provider).images(self.model, self.effective, part, ctx)
 
     async def acall(self, part: int, ctx: CallContext) -> ImageBatch:
-        assert self.provider is not None
-        return await self.provider.aimages(self.model, self.effective, part, ctx)
+        return await cast(ImageProvider, self.provider).aimages(self.model, self.effective, part, ctx)
 
     @property
     def effective(self) -> ImageRequest:
@@ -121,8 +128,7 @@ class ImageJob(Job[int, ImageBatch, ImageResult]):
             part_cost, warning = image_cost(
                 self.model, len(batch.images), quality, batch.size or self.size, self.credits_per_usd, estimated=False
             )
-            if warning and warning not in self.warnings:
-                self.warnings.append(warning)
+            note_price_warning(self.warnings, self.model, warning)
             total = part_cost if total is None else total + part_cost
         return total if total is not None else Cost(Decimal(0), Decimal(0))
 

@@ -15,7 +15,7 @@ from ._catalog import Catalog, ModelInfo, split_model_id
 from ._config import Settings
 from ._errors import ConfigError, ContentPolicyError, InvalidRequestError
 from ._jobs import Job, build_image_job
-from ._requests import Cost, ImageRequest, Progress, Request
+from ._requests import Cost, ImageRequest, Progress, Request, SynthesizeRequest, TranscribeRequest
 from ._retry import Attempt, Deadline, RetryPolicy, acall_with_retry, call_with_retry
 from .credits import Ledger
 from .policy import Policy
@@ -89,10 +89,17 @@ class Pipeline:
             model, provider = (known, None) if known else self.resolve(request.modality, request.options.model)
         else:
             model, provider = self.resolve(request.modality, request.options.model)
+        args = (model, provider, self.catalog, self.settings.credits_per_usd, self._today())
         if isinstance(request, ImageRequest):
-            return build_image_job(
-                request, model, provider, self.catalog, self.settings.credits_per_usd, self._today()
-            )
+            return build_image_job(request, *args)
+        if isinstance(request, TranscribeRequest):
+            from ._speech_jobs import build_transcribe_job
+
+            return build_transcribe_job(request, *args)
+        if isinstance(request, SynthesizeRequest):
+            from ._speech_jobs import build_synthesize_job
+
+            return build_synthesize_job(request, *args)
         raise ConfigError(f"{request.modality} calls are not part of this release of genai-sdk yet")
 
     def estimate(self, request: Request) -> Cost:
@@ -156,7 +163,7 @@ class Pipeline:
             for index, part in enumerate(job.parts):
 
                 def attempt(a: Attempt, part: Any = part, index: int = index) -> Any:
-                    return job.call(part, CallContext(f"{run.request_id}-{index}", a.timeout, a.number))
+                    return job.call(part, CallContext(f"{run.request_id}-{index}", a.timeout, a.number, run.on_step))
 
                 outcomes.append(
                     call_with_retry(attempt, self.retry, run.deadline, provider=job.model.provider, on_retry=run.on_retry)
@@ -173,7 +180,7 @@ class Pipeline:
 
         async def one(index: int, part: Any) -> Any:
             async def attempt(a: Attempt) -> Any:
-                return await job.acall(part, CallContext(f"{run.request_id}-{index}", a.timeout, a.number))
+                return await job.acall(part, CallContext(f"{run.request_id}-{index}", a.timeout, a.number, run.on_step))
 
             outcome = await acall_with_retry(
                 attempt, self.retry, run.deadline, provider=job.model.provider, on_retry=run.on_retry
@@ -185,7 +192,7 @@ class Pipeline:
             if len(job.parts) == 1:  # the common case, without a task group's machinery
                 outcomes = [
                     await acall_with_retry(
-                        lambda a: job.acall(job.parts[0], CallContext(f"{run.request_id}-0", a.timeout, a.number)),
+                        lambda a: job.acall(job.parts[0], CallContext(f"{run.request_id}-0", a.timeout, a.number, run.on_step)),
                         self.retry,
                         run.deadline,
                         provider=job.model.provider,
@@ -211,7 +218,7 @@ class Pipeline:
 class _Run:
     """One call in flight: its job, ids, reservation, deadline and progress reporting."""
 
-    __slots__ = ("job", "request_id", "reservation", "deadline", "callback", "done", "on_retry")
+    __slots__ = ("job", "request_id", "reservation", "deadline", "callback", "done", "on_retry", "on_step")
 
     def __init__(
         self,
@@ -228,6 +235,7 @@ class _Run:
         self.callback = callback
         self.done = 0
         self.on_retry = self._on_retry if callback is not None else None
+        self.on_step = self._on_step if callback is not None else None
 
     def report(self, stage: str, message: str = "") -> None:
         if self.callback is not None:  # no Progress object is built when nobody listens
@@ -237,6 +245,11 @@ class _Run:
     def part_done(self) -> None:
         self.done += 1
         self.report("generating")
+
+    def _on_step(self, done: float, total: float, message: str) -> None:
+        """Progress inside one long backend call (seconds of audio transcribed, sentences spoken, steps run)."""
+        if self.callback is not None:
+            self.callback(Progress(message, done, total))
 
     def _on_retry(self, attempt: int, delay: float, error: BaseException) -> None:
         self.report("retrying", f"attempt {attempt} failed ({error}); retrying in {delay:.2f} s")

@@ -42,8 +42,8 @@ class Progress:
     """Reported to ``on_progress`` while a call runs."""
 
     stage: str
-    completed: int
-    total: int | None = None
+    completed: float
+    total: float | None = None
     message: str = ""
 
     @property

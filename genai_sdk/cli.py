@@ -88,6 +88,76 @@ def cmd_edit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _transcript_text(transcript: Any, fmt: str) -> str:
+    if fmt == "srt":
+        return str(transcript.to_srt())
+    if fmt == "vtt":
+        return str(transcript.to_vtt())
+    if fmt == "json":
+        return str(transcript.to_json()) + "\n"
+    return str(transcript.text) + "\n"
+
+
+def _write_text(text: str, output: str | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    from ._media import atomic_write
+
+    atomic_write(output, lambda handle: handle.write(text.encode("utf-8")))
+    print(output)
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from ._progress import ProgressBar
+
+    client = _client(args)
+    bar = ProgressBar(args.command)
+    method = client.speech.translate if args.command == "translate" else client.speech.transcribe
+    extra = {} if args.command == "translate" else {"language": args.language, "word_timestamps": args.word_timestamps}
+    try:
+        transcript = method(args.file, model=args.model, on_progress=bar, **extra)
+    finally:
+        bar.close()
+        client.close()
+    _write_text(_transcript_text(transcript, args.format), args.output)
+    print(f"cost: {transcript.cost}", file=sys.stderr)
+    for warning in transcript.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def cmd_detect_language(args: argparse.Namespace) -> int:
+    client = _client(args)
+    try:
+        guess = client.speech.detect_language(args.file, model=args.model)
+    finally:
+        client.close()
+    print(f"{guess.language} {guess.probability:.3f}")
+    return 0
+
+
+def cmd_speak(args: argparse.Namespace) -> int:
+    from pathlib import Path as _Path
+
+    from ._progress import ProgressBar
+
+    fmt = args.format or (_Path(args.output).suffix.lstrip(".").lower() or "wav")
+    client = _client(args)
+    bar = ProgressBar("speak")
+    try:
+        result = client.speech.synthesize(args.text, model=args.model, voice=args.voice, format=fmt, speed=args.speed, on_progress=bar)
+    finally:
+        bar.close()
+        client.close()
+    result.audio.save(args.output)
+    print(args.output)
+    print(f"cost: {result.cost}; {result.audio.duration or 0:.2f} s of audio", file=sys.stderr)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from datetime import date
 
@@ -179,6 +249,31 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--model")
     edit.add_argument("-o", "--output", default="edit{i}.png")
     edit.set_defaults(func=cmd_edit)
+
+    for name, about in (("transcribe", "speech to text"), ("translate", "speech in any language to English text")):
+        speech = commands.add_parser(name, help=about)
+        speech.add_argument("file", help="audio in any common container: wav, flac, mp3, ogg, m4a, webm")
+        speech.add_argument("--model", help="for example whisper:tiny.en or openai:whisper-1")
+        speech.add_argument("--format", choices=("txt", "srt", "vtt", "json"), default="txt")
+        speech.add_argument("-o", "--output", help="write here instead of standard output")
+        if name == "transcribe":
+            speech.add_argument("--language", help="ISO 639-1 code, for example en")
+            speech.add_argument("--word-timestamps", action="store_true")
+        speech.set_defaults(func=cmd_transcribe)
+
+    detect = commands.add_parser("detect-language", help="which language is spoken")
+    detect.add_argument("file")
+    detect.add_argument("--model")
+    detect.set_defaults(func=cmd_detect_language)
+
+    speak = commands.add_parser("speak", help="text to speech")
+    speak.add_argument("text")
+    speak.add_argument("-o", "--output", required=True, help="audio file; the extension picks the format")
+    speak.add_argument("--model", help="for example piper:en_US-joe-medium or openai:tts-1")
+    speak.add_argument("--voice")
+    speak.add_argument("--format", help="wav, mp3, flac, ogg, opus, aac, m4a, pcm (default: from the extension)")
+    speak.add_argument("--speed", type=float, default=1.0)
+    speak.set_defaults(func=cmd_speak)
 
     models = commands.add_parser("models", help="the model catalog: capabilities, prices, retirement dates")
     models.add_argument("--provider")

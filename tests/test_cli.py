@@ -109,3 +109,32 @@ def test_console_script_is_installed() -> None:
     script = Path(sys.executable).with_name("genai")
     out = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True).stdout
     assert "image" in out and "models" in out and "emulator" in out
+
+
+def test_speak_and_transcribe_with_the_openai_backend(genai_emulator: Emulator, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    pytest.importorskip("av", reason="audio needs PyAV, which the 'openai' extra installs")
+    from .speech_helpers import parse_srt, parse_vtt
+
+    assert main(["speak", "Testing the command line.", "-o", "said.wav", "--model", "openai:tts-1", "--voice", "echo"]) == 0
+    assert capsys.readouterr().out.strip() == "said.wav"
+    assert genai_emulator.calls("audio.speech")[0].json["voice"] == "echo"
+    for fmt, check in [("txt", lambda out: out.strip() == "Testing the command line."),
+                       ("srt", lambda out: parse_srt(out)[0][2] == "Testing the command line."),
+                       ("vtt", lambda out: parse_vtt(out)[0][2] == "Testing the command line."),
+                       ("json", lambda out: __import__("json").loads(out)["text"] == "Testing the command line.")]:
+        assert main(["transcribe", "said.wav", "--model", "openai:whisper-1", "--format", fmt]) == 0
+        out = capsys.readouterr().out
+        assert check(out), (fmt, out)
+    assert main(["translate", "said.wav", "--model", "openai:whisper-1", "-o", "said.srt", "--format", "srt"]) == 0
+    assert parse_srt((tmp_path / "said.srt").read_text(encoding="utf-8"))[0][2] == "Testing the command line."
+    assert main(["detect-language", "said.wav", "--model", "openai:whisper-1"]) == 2
+    assert "cannot do speech.detect_language" in capsys.readouterr().err
+    assert main(["transcribe", "missing.wav", "--model", "openai:whisper-1"]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_speak_picks_the_format_from_the_extension(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    pytest.importorskip("piper", reason="local speech needs the 'local' extra")
+    assert main(["speak", "An M P 3 file.", "-o", "out.mp3"]) == 0
+    assert genai.Audio.from_path(tmp_path / "out.mp3").media_type == "audio/mpeg"
+    assert "s of audio" in capsys.readouterr().err

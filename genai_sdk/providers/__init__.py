@@ -19,8 +19,8 @@ _REGISTRY: dict[str, tuple[str | None, str, str, str]] = {
     "openai": ("genai_sdk.providers.openai", "OpenAIProvider", "openai", "openai"),
     "replicate": (None, "", "replicate", "replicate"),
     "diffusers": (None, "", "local", "diffusers"),
-    "whisper": (None, "", "local", "faster_whisper"),
-    "piper": (None, "", "local", "piper"),
+    "whisper": ("genai_sdk.providers.whisper", "WhisperProvider", "local", "faster_whisper"),
+    "piper": ("genai_sdk.providers.piper", "PiperProvider", "local", "piper"),
 }
 
 KNOWN_PROVIDERS = tuple(_REGISTRY)

@@ -1,13 +1,24 @@
-"""What a provider implements. Providers translate and classify; they never retry, sleep, charge or apply policy."""
+"""What a provider implements. Providers translate and classify; they never retry, sleep, charge or apply policy.
+
+A provider implements the operations its backend can do: ``images``/``aimages``, ``transcribe``/``atranscribe``,
+``synthesize``/``asynthesize``. The jobs call only what the catalog says the model supports.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._catalog import ModelInfo
-from .._media import Image
-from .._requests import ImageRequest
+from .._media import Audio, Image
+from .._requests import ImageRequest, Request, Segment, SynthesizeRequest, TranscribeRequest
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# (done, total, message): how far a long backend call has got, in the call's own units (seconds of audio, ...)
+StepReporter = Callable[[float, float, str], None]
 
 
 @dataclass(frozen=True)
@@ -15,6 +26,7 @@ class CallContext:
     idempotency_key: str  # the same for every attempt of one backend call
     timeout: float | None  # seconds this attempt may take
     attempt: int
+    progress: StepReporter | None = None
 
 
 @dataclass
@@ -26,6 +38,37 @@ class ImageBatch:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass
+class AudioPart:
+    """A piece of the input audio: the bytes to upload, its decoded samples, and where it starts."""
+
+    audio: Audio
+    samples: np.ndarray[Any, Any] | None
+    offset: float
+    duration: float
+
+
+@dataclass
+class TranscriptPart:
+    text: str
+    language: str | None
+    duration: float
+    segments: list[Segment]
+    request_id: str | None = None
+    compute_seconds: float | None = None
+    language_probability: float | None = None
+    alternatives: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SpeechPart:
+    audio: Audio  # already in the requested format when it is the only part; else 16-bit PCM ("audio/pcm")
+    request_id: str | None = None
+    compute_seconds: float | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
 class Provider(Protocol):
     name: str
 
@@ -33,14 +76,51 @@ class Provider(Protocol):
         """Catalog facts for a model the built-in catalog does not list, or None if unknown."""
         ...
 
-    def check(self, model: ModelInfo, request: ImageRequest) -> list[str]:
+    def check(self, model: ModelInfo, request: Request) -> list[str]:
         """Provider-specific validation (``provider_options``); returns warnings, raises InvalidRequestError."""
         ...
-
-    def images(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch: ...
-
-    async def aimages(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch: ...
 
     def close(self) -> None: ...
 
     async def aclose(self) -> None: ...
+
+
+class ImageProvider(Provider, Protocol):
+    def images(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch: ...
+
+    async def aimages(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch: ...
+
+
+class TranscriptionProvider(Provider, Protocol):
+    def transcribe(self, model: ModelInfo, request: TranscribeRequest, part: AudioPart, ctx: CallContext) -> TranscriptPart: ...
+
+    async def atranscribe(
+        self, model: ModelInfo, request: TranscribeRequest, part: AudioPart, ctx: CallContext
+    ) -> TranscriptPart: ...
+
+
+class SpeechProvider(Provider, Protocol):
+    def synthesize(self, model: ModelInfo, request: SynthesizeRequest, text: str, ctx: CallContext, *, final: bool) -> SpeechPart:
+        """Speak ``text``; ``final`` means this is the only part, so answer in the requested format."""
+        ...
+
+    async def asynthesize(
+        self, model: ModelInfo, request: SynthesizeRequest, text: str, ctx: CallContext, *, final: bool
+    ) -> SpeechPart: ...
+
+
+def provider_options(request: Request, provider: str) -> dict[str, object]:
+    return dict(request.options.provider_options.get(provider, {}))
+
+
+def check_option_keys(request: Request, provider: str, known: set[str], operation: str) -> dict[str, object]:
+    from .._errors import InvalidRequestError
+
+    options = provider_options(request, provider)
+    unknown = set(options) - known
+    if unknown:
+        raise InvalidRequestError(
+            f"provider_options[{provider!r}] for {operation}: unknown key(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(known)) or 'none'}"
+        )
+    return options

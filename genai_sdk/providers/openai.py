@@ -22,10 +22,10 @@ from .._errors import (
     RateLimitError,
     redact,
 )
-from .._media import Image
-from .._requests import ImageRequest
+from .._media import Audio, Image
+from .._requests import ImageRequest, Request, Segment, SynthesizeRequest, TranscribeRequest, Word
 from .._retry import parse_retry_after
-from .base import CallContext, ImageBatch
+from .base import AudioPart, CallContext, ImageBatch, SpeechPart, TranscriptPart, check_option_keys
 
 if TYPE_CHECKING:
     import httpx2
@@ -33,6 +33,20 @@ if TYPE_CHECKING:
 MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 DALLE2_MAX_UPLOAD = 4 * 1024 * 1024
 _POLICY_CODES = {"content_policy_violation", "moderation_blocked"}
+_SPEECH_OPTION_KEYS = {"transcribe": {"temperature"}, "translate": {"temperature"}, "synthesize": {"instructions"}}
+OPENAI_PCM_RATE = 24000  # response_format="pcm" is 24 kHz 16-bit little-endian mono
+_UPLOAD_NAMES = {
+    "audio/wav": "audio.wav", "audio/x-wav": "audio.wav", "audio/mpeg": "audio.mp3", "audio/flac": "audio.flac",
+    "audio/ogg": "audio.ogg", "audio/opus": "audio.ogg", "audio/mp4": "audio.m4a", "audio/webm": "audio.webm",
+    "video/mp4": "audio.mp4", "video/webm": "audio.webm",
+}
+_FORMAT_TYPES = {"mp3": "audio/mpeg", "opus": "audio/opus", "aac": "audio/aac", "flac": "audio/flac", "wav": "audio/wav", "pcm": "audio/pcm"}
+# whisper-1 names the language in words; the SDK speaks ISO 639-1 everywhere.
+_LANGUAGE_CODES = {
+    "english": "en", "german": "de", "french": "fr", "spanish": "es", "italian": "it", "portuguese": "pt",
+    "dutch": "nl", "russian": "ru", "chinese": "zh", "japanese": "ja", "korean": "ko", "arabic": "ar",
+    "hindi": "hi", "polish": "pl", "turkish": "tr", "swedish": "sv", "ukrainian": "uk", "czech": "cs",
+}
 _OPTION_KEYS = {
     "generate": {"background", "moderation", "output_format", "output_compression", "user", "response_format"},
     "edit": {"background", "input_fidelity", "output_format", "output_compression", "user", "response_format"},
@@ -124,7 +138,11 @@ class OpenAIProvider:
     def describe(self, model_name: str) -> ModelInfo | None:
         return None
 
-    def check(self, model: ModelInfo, request: ImageRequest) -> list[str]:
+    def check(self, model: ModelInfo, request: Request) -> list[str]:
+        if isinstance(request, (TranscribeRequest, SynthesizeRequest)):
+            check_option_keys(request, "openai", _SPEECH_OPTION_KEYS.get(request.operation, set()), f"speech.{request.operation}")
+            return []
+        assert isinstance(request, ImageRequest)
         options = dict(request.options.provider_options.get("openai", {}))
         unknown = set(options) - _OPTION_KEYS[request.operation]
         if unknown:
@@ -227,6 +245,117 @@ class OpenAIProvider:
             image = self._decode(item)
             images.append(image if image is not None else await self._adownload(item.url, ctx.timeout))
         return self._batch(response, images)
+
+    # -- audio ----------------------------------------------------------------------------------------------
+
+    def _transcription_args(self, model: ModelInfo, request: TranscribeRequest, part: AudioPart, ctx: CallContext) -> dict[str, Any]:
+        name = _UPLOAD_NAMES.get(part.audio.media_type, "audio.wav")
+        args: dict[str, Any] = {
+            "model": model.name,
+            "file": (name, part.audio.data, part.audio.media_type),
+            "response_format": "verbose_json" if model.segments else "json",
+        }
+        if request.prompt:
+            args["prompt"] = request.prompt
+        if request.operation == "transcribe":
+            if request.language:
+                args["language"] = request.language
+            if request.word_timestamps and model.segments:
+                args["timestamp_granularities"] = ["segment", "word"]
+        args.update(request.options.provider_options.get("openai", {}))
+        args["extra_headers"] = {"Idempotency-Key": ctx.idempotency_key}
+        if ctx.timeout is not None:
+            args["timeout"] = ctx.timeout
+        return args
+
+    @staticmethod
+    def _transcript(response: Any, request: TranscribeRequest, part: AudioPart) -> TranscriptPart:
+        text = str(getattr(response, "text", "") or "").strip()
+        language = getattr(response, "language", None)
+        if isinstance(language, str):
+            language = _LANGUAGE_CODES.get(language.lower(), language.lower())
+        if request.operation == "translate":
+            language = "en"
+        words = [Word(float(w.start), float(w.end), str(w.word).strip()) for w in (getattr(response, "words", None) or [])]
+        raw_segments = getattr(response, "segments", None) or []
+        segments = []
+        for raw in raw_segments:
+            start, end = float(raw.start), float(raw.end)
+            inside = [w for w in words if start <= w.start < end]
+            segments.append(Segment(start, min(end, part.duration), str(raw.text).strip(), inside))
+        if not segments and text:
+            segments = [Segment(0.0, part.duration, text, words)]
+        return TranscriptPart(text, language or request.language, part.duration, segments, request_id=getattr(response, "_request_id", None))
+
+    def transcribe(self, model: ModelInfo, request: TranscribeRequest, part: AudioPart, ctx: CallContext) -> TranscriptPart:
+        args = self._transcription_args(model, request, part, ctx)
+        try:
+            if request.operation == "translate":
+                args.pop("language", None)
+                response = self.client.audio.translations.create(**args)
+            else:
+                response = self.client.audio.transcriptions.create(**args)
+        except openai.OpenAIError as exc:
+            raise map_error(exc, (self._key,)) from None
+        return self._transcript(response, request, part)
+
+    async def atranscribe(self, model: ModelInfo, request: TranscribeRequest, part: AudioPart, ctx: CallContext) -> TranscriptPart:
+        args = self._transcription_args(model, request, part, ctx)
+        try:
+            if request.operation == "translate":
+                args.pop("language", None)
+                response = await self.aclient.audio.translations.create(**args)
+            else:
+                response = await self.aclient.audio.transcriptions.create(**args)
+        except openai.OpenAIError as exc:
+            raise map_error(exc, (self._key,)) from None
+        return self._transcript(response, request, part)
+
+    def _speech_args(self, model: ModelInfo, request: SynthesizeRequest, text: str, ctx: CallContext, final: bool) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "model": model.name,
+            "voice": request.voice or model.default_voice,
+            "input": text,
+            "response_format": request.format if final else "pcm",
+            "speed": request.speed,
+        }
+        args.update(request.options.provider_options.get("openai", {}))
+        args["extra_headers"] = {"Idempotency-Key": ctx.idempotency_key}
+        if ctx.timeout is not None:
+            args["timeout"] = ctx.timeout
+        return args
+
+    @staticmethod
+    def _speech(response: Any, fmt: str) -> SpeechPart:
+        data: bytes = response.content
+        request_id = response.response.headers.get("x-request-id") if hasattr(response, "response") else None
+        if fmt == "wav":
+            audio = Audio.from_bytes(data)
+        elif fmt == "pcm":
+            audio = Audio(data, "audio/pcm", OPENAI_PCM_RATE, len(data) / 2 / OPENAI_PCM_RATE, 1)
+        else:
+            from .._audio import probe
+
+            audio = probe(data, _FORMAT_TYPES[fmt])
+        return SpeechPart(audio, request_id=request_id)
+
+    def synthesize(self, model: ModelInfo, request: SynthesizeRequest, text: str, ctx: CallContext, *, final: bool) -> SpeechPart:
+        args = self._speech_args(model, request, text, ctx, final)
+        try:
+            response = self.client.audio.speech.create(**args)
+        except openai.OpenAIError as exc:
+            raise map_error(exc, (self._key,)) from None
+        return self._speech(response, args["response_format"])
+
+    async def asynthesize(
+        self, model: ModelInfo, request: SynthesizeRequest, text: str, ctx: CallContext, *, final: bool
+    ) -> SpeechPart:
+        args = self._speech_args(model, request, text, ctx, final)
+        try:
+            response = await self.aclient.audio.speech.create(**args)
+        except openai.OpenAIError as exc:
+            raise map_error(exc, (self._key,)) from None
+        return self._speech(response, args["response_format"])
 
     # -- URL results: fetched at once, with a size cap -----------------------------------------------------
 

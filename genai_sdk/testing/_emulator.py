@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import itertools
 import json
 import os
@@ -16,6 +17,7 @@ import socket
 import threading
 import time
 import uuid
+import wave
 from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -92,6 +94,7 @@ class RecordedRequest:
     headers: dict[str, str]
     json: Any = None
     form: dict[str, str] = field(default_factory=dict)
+    multi: dict[str, list[str]] = field(default_factory=dict)  # every value of a repeated form field
     files: dict[str, list[bytes]] = field(default_factory=dict)
     status: int | None = None
 
@@ -364,9 +367,18 @@ class Emulator:
         wav = make_speech_wav(text, speed=float(params.get("speed") or 1.0))
         if fmt == "wav":
             return 200, {"Content-Type": "audio/wav"}, wav
+        with wave.open(io.BytesIO(wav)) as reader:
+            pcm = reader.readframes(reader.getnframes())
         if fmt == "pcm":
-            return 200, {"Content-Type": "audio/pcm"}, wav[44:]
-        raise _ApiError(400, f"the emulator produces wav and pcm speech, not {fmt}", "invalid_request_error", None, "response_format")
+            return 200, {"Content-Type": "audio/pcm"}, pcm
+        if fmt not in ("mp3", "opus", "aac", "flac"):
+            raise _ApiError(400, f"Invalid response_format {fmt!r}", "invalid_request_error", None, "response_format")
+        try:
+            from .._audio import encode
+        except ImportError:  # pragma: no cover - PyAV comes with the openai extra
+            raise _ApiError(400, f"the emulator needs PyAV to produce {fmt}", "invalid_request_error", None, "response_format") from None
+        encoded = encode(pcm, 24000, fmt)
+        return 200, {"Content-Type": encoded.media_type}, encoded.data
 
     def _op_audio_transcriptions(self, record: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
         return self._transcript(record, translate=False)
@@ -405,6 +417,12 @@ class Emulator:
                     "temperature": 0.0, "avg_logprob": -0.2, "compression_ratio": 1.0, "no_speech_prob": 0.01,
                 }],
             }
+            if "word" in record.multi.get("timestamp_granularities[]", []):
+                words = text.split()
+                step = duration / max(1, len(words))
+                body["words"] = [
+                    {"word": w, "start": round(i * step, 3), "end": round((i + 1) * step, 3)} for i, w in enumerate(words)
+                ]
         else:
             body = {"text": text}
         return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
@@ -441,9 +459,10 @@ def _fault_response(fault: Fault) -> tuple[int, dict[str, str], bytes]:
     return fault.status or status, headers, _error_body(_ApiError(status, message, kind, "invalid_api_key" if status == 401 else None))
 
 
-def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, list[bytes]]]:
+def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, list[str]], dict[str, list[bytes]]]:
     message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
     form: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
     files: dict[str, list[bytes]] = {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
@@ -454,7 +473,8 @@ def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], di
             files.setdefault(name, []).append(payload)
         else:
             form[name] = payload.decode("utf-8")
-    return form, files
+            multi.setdefault(name, []).append(form[name])
+    return form, multi, files
 
 
 def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
@@ -498,7 +518,7 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
             content_type = self.headers.get("Content-Type", "")
             try:
                 if content_type.startswith("multipart/form-data"):
-                    record.form, record.files = _parse_multipart(content_type, raw)
+                    record.form, record.multi, record.files = _parse_multipart(content_type, raw)
                 elif raw:
                     record.json = json.loads(raw)
             except ValueError:

@@ -1,0 +1,154 @@
+"""Audio in and out: decoding any common container through PyAV, encoding speech, splitting long audio at silences.
+
+Everything here imports numpy and PyAV lazily; they come with the ``openai`` and ``local`` extras.
+"""
+
+from __future__ import annotations
+
+import io
+import wave
+from typing import TYPE_CHECKING, Any
+
+from ._errors import ConfigError, InvalidRequestError
+from ._media import Audio
+
+if TYPE_CHECKING:
+    import numpy as np
+
+WHISPER_RATE = 16000
+# Container and codec for each output format PyAV can write.
+ENCODINGS = {
+    "mp3": ("mp3", "libmp3lame", "audio/mpeg"),
+    "flac": ("flac", "flac", "audio/flac"),
+    "ogg": ("ogg", "libopus", "audio/ogg"),
+    "opus": ("ogg", "libopus", "audio/opus"),
+    "aac": ("adts", "aac", "audio/aac"),
+    "m4a": ("mp4", "aac", "audio/mp4"),
+}
+FORMATS = ("wav", "pcm", *ENCODINGS)
+
+
+def _av() -> Any:
+    try:
+        import av
+    except ModuleNotFoundError:
+        raise ConfigError("decoding and encoding audio needs PyAV: pip install 'genai-sdk[openai]' or '[local]'") from None
+    return av
+
+
+def decode(audio: Audio, sample_rate: int = WHISPER_RATE) -> np.ndarray[Any, Any]:
+    """Mono float32 samples at ``sample_rate`` from audio in any container PyAV reads (wav, flac, mp3, ogg, m4a, webm)."""
+    import numpy as np
+
+    if not audio.data:
+        raise InvalidRequestError("the audio is empty")
+    av = _av()
+    try:
+        with av.open(io.BytesIO(audio.data), mode="r") as container:
+            if not container.streams.audio:
+                raise InvalidRequestError(f"no audio stream in this {audio.media_type} file")
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+            pieces = []
+            for frame in container.decode(audio=0):
+                for converted in resampler.resample(frame):
+                    pieces.append(converted.to_ndarray().reshape(-1))
+            for converted in resampler.resample(None):
+                pieces.append(converted.to_ndarray().reshape(-1))
+    except InvalidRequestError:
+        raise
+    except (av.error.FFmpegError, ValueError, EOFError) as exc:
+        raise InvalidRequestError(f"could not decode the audio ({audio.media_type}): corrupt or not audio ({exc})") from None
+    if not pieces:
+        raise InvalidRequestError("the audio holds no samples")
+    samples = np.concatenate(pieces).astype(np.float32, copy=False)
+    if samples.size == 0:
+        raise InvalidRequestError("the audio holds no samples")
+    return samples
+
+
+def probe(data: bytes, media_type: str) -> Audio:
+    """An Audio value with the duration, rate and channels its container states (no decoding)."""
+    try:
+        av = _av()
+        with av.open(io.BytesIO(data), mode="r") as container:
+            stream = container.streams.audio[0]
+            duration = float(container.duration / 1_000_000) if container.duration else None
+            return Audio(data, media_type, stream.rate, duration, stream.channels)
+    except (ConfigError, IndexError, ValueError, EOFError, OSError):
+        return Audio(data, media_type)
+    except Exception:  # PyAV raises FFmpegError subclasses for unreadable data
+        return Audio(data, media_type)
+
+
+def to_int16(samples: np.ndarray[Any, Any]) -> bytes:
+    import numpy as np
+
+    clipped = np.clip(samples, -1.0, 1.0)
+    pcm: bytes = (clipped * 32767.0).astype("<i2").tobytes()
+    return pcm
+
+
+def wav_bytes(pcm16: bytes, sample_rate: int, channels: int = 1) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(channels)
+        writer.setsampwidth(2)
+        writer.setframerate(sample_rate)
+        writer.writeframes(pcm16)
+    return buffer.getvalue()
+
+
+def encode(pcm16: bytes, sample_rate: int, fmt: str) -> Audio:
+    """Mono 16-bit PCM as an Audio value in ``fmt`` (wav, pcm, mp3, flac, ogg, opus, aac, m4a)."""
+    if fmt == "wav":
+        return Audio.from_bytes(wav_bytes(pcm16, sample_rate))
+    if fmt == "pcm":
+        return Audio(pcm16, "audio/pcm", sample_rate, len(pcm16) / 2 / sample_rate, 1)
+    if fmt not in ENCODINGS:
+        raise InvalidRequestError(f"format={fmt!r}: use one of {', '.join(FORMATS)}")
+    import numpy as np
+
+    av = _av()
+    container_format, codec, media_type = ENCODINGS[fmt]
+    rate = 48000 if codec == "libopus" else sample_rate
+    samples = np.frombuffer(pcm16, dtype="<i2").reshape(1, -1)
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format=container_format) as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate = sample_rate
+        resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=rate)
+        for converted in resampler.resample(frame) + resampler.resample(None):
+            for packet in stream.encode(converted):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return Audio(buffer.getvalue(), media_type, sample_rate, samples.shape[1] / sample_rate, 1)
+
+
+def split_at_silences(samples: np.ndarray[Any, Any], sample_rate: int, max_seconds: float) -> list[tuple[int, int]]:
+    """Cut points so that no piece is longer than ``max_seconds``, each cut at the quietest moment of the last
+    fifth of its piece (the silence between words or sentences), so that no word is cut in two."""
+    import numpy as np
+
+    limit = int(max_seconds * sample_rate)
+    if limit <= 0:
+        raise ValueError("max_seconds must be positive")
+    window = max(1, sample_rate // 50)  # 20 ms
+    pieces: list[tuple[int, int]] = []
+    start = 0
+    total = samples.shape[0]
+    while total - start > limit:
+        search_from = start + int(limit * 0.8)
+        search = samples[search_from : start + limit]
+        usable = search.shape[0] // window * window
+        if usable >= window:
+            energy = np.sqrt(np.mean(search[:usable].reshape(-1, window) ** 2, axis=1))
+            cut = search_from + int(np.argmin(energy)) * window + window // 2
+        else:
+            cut = start + limit
+        pieces.append((start, cut))
+        start = cut
+    pieces.append((start, total))
+    return pieces

