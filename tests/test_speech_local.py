@@ -182,7 +182,8 @@ def test_synthesis_formats_speed_and_progress(client: genai.Client, tmp_path: Pa
     for fmt, media_type in [("mp3", "audio/mpeg"), ("flac", "audio/flac"), ("ogg", "audio/ogg"), ("m4a", "audio/mp4")]:
         audio = client.speech.synthesize(text, format=fmt).audio
         assert audio.media_type == media_type
-        assert decode(audio).shape[0] / 16000 == pytest.approx(normal.duration, abs=0.15)
+        assert audio.duration is not None and abs(audio.duration - normal.duration) < 0.5 * normal.duration
+        assert decode(audio).shape[0] / 16000 == pytest.approx(audio.duration, abs=0.1)  # the encoding kept it all
         audio.save(tmp_path / f"out.{fmt}")
     with pytest.raises(genai.InvalidRequestError, match="format='xyz' is not available"):
         client.speech.synthesize(text, format="xyz")

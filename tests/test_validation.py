@@ -8,7 +8,6 @@ import pytest
 
 import genai_sdk as genai
 from genai_sdk.testing import Emulator
-from genai_sdk.testing._media_maker import make_speech_wav
 
 
 @pytest.fixture
@@ -102,8 +101,10 @@ def test_missing_key_is_a_config_error(genai_emulator: Emulator, monkeypatch: py
 
 def test_backends_of_later_releases_say_so(genai_emulator: Emulator) -> None:
     client = genai.Client()
-    with pytest.raises(genai.ConfigError, match="'whisper' provider is not part of this release"):
-        client.speech.transcribe(make_speech_wav("hello"))
+    with pytest.raises(genai.ConfigError, match="'replicate' provider is not part of this release"):
+        client.images.generate("a couch", model="replicate:black-forest-labs/flux-schnell")
+    with pytest.raises(genai.ConfigError, match="'diffusers' provider is not part of this release"):
+        client.images.generate("a couch", model="diffusers:/models/sdxl-turbo")
     with pytest.raises(genai.ConfigError, match="no video model is configured: pass model=..., set video"):
         client.videos.generate("a panda")
 
