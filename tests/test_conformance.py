@@ -157,3 +157,20 @@ def test_the_checks_can_fail(spec: dict[str, Any]) -> None:
         _valid(spec, "ImagesResponse", {"data": []})
     with pytest.raises(AssertionError):
         _valid(spec, "ErrorResponse", {"error": {"message": "x"}})
+
+
+def test_audio_requests_the_sdk_sends_conform(spec: dict[str, Any], genai_emulator: Emulator) -> None:
+    pytest.importorskip("av", reason="audio needs PyAV, which the 'openai' extra installs")
+    client = genai.Client(speech_to_text="openai:whisper-1", text_to_speech="openai:tts-1")
+    speech = client.speech.synthesize("Conformance is a virtue.", voice="coral", format="wav", speed=1.5)
+    client.speech.transcribe(speech.audio, word_timestamps=True, language="en", prompt="virtue")
+    client.speech.translate(speech.audio)
+    _valid(spec, "CreateSpeechRequest", genai_emulator.calls("audio.speech")[0].json)
+    for operation, schema in (("audio.transcriptions", "CreateTranscriptionRequest"), ("audio.translations", "CreateTranslationRequest")):
+        for call in genai_emulator.calls(operation):
+            form: dict[str, Any] = {k: v for k, v in call.form.items() if not k.endswith("[]")}
+            for name, values in call.multi.items():
+                if name.endswith("[]"):
+                    form[name.removesuffix("[]")] = values
+            form["file"] = "<binary>"
+            _valid(spec, schema, form)

@@ -238,3 +238,43 @@ def test_local_compute_can_be_priced() -> None:
     assert result.cost.usd is not None and result.cost.usd > 0
     assert result.cost.credits == (result.cost.usd * 100).quantize(Decimal("0.0001"), rounding="ROUND_CEILING")
     assert not any("no USD price" in w for w in result.warnings)
+
+
+class _MultilingualDouble:
+    """Stands in for a multilingual faster-whisper model, which cannot be had offline here (only tiny.en is bundled).
+    It checks what the provider asks of the model, not what a model would hear."""
+
+    class model:  # noqa: N801 - mirrors WhisperModel.model
+        is_multilingual = True
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, object]] = []
+
+    def detect_language(self, audio: object) -> tuple[str, float, list[tuple[str, float]]]:
+        self.calls.append({"detect": True})
+        return "de", 0.91, [("de", 0.91), ("nl", 0.05), ("en", 0.02)]
+
+    def transcribe(self, audio: object, **kwargs: object) -> tuple[object, object]:
+        from types import SimpleNamespace
+
+        self.calls.append(kwargs)
+        segment = SimpleNamespace(start=0.0, end=1.5, text=" Good morning.", words=[])
+        return iter([segment]), SimpleNamespace(language="de", language_probability=0.9)
+
+
+def test_multilingual_paths_reach_the_model_as_asked(spoken: genai.Audio, tmp_path: Path) -> None:
+    from genai_sdk.providers.whisper import MODELS
+
+    folder = tmp_path / "multilingual"
+    folder.mkdir()
+    (folder / "model.bin").write_bytes(b"stand-in")
+    double = _MultilingualDouble()
+    MODELS._models[(str(folder), "cpu", "int8", 0)] = double
+    client = genai.Client(speech_to_text=f"whisper:{folder}")
+    guess = client.speech.detect_language(spoken)
+    assert (guess.language, guess.probability) == ("de", 0.91)
+    assert guess.alternatives == {"de": 0.91, "nl": 0.05, "en": 0.02}
+    translated = client.speech.translate(spoken)
+    assert translated.text == "Good morning." and double.calls[-1]["task"] == "translate"
+    client.speech.transcribe(spoken, language="de")
+    assert double.calls[-1]["task"] == "transcribe" and double.calls[-1]["language"] == "de"
