@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -32,6 +32,8 @@ from ._requests import (
 )
 from ._retry import RetryPolicy
 from .credits import Budget, open_ledger
+from .credits._plans import plan_named
+from .credits._rules import utcnow
 from .policy import Policy
 from .providers import ProviderPool
 
@@ -224,10 +226,21 @@ class Credits(_Namespace):
     """``client.credits``: balances, grants, budgets and history of the ledger."""
 
     def _account(self, account: str | None) -> str:
-        return account or self._pipeline.settings.account
+        """The account, given what the credit plan gives it by now (free monthly credits)."""
+        name = account or self._pipeline.settings.account
+        self._pipeline.plan.prepare(self._pipeline.ledger, name, self._pipeline.clock())
+        return name
 
     def balance(self, account: str | None = None) -> Decimal:
         return self._pipeline.ledger.balance(self._account(account))
+
+    def reserved(self, account: str | None = None) -> Decimal:
+        """Credits set aside by calls in flight (or by a crashed process, until its reservations expire)."""
+        return self._pipeline.ledger.reserved(self._account(account))
+
+    def buy(self, packs: int = 1, account: str | None = None) -> LedgerEntry:
+        """Record the purchase of packs of credits, as the credit plan sells them (the 'dalle' plan: 115 for 15 USD)."""
+        return self._pipeline.plan.buy(self._pipeline.ledger, self._account(account), packs)
 
     def grant(
         self, credits: object, account: str | None = None, reason: str = "purchase", expires: datetime | None = None
@@ -271,6 +284,12 @@ class AsyncCredits(_Namespace):
     async def history(self, account: str | None = None) -> list[LedgerEntry]:
         return self._sync.history(account)
 
+    async def reserved(self, account: str | None = None) -> Decimal:
+        return self._sync.reserved(account)
+
+    async def buy(self, packs: int = 1, account: str | None = None) -> LedgerEntry:
+        return self._sync.buy(packs, account)
+
 
 class PolicyNamespace(_Namespace):
     def check(self, text: str) -> PolicyDecision:
@@ -283,16 +302,22 @@ class AsyncPolicyNamespace(_Namespace):
 
 
 def _build_pipeline(
-    config: str | os.PathLike[str] | None, profile: str | None, overrides: dict[str, Any]
+    config: str | os.PathLike[str] | None,
+    profile: str | None,
+    overrides: dict[str, Any],
+    clock: Callable[[], datetime] | None,
 ) -> Pipeline:
     settings = resolve_settings(config, profile, **overrides)
+    now = clock or utcnow
     return Pipeline(
         settings=settings,
         catalog=default_catalog(),
         policy=Policy.from_setting(settings.policy),
-        ledger=open_ledger(settings.ledger),
+        ledger=open_ledger(settings.ledger, now, settings.ledger_ttl()),
         providers=ProviderPool(settings),
         retry=RetryPolicy(max_retries=settings.max_retries),
+        plan=plan_named(settings.plan),
+        clock=now,
     )
 
 
@@ -313,6 +338,9 @@ class _BaseClient:
         timeout: float | None = None,
         credits_per_usd: object = None,
         local_usd_per_second: object = None,
+        reservation_ttl: float | None = None,
+        plan: str | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         overrides = {
             "image": image,
@@ -326,8 +354,10 @@ class _BaseClient:
             "timeout": timeout,
             "credits_per_usd": credits_per_usd,
             "local_usd_per_second": local_usd_per_second,
+            "reservation_ttl": reservation_ttl,
+            "plan": plan,
         }
-        self._pipeline = _build_pipeline(config, profile, overrides)
+        self._pipeline = _build_pipeline(config, profile, overrides, clock)
 
     @property
     def settings(self) -> Settings:

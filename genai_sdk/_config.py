@@ -19,15 +19,23 @@ class Settings:
     video: str | None = None
     speech_to_text: str = "whisper:tiny.en"
     text_to_speech: str = "piper:en_US-joe-medium"
-    ledger: str = "memory://"
+    ledger: str | None = None  # None: a SQLite file in the user's data folder
+    reservation_ttl: float | None = None  # None: the timeout (or an hour) plus a minute
     account: str = "default"
     policy: str = "off"
     max_retries: int = 2
     timeout: float | None = 600.0
     credits_per_usd: Decimal = Decimal(100)  # one credit is one US cent unless configured otherwise
+    plan: str = "usd"  # or "dalle": one credit a prompt, free monthly credits
     local_usd_per_second: Decimal | None = None  # price of a compute-second of a local model; unpriced if None
 
     # Where each value came from, for `genai config` style diagnostics and clear errors.
+    def ledger_ttl(self) -> float:
+        """How long a reservation outlives its call before it is taken for abandoned and its credits return."""
+        if self.reservation_ttl is not None:
+            return self.reservation_ttl
+        return (self.timeout or 3600.0) + 60.0
+
     def describe(self) -> dict[str, object]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
@@ -42,7 +50,7 @@ def _coerce(key: str, value: object, origin: str) -> object:
             if number < 0:
                 raise ValueError
             return number
-        if key == "timeout":
+        if key in ("timeout", "reservation_ttl"):
             if value is None or str(value).lower() in ("", "none"):
                 return None
             seconds = float(str(value))
@@ -65,6 +73,7 @@ def _coerce(key: str, value: object, origin: str) -> object:
         kind = {
             "max_retries": "a whole number >= 0",
             "timeout": "seconds > 0",
+            "reservation_ttl": "seconds > 0",
             "credits_per_usd": "a number > 0",
             "local_usd_per_second": "a number >= 0",
         }[key]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import date
+from datetime import datetime
 from typing import Any
 
 from ._catalog import Catalog, ModelInfo, split_model_id
@@ -18,6 +18,8 @@ from ._jobs import Job, build_image_job
 from ._requests import Cost, ImageRequest, Progress, Request, SynthesizeRequest, TranscribeRequest
 from ._retry import Attempt, Deadline, RetryPolicy, acall_with_retry, call_with_retry
 from .credits import Ledger
+from .credits._plans import Plan, UsdPlan
+from .credits._rules import utcnow
 from .policy import Policy
 from .providers import ProviderPool
 from .providers.base import CallContext, Provider
@@ -39,7 +41,8 @@ class Pipeline:
         ledger: Ledger,
         providers: ProviderPool,
         retry: RetryPolicy,
-        today: Callable[[], date] = date.today,
+        plan: Plan | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
@@ -47,7 +50,8 @@ class Pipeline:
         self.ledger = ledger
         self.providers = providers
         self.retry = retry
-        self._today = today
+        self.plan: Plan = plan if plan is not None else UsdPlan()
+        self.clock = clock
 
     # -- resolving and validating (no network, nothing reserved) -------------------------------------------
 
@@ -89,7 +93,7 @@ class Pipeline:
             model, provider = (known, None) if known else self.resolve(request.modality, request.options.model)
         else:
             model, provider = self.resolve(request.modality, request.options.model)
-        args = (model, provider, self.catalog, self.settings.credits_per_usd, self._today())
+        args = (model, provider, self.catalog, self.settings.credits_per_usd, self.clock().date())
         if isinstance(request, ImageRequest):
             return build_image_job(request, *args)
         if isinstance(request, TranscribeRequest):
@@ -103,7 +107,7 @@ class Pipeline:
         raise ConfigError(f"{request.modality} calls are not part of this release of genai-sdk yet")
 
     def estimate(self, request: Request) -> Cost:
-        return self.build(request, estimate_only=True).estimate
+        return self.plan.price(self.build(request, estimate_only=True).estimate)
 
     def _check_prompt(self, job: Job[Any, Any, Any]) -> None:
         decision = self.policy.check(job.policy_text)
@@ -132,7 +136,9 @@ class Pipeline:
         self._check_prompt(job)
         request_id = os.urandom(16).hex()
         account = request.options.account or self.settings.account
-        reservation = self.ledger.reserve(account, job.estimate.credits, job.estimate.usd, request_id, job.model.id)
+        self.plan.prepare(self.ledger, account, self.clock())
+        estimate = self.plan.price(job.estimate)
+        reservation = self.ledger.reserve(account, estimate.credits, estimate.usd, request_id, job.model.id)
         timeout = request.options.timeout if request.options.timeout is not None else self.settings.timeout
         run = _Run(job, request_id, reservation, Deadline(timeout), request.options.on_progress)
         try:
@@ -145,7 +151,7 @@ class Pipeline:
     def _finish(self, run: _Run, outcomes: list[Any]) -> Any:
         """Price what was produced, check it, and charge it once; on any failure, release instead."""
         try:
-            cost = run.job.cost(outcomes)
+            cost = self.plan.price(run.job.cost(outcomes))
             result = run.job.result(outcomes, cost, run.request_id)
             self._check_output(result)
         except BaseException:

@@ -12,12 +12,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No stray genai.toml, GENAI_* variable or real key may leak into a test."""
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No stray genai.toml, GENAI_* variable, real key or user ledger may leak into a test."""
     for key in list(os.environ):
         if key.startswith("GENAI_") or key in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
             monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data")))  # the default SQLite ledger lands here
     yield
 
 

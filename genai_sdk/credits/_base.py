@@ -43,12 +43,25 @@ class Ledger(Protocol):
 
     def balance(self, account: str) -> Decimal: ...
 
-    def grant(self, account: str, credits: Decimal, reason: str, expires: datetime | None) -> LedgerEntry: ...
+    def grant(
+        self,
+        account: str,
+        credits: Decimal,
+        reason: str,
+        expires: datetime | None,
+        *,
+        key: str | None = None,
+        usd: Decimal | None = None,
+    ) -> LedgerEntry:
+        """Add credits. A grant with a ``key`` is made once: granting the same key again changes nothing."""
+        ...
 
     def set_budget(self, account: str, budget: Budget) -> None: ...
 
     def history(self, account: str) -> list[LedgerEntry]: ...
 
     def reserved(self, account: str) -> Decimal: ...
+
+    def accounts(self) -> list[str]: ...
 
     def close(self) -> None: ...

@@ -9,19 +9,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from .._errors import BudgetExceededError, InvalidRequestError
+from .._errors import InvalidRequestError
 from .._requests import LedgerEntry
 from ._base import Budget, Reservation
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def period_start(moment: datetime, period: str) -> datetime:
-    if period == "day":
-        return moment.replace(hour=0, minute=0, second=0, microsecond=0)
-    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+from ._rules import Usage, check_reserve, draw, utcnow
 
 
 def period_key(moment: datetime, period: str) -> tuple[str, int, int, int]:
@@ -71,6 +62,7 @@ class MemoryLedger:
         self._accounts: dict[str, _Account] = {}
         self._ids = itertools.count(1)
         self._reservation_ids = itertools.count(1)
+        self._grant_keys: dict[str, LedgerEntry] = {}
 
     def _account(self, name: str) -> _Account:
         return self._accounts.setdefault(name, _Account())
@@ -105,9 +97,9 @@ class MemoryLedger:
     def _available(self, state: _Account) -> Decimal:
         return sum((lot.remaining for lot in state.lots), Decimal(0)) - state.debt - state.reserved_credits
 
-    def _spent_in(self, state: _Account, period: str, now: datetime) -> tuple[Decimal, Decimal, bool]:
+    def _usage(self, state: _Account, period: str, now: datetime) -> Usage:
         spent = state.spent.get(period_key(now, period)) or _Spent()
-        return (
+        return Usage(
             spent.credits + state.reserved_credits,
             spent.usd + state.reserved_usd,
             spent.unpriced or state.reserved_unpriced > 0,
@@ -118,49 +110,18 @@ class MemoryLedger:
         with self._lock:
             state = self._account(account)
             self._expire(account, state, now)
-            if state.has_grants:
-                available = self._available(state)
-                if credits > available:
-                    raise BudgetExceededError(
-                        f"account {account!r} has {available} credits left (after other calls' reservations); "
-                        f"this call needs {credits}",
-                        account=account,
-                        needed=credits,
-                        available=available,
-                    )
-            for budget in state.budgets.values():
-                self._check_budget(account, state, budget, now, credits, usd)
+            check_reserve(
+                account,
+                credits,
+                usd,
+                limited=state.has_grants,
+                available=self._available(state) if state.has_grants else Decimal(0),
+                budgets=state.budgets.values(),
+                usage=lambda period: self._usage(state, period, now),
+            )
             reservation = Reservation(f"r{next(self._reservation_ids)}", account, credits, usd, request_id, model, now)
             self._hold(state, reservation)
             return reservation
-
-    def _check_budget(
-        self, account: str, state: _Account, budget: Budget, now: datetime, credits: Decimal, usd: Decimal | None
-    ) -> None:
-        spent_credits, spent_usd, unpriced = self._spent_in(state, budget.period, now)
-        if budget.credits is not None and spent_credits + credits > budget.credits:
-            raise BudgetExceededError(
-                f"account {account!r} would spend {spent_credits + credits} credits this {budget.period}, "
-                f"over its budget of {budget.credits}",
-                account=account,
-                needed=credits,
-                available=budget.credits - spent_credits,
-            )
-        if budget.usd is not None:
-            if usd is None or unpriced:
-                raise BudgetExceededError(
-                    f"account {account!r} has a USD budget, and this call's price in USD is unknown, "
-                    "so it cannot be held to it: set a credit budget instead, or configure a price",
-                    account=account,
-                )
-            if spent_usd + usd > budget.usd:
-                raise BudgetExceededError(
-                    f"account {account!r} would spend ${spent_usd + usd} this {budget.period}, "
-                    f"over its budget of ${budget.usd}",
-                    account=account,
-                    needed=usd,
-                    available=budget.usd - spent_usd,
-                )
 
     def commit(self, reservation: Reservation, credits: Decimal, usd: Decimal | None) -> LedgerEntry:
         now = self._clock()
@@ -202,14 +163,10 @@ class MemoryLedger:
     @staticmethod
     def _draw(state: _Account, credits: Decimal) -> None:
         """Take credits from the lots that expire first; what they cannot cover becomes debt."""
-        owed = credits
-        while owed > 0 and state.lots:
-            lot = state.lots[0]
-            take = min(lot.remaining, owed)
-            lot.remaining -= take
-            owed -= take
-            if lot.remaining <= 0:
-                state.lots.pop(0)
+        changed, owed = draw(list(enumerate(lot.remaining for lot in state.lots)), credits)
+        for index, remaining in changed:
+            state.lots[index].remaining = remaining
+        state.lots = [lot for lot in state.lots if lot.remaining > 0]
         state.debt += owed
 
     def release(self, reservation: Reservation) -> None:
@@ -228,20 +185,33 @@ class MemoryLedger:
         with self._lock:
             return self._account(account).reserved_credits
 
-    def grant(self, account: str, credits: Decimal, reason: str, expires: datetime | None) -> LedgerEntry:
+    def grant(
+        self,
+        account: str,
+        credits: Decimal,
+        reason: str,
+        expires: datetime | None,
+        *,
+        key: str | None = None,
+        usd: Decimal | None = None,
+    ) -> LedgerEntry:
         if credits <= 0:
             raise InvalidRequestError(f"a grant must be positive, not {credits}")
         now = self._clock()
         with self._lock:
             state = self._account(account)
+            if key is not None and key in self._grant_keys:
+                return self._grant_keys[key]
             state.has_grants = True
             repaid = min(state.debt, credits)
             state.debt -= repaid
             if credits - repaid > 0:
                 state.lots.append(_Lot(credits - repaid, expires))
                 state.lots.sort(key=lambda lot: lot.expires or _NEVER)
-            entry = LedgerEntry(next(self._ids), account, "grant", credits, None, now, reason, expires=expires)
+            entry = LedgerEntry(next(self._ids), account, "grant", credits, usd, now, reason, key, expires=expires)
             state.entries.append(entry)
+            if key is not None:
+                self._grant_keys[key] = entry
             return entry
 
     def set_budget(self, account: str, budget: Budget) -> None:
@@ -257,6 +227,10 @@ class MemoryLedger:
             state = self._account(account)
             self._expire(account, state, self._clock())
             return list(state.entries)
+
+    def accounts(self) -> list[str]:
+        with self._lock:
+            return sorted(self._accounts)
 
     def close(self) -> None:
         pass

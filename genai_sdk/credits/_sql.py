@@ -1,0 +1,449 @@
+"""Durable ledgers on SQL: SQLite (the default; WAL, BEGIN IMMEDIATE) and PostgreSQL (psycopg 3; advisory locks).
+
+Amounts are stored as integers (credits in 1/10,000, dollars in 1/1,000,000,000), so sums are exact in SQL.
+Times are integer microseconds since the epoch (UTC). Every operation on an account runs in one transaction that
+holds that account's lock, so reservations never overspend, whatever the number of threads, processes or hosts.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_CEILING, Decimal
+from pathlib import Path
+from typing import Any
+
+from .._errors import ConfigError, InvalidRequestError
+from .._requests import LedgerEntry
+from ._base import Budget, Reservation
+from ._rules import Usage, check_reserve, draw, period_start, utcnow
+
+CREDIT_SCALE = 10_000
+USD_SCALE = 1_000_000_000
+SCHEMA_VERSION = 1
+
+
+def _credits_in(value: Decimal) -> int:
+    return int((value * CREDIT_SCALE).to_integral_value(rounding=ROUND_CEILING))
+
+
+def _usd_in(value: Decimal | None) -> int | None:
+    return None if value is None else int((value * USD_SCALE).to_integral_value(rounding=ROUND_CEILING))
+
+
+def _credits_out(value: int | None) -> Decimal:
+    return Decimal(int(value or 0)) / CREDIT_SCALE
+
+
+def _usd_out(value: int | None) -> Decimal | None:
+    return None if value is None else Decimal(int(value)) / USD_SCALE
+
+
+def _time_in(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+def _time_out(micros: int | None) -> datetime | None:
+    return None if micros is None else datetime.fromtimestamp(micros / 1_000_000, UTC)
+
+
+# Versioned migrations: each list runs once, in order, recorded in genai_schema. {id} is the dialect's key column.
+MIGRATIONS: list[list[str]] = [
+    [
+        "CREATE TABLE genai_accounts (name TEXT PRIMARY KEY, has_grants INTEGER NOT NULL DEFAULT 0, debt BIGINT NOT NULL DEFAULT 0)",
+        "CREATE TABLE genai_lots (id {id}, account TEXT NOT NULL, remaining BIGINT NOT NULL, expires BIGINT)",
+        "CREATE INDEX genai_lots_account ON genai_lots (account)",
+        "CREATE TABLE genai_entries (id {id}, account TEXT NOT NULL, kind TEXT NOT NULL, credits BIGINT NOT NULL, "
+        "usd BIGINT, created BIGINT NOT NULL, reason TEXT NOT NULL DEFAULT '', request_id TEXT, model TEXT, expires BIGINT)",
+        "CREATE INDEX genai_entries_account ON genai_entries (account, created)",
+        # One charge per request, one grant per key: a retried commit or a repeated monthly grant changes nothing.
+        "CREATE UNIQUE INDEX genai_entries_once ON genai_entries (kind, request_id) WHERE request_id IS NOT NULL",
+        "CREATE TABLE genai_reservations (id TEXT PRIMARY KEY, account TEXT NOT NULL, credits BIGINT NOT NULL, usd BIGINT, "
+        "request_id TEXT NOT NULL, model TEXT NOT NULL, created BIGINT NOT NULL, expires BIGINT NOT NULL)",
+        "CREATE INDEX genai_reservations_account ON genai_reservations (account, expires)",
+        "CREATE TABLE genai_budgets (account TEXT NOT NULL, period TEXT NOT NULL, credits BIGINT, usd BIGINT, "
+        "PRIMARY KEY (account, period))",
+    ],
+]
+
+
+class SQLLedger:
+    """The ledger on a SQL database. Subclasses connect and lock; the rules and the SQL are shared."""
+
+    id_column = "INTEGER PRIMARY KEY"
+    placeholder = "?"
+
+    def __init__(self, clock: Callable[[], datetime] = utcnow, reservation_ttl: float = 3600.0) -> None:
+        self._clock = clock
+        self._ttl = timedelta(seconds=reservation_ttl)
+        self._local = threading.local()
+        self._connections: list[Any] = []
+        self._connections_lock = threading.Lock()
+        with self._transaction() as tx:
+            self._migrate(tx)
+
+    # -- connection and transaction plumbing (per dialect) ------------------------------------------------------
+
+    def _connect(self) -> Any:
+        raise NotImplementedError
+
+    @contextmanager
+    def _begin(self, connection: Any) -> Iterator[None]:
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    def _lock_account(self, tx: _Tx, account: str) -> None:
+        """Serialize operations on one account (SQLite's BEGIN IMMEDIATE already serializes everything)."""
+
+    def _connection(self) -> Any:
+        connection = getattr(self._local, "connection", None)
+        if connection is None or getattr(self._local, "pid", None) != os.getpid():
+            connection = self._connect()
+            self._local.connection = connection
+            self._local.pid = os.getpid()
+            with self._connections_lock:
+                self._connections.append(connection)
+        return connection
+
+    @contextmanager
+    def _transaction(self, account: str | None = None) -> Iterator[_Tx]:
+        connection = self._connection()
+        with self._begin(connection):
+            tx = _Tx(connection, self.placeholder)
+            if account is not None:
+                self._lock_account(tx, account)
+            yield tx
+
+    def _migrate(self, tx: _Tx) -> None:
+        tx.execute("CREATE TABLE IF NOT EXISTS genai_schema (version INTEGER NOT NULL)")
+        row = tx.one("SELECT MAX(version) FROM genai_schema")
+        current = int(row[0]) if row and row[0] is not None else 0
+        if current > SCHEMA_VERSION:
+            raise ConfigError(
+                f"the ledger's schema is version {current}, newer than this genai-sdk knows ({SCHEMA_VERSION}): upgrade genai-sdk"
+            )
+        for version, statements in enumerate(MIGRATIONS, start=1):
+            if version > current:
+                for statement in statements:
+                    tx.execute(statement.replace("{id}", self.id_column))
+                tx.execute("INSERT INTO genai_schema (version) VALUES (?)", (version,))
+
+    def schema_version(self) -> int:
+        with self._transaction() as tx:
+            row = tx.one("SELECT MAX(version) FROM genai_schema")
+            return int(row[0]) if row and row[0] is not None else 0
+
+    # -- helpers inside a transaction ---------------------------------------------------------------------------
+
+    def _ensure_account(self, tx: _Tx, account: str) -> tuple[bool, int]:
+        row = tx.one("SELECT has_grants, debt FROM genai_accounts WHERE name = ?", (account,))
+        if row is None:
+            tx.execute("INSERT INTO genai_accounts (name) VALUES (?)", (account,))
+            return False, 0
+        return bool(row[0]), int(row[1])
+
+    def _expire(self, tx: _Tx, account: str, now: datetime) -> None:
+        micros = _time_in(now)
+        for lot_id, remaining in tx.all(
+            "SELECT id, remaining FROM genai_lots WHERE account = ? AND expires IS NOT NULL AND expires <= ?", (account, micros)
+        ):
+            if remaining > 0:
+                tx.execute(
+                    "INSERT INTO genai_entries (account, kind, credits, created, reason) VALUES (?, 'expiry', ?, ?, 'grant expired')",
+                    (account, -int(remaining), micros),
+                )
+            tx.execute("DELETE FROM genai_lots WHERE id = ?", (lot_id,))
+        # A reservation held by a process that died (or never committed) gives its credits back when it expires.
+        tx.execute("DELETE FROM genai_reservations WHERE account = ? AND expires <= ?", (account, micros))
+
+    def _usage(self, tx: _Tx, account: str, period: str, now: datetime) -> Usage:
+        since = _time_in(period_start(now, period))
+        charged = tx.one(
+            "SELECT COALESCE(SUM(-credits), 0), COALESCE(SUM(usd), 0), COUNT(*) - COUNT(usd) "
+            "FROM genai_entries WHERE account = ? AND kind = 'charge' AND created >= ?",
+            (account, since),
+        )
+        held = tx.one(
+            "SELECT COALESCE(SUM(credits), 0), COALESCE(SUM(usd), 0), COUNT(*) - COUNT(usd) FROM genai_reservations WHERE account = ?",
+            (account,),
+        )
+        assert charged is not None and held is not None
+        return Usage(
+            _credits_out(int(charged[0]) + int(held[0])),
+            _usd_out(int(charged[1]) + int(held[1])) or Decimal(0),
+            int(charged[2]) + int(held[2]) > 0,
+        )
+
+    def _available(self, tx: _Tx, account: str, debt: int) -> Decimal:
+        lots = tx.one("SELECT COALESCE(SUM(remaining), 0) FROM genai_lots WHERE account = ?", (account,))
+        held = tx.one("SELECT COALESCE(SUM(credits), 0) FROM genai_reservations WHERE account = ?", (account,))
+        assert lots is not None and held is not None
+        return _credits_out(int(lots[0]) - debt - int(held[0]))
+
+    def _budgets(self, tx: _Tx, account: str) -> list[Budget]:
+        return [
+            Budget(period, None if credits is None else _credits_out(credits), _usd_out(usd))
+            for period, credits, usd in tx.all("SELECT period, credits, usd FROM genai_budgets WHERE account = ?", (account,))
+        ]
+
+    @staticmethod
+    def _entry(row: Sequence[Any]) -> LedgerEntry:
+        entry_id, account, kind, credits, usd, created, reason, request_id, model, expires = row
+        return LedgerEntry(
+            int(entry_id), account, kind, _credits_out(credits), _usd_out(usd), _time_out(created) or datetime.now(UTC),
+            reason or "", request_id, model, _time_out(expires),
+        )
+
+    _ENTRY_COLUMNS = "id, account, kind, credits, usd, created, reason, request_id, model, expires"
+
+    # -- the ledger interface -------------------------------------------------------------------------------------
+
+    def reserve(self, account: str, credits: Decimal, usd: Decimal | None, request_id: str, model: str) -> Reservation:
+        now = self._clock()
+        with self._transaction(account) as tx:
+            has_grants, debt = self._ensure_account(tx, account)
+            self._expire(tx, account, now)
+            check_reserve(
+                account,
+                credits,
+                usd,
+                limited=has_grants,
+                available=self._available(tx, account, debt) if has_grants else Decimal(0),
+                budgets=self._budgets(tx, account),
+                usage=lambda period: self._usage(tx, account, period, now),
+            )
+            reservation = Reservation(uuid.uuid4().hex, account, credits, usd, request_id, model, now)
+            tx.execute(
+                "INSERT INTO genai_reservations (id, account, credits, usd, request_id, model, created, expires) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (reservation.id, account, _credits_in(credits), _usd_in(usd), request_id, model, _time_in(now),
+                 _time_in(now + self._ttl)),
+            )
+            return reservation
+
+    def commit(self, reservation: Reservation, credits: Decimal, usd: Decimal | None) -> LedgerEntry:
+        now = self._clock()
+        account = reservation.account
+        with self._transaction(account) as tx:
+            done = tx.one(
+                f"SELECT {self._ENTRY_COLUMNS} FROM genai_entries WHERE kind = 'charge' AND request_id = ?",
+                (reservation.request_id,),
+            )
+            if done is not None:
+                return self._entry(done)
+            has_grants, debt = self._ensure_account(tx, account)
+            tx.execute("DELETE FROM genai_reservations WHERE id = ?", (reservation.id,))
+            self._expire(tx, account, now)
+            amount = _credits_in(credits)
+            if has_grants:
+                lots = tx.all(
+                    "SELECT id, remaining FROM genai_lots WHERE account = ? "
+                    "ORDER BY CASE WHEN expires IS NULL THEN 1 ELSE 0 END, expires, id",
+                    (account,),
+                )
+                changed, owed = draw([(lot_id, Decimal(remaining)) for lot_id, remaining in lots], Decimal(amount))
+                for lot_id, remaining in changed:
+                    if remaining > 0:
+                        tx.execute("UPDATE genai_lots SET remaining = ? WHERE id = ?", (int(remaining), lot_id))
+                    else:
+                        tx.execute("DELETE FROM genai_lots WHERE id = ?", (lot_id,))
+                if owed > 0:
+                    tx.execute("UPDATE genai_accounts SET debt = debt + ? WHERE name = ?", (int(owed), account))
+            row = tx.one(
+                "INSERT INTO genai_entries (account, kind, credits, usd, created, request_id, model) "
+                f"VALUES (?, 'charge', ?, ?, ?, ?, ?) RETURNING {self._ENTRY_COLUMNS}",
+                (account, -amount, _usd_in(usd), _time_in(now), reservation.request_id, reservation.model),
+            )
+            assert row is not None
+            return self._entry(row)
+
+    def release(self, reservation: Reservation) -> None:
+        with self._transaction(reservation.account) as tx:
+            tx.execute("DELETE FROM genai_reservations WHERE id = ?", (reservation.id,))
+
+    def balance(self, account: str) -> Decimal:
+        now = self._clock()
+        with self._transaction(account) as tx:
+            has_grants, debt = self._ensure_account(tx, account)
+            self._expire(tx, account, now)
+            if has_grants:
+                row = tx.one("SELECT COALESCE(SUM(remaining), 0) FROM genai_lots WHERE account = ?", (account,))
+                assert row is not None
+                return _credits_out(int(row[0]) - debt)
+            row = tx.one("SELECT COALESCE(SUM(credits), 0) FROM genai_entries WHERE account = ? AND kind = 'charge'", (account,))
+            assert row is not None
+            return _credits_out(int(row[0]))
+
+    def reserved(self, account: str) -> Decimal:
+        now = self._clock()
+        with self._transaction(account) as tx:
+            self._expire(tx, account, now)
+            row = tx.one("SELECT COALESCE(SUM(credits), 0) FROM genai_reservations WHERE account = ?", (account,))
+            assert row is not None
+            return _credits_out(int(row[0]))
+
+    def grant(
+        self,
+        account: str,
+        credits: Decimal,
+        reason: str,
+        expires: datetime | None,
+        *,
+        key: str | None = None,
+        usd: Decimal | None = None,
+    ) -> LedgerEntry:
+        if credits <= 0:
+            raise InvalidRequestError(f"a grant must be positive, not {credits}")
+        now = self._clock()
+        with self._transaction(account) as tx:
+            if key is not None:
+                done = tx.one(f"SELECT {self._ENTRY_COLUMNS} FROM genai_entries WHERE kind = 'grant' AND request_id = ?", (key,))
+                if done is not None:
+                    return self._entry(done)
+            _, debt = self._ensure_account(tx, account)
+            amount = _credits_in(credits)
+            repaid = min(debt, amount)
+            tx.execute("UPDATE genai_accounts SET has_grants = 1, debt = debt - ? WHERE name = ?", (repaid, account))
+            if amount - repaid > 0:
+                tx.execute(
+                    "INSERT INTO genai_lots (account, remaining, expires) VALUES (?, ?, ?)",
+                    (account, amount - repaid, None if expires is None else _time_in(expires)),
+                )
+            row = tx.one(
+                "INSERT INTO genai_entries (account, kind, credits, usd, created, reason, request_id, expires) "
+                f"VALUES (?, 'grant', ?, ?, ?, ?, ?, ?) RETURNING {self._ENTRY_COLUMNS}",
+                (account, amount, _usd_in(usd), _time_in(now), reason, key, None if expires is None else _time_in(expires)),
+            )
+            assert row is not None
+            return self._entry(row)
+
+    def set_budget(self, account: str, budget: Budget) -> None:
+        with self._transaction(account) as tx:
+            self._ensure_account(tx, account)
+            tx.execute("DELETE FROM genai_budgets WHERE account = ? AND period = ?", (account, budget.period))
+            if budget.credits is not None or budget.usd is not None:
+                tx.execute(
+                    "INSERT INTO genai_budgets (account, period, credits, usd) VALUES (?, ?, ?, ?)",
+                    (account, budget.period, None if budget.credits is None else _credits_in(budget.credits), _usd_in(budget.usd)),
+                )
+
+    def history(self, account: str) -> list[LedgerEntry]:
+        now = self._clock()
+        with self._transaction(account) as tx:
+            self._ensure_account(tx, account)
+            self._expire(tx, account, now)
+            rows = tx.all(f"SELECT {self._ENTRY_COLUMNS} FROM genai_entries WHERE account = ? ORDER BY id", (account,))
+            return [self._entry(row) for row in rows]
+
+    def accounts(self) -> list[str]:
+        with self._transaction() as tx:
+            return [name for (name,) in tx.all("SELECT name FROM genai_accounts ORDER BY name")]
+
+    def close(self) -> None:
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            try:
+                connection.close()
+            except Exception:  # a connection of a thread that is gone may already be closed
+                pass
+        self._local = threading.local()
+
+
+class _Tx:
+    """A cursor-like wrapper that speaks '?' placeholders on every dialect."""
+
+    def __init__(self, connection: Any, placeholder: str) -> None:
+        self._connection = connection
+        self._placeholder = placeholder
+
+    def _sql(self, sql: str) -> str:
+        return sql if self._placeholder == "?" else sql.replace("?", self._placeholder)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._connection.execute(self._sql(sql), tuple(params))
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.execute(sql, params).fetchone()
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(self.execute(sql, params).fetchall())
+
+
+class SQLiteLedger(SQLLedger):
+    def __init__(self, path: str | os.PathLike[str], clock: Callable[[], datetime] = utcnow, reservation_ttl: float = 3600.0) -> None:
+        self.path = Path(path).expanduser()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the ledger's folder {self.path.parent}: {exc}") from None
+        super().__init__(clock, reservation_ttl)
+
+    def _connect(self) -> Any:
+        import sqlite3
+
+        try:
+            connection = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")  # a committed charge survives a power cut
+            connection.execute("PRAGMA busy_timeout=60000")
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot open the SQLite ledger at {self.path}: {exc}") from None
+        return connection
+
+    @contextmanager
+    def _begin(self, connection: Any) -> Iterator[None]:
+        connection.execute("BEGIN IMMEDIATE")  # take the write lock now: check-then-write is atomic across processes
+        try:
+            yield
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    def __repr__(self) -> str:
+        return f"SQLiteLedger({str(self.path)!r})"
+
+
+class PostgresLedger(SQLLedger):
+    id_column = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+    placeholder = "%s"
+
+    def __init__(self, url: str, clock: Callable[[], datetime] = utcnow, reservation_ttl: float = 3600.0) -> None:
+        self.url = url
+        try:
+            import psycopg  # noqa: F401
+        except ModuleNotFoundError:
+            raise ConfigError("the PostgreSQL ledger needs psycopg 3: pip install 'genai-sdk[postgres]'") from None
+        super().__init__(clock, reservation_ttl)
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        try:
+            return psycopg.connect(self.url, autocommit=True)
+        except psycopg.Error as exc:
+            raise ConfigError(f"cannot connect to the PostgreSQL ledger: {str(exc).splitlines()[0]}") from None
+
+    @contextmanager
+    def _begin(self, connection: Any) -> Iterator[None]:
+        with connection.transaction():
+            # Migrations and cross-account reads take one global lock; account work takes the account's own.
+            yield
+
+    def _lock_account(self, tx: _Tx, account: str) -> None:
+        tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"genai:{account}",))
+
+    def _migrate(self, tx: _Tx) -> None:
+        tx.execute("SELECT pg_advisory_xact_lock(hashtext('genai:schema'))")
+        super()._migrate(tx)
+
+    def __repr__(self) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.url)
+        return f"PostgresLedger({parts.hostname}:{parts.port}{parts.path})"  # never the password
