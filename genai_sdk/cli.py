@@ -158,6 +158,78 @@ def cmd_speak(args: argparse.Namespace) -> int:
     return 0
 
 
+def _history_rows(entries: Sequence[Any]) -> list[dict[str, str]]:
+    return [
+        {
+            "id": str(e.id),
+            "time": e.created.isoformat(timespec="seconds"),
+            "kind": e.kind,
+            "credits": str(e.credits),
+            "usd": "" if e.usd is None else str(e.usd),
+            "model": e.model or "",
+            "request_id": e.request_id or "",
+            "reason": e.reason,
+            "expires": e.expires.isoformat(timespec="seconds") if e.expires else "",
+        }
+        for e in entries
+    ]
+
+
+def _format_history(rows: list[dict[str, str]], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(rows, indent=2) + "\n"
+    columns = ["id", "time", "kind", "credits", "usd", "model", "request_id", "reason", "expires"]
+    if fmt == "csv":
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return buffer.getvalue()
+    shown = ["time", "kind", "credits", "usd", "model", "reason"]
+    widths = {c: max([len(c), *(len(r[c]) for r in rows)]) for c in shown}
+    lines = ["  ".join(c.ljust(widths[c]) for c in shown).rstrip(), "  ".join("-" * widths[c] for c in shown)]
+    lines += ["  ".join(r[c].ljust(widths[c]) for c in shown).rstrip() for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def cmd_credits(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    client = _client(args, **({"ledger": args.ledger} if args.ledger else {}))
+    credits = client.credits
+    action = args.action
+    if action == "balance":
+        balance, held = credits.balance(args.account), credits.reserved(args.account)
+        print(f"{balance}" + (f" ({held} reserved by calls in flight)" if held else ""))
+    elif action == "history":
+        _write_text(_format_history(_history_rows(credits.history(args.account)), args.format), args.output)
+    elif action == "grant":
+        expires = None
+        if args.expires:
+            try:
+                expires = datetime.fromisoformat(args.expires)
+            except ValueError:
+                raise InvalidRequestError(f"--expires {args.expires!r}: give a date such as 2026-12-31") from None
+            expires = expires if expires.tzinfo else expires.replace(tzinfo=UTC)
+        entry = credits.grant(args.credits, args.account, reason=args.reason, expires=expires)
+        print(f"granted {entry.credits}; balance {credits.balance(args.account)}")
+    elif action == "budget":
+        credits.set_budget(args.credits, args.usd, period=args.period, account=args.account)
+        if args.credits is None and args.usd is None:
+            print(f"no {'daily' if args.period == 'day' else 'monthly'} budget")
+        else:
+            limits = " and ".join(x for x in (f"{args.credits} credits" if args.credits else "", f"${args.usd}" if args.usd else "") if x)
+            print(f"budget: {limits} a {args.period}")
+    elif action == "buy":
+        entry = credits.buy(args.packs, args.account)
+        print(f"bought {entry.credits} credits for {entry.usd} USD; balance {credits.balance(args.account)}")
+    client.close()
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from datetime import date
 
@@ -274,6 +346,28 @@ def build_parser() -> argparse.ArgumentParser:
     speak.add_argument("--format", help="wav, mp3, flac, ogg, opus, aac, m4a, pcm (default: from the extension)")
     speak.add_argument("--speed", type=float, default=1.0)
     speak.set_defaults(func=cmd_speak)
+
+    credits = commands.add_parser("credits", help="balances, history, grants and budgets of the ledger")
+    credits.add_argument("--ledger", help="ledger URL (default: the configured one)")
+    actions = credits.add_subparsers(dest="action", required=True)
+    for name, about in (("balance", "credits left"), ("history", "grants, charges and expiries"),
+                        ("grant", "add credits"), ("budget", "set or clear a budget"), ("buy", "buy packs of credits (plans that sell them)")):
+        action = actions.add_parser(name, help=about)
+        action.add_argument("--account", help="the account (default: the configured one)")
+        if name == "history":
+            action.add_argument("--format", choices=("table", "csv", "json"), default="table")
+            action.add_argument("-o", "--output", help="write here instead of standard output")
+        elif name == "grant":
+            action.add_argument("credits")
+            action.add_argument("--reason", default="grant")
+            action.add_argument("--expires", help="a date or time, for example 2026-12-31")
+        elif name == "budget":
+            action.add_argument("--credits")
+            action.add_argument("--usd")
+            action.add_argument("--period", choices=("day", "month"), default="month")
+        elif name == "buy":
+            action.add_argument("--packs", type=int, default=1)
+        action.set_defaults(func=cmd_credits)
 
     models = commands.add_parser("models", help="the model catalog: capabilities, prices, retirement dates")
     models.add_argument("--provider")

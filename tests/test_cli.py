@@ -138,3 +138,47 @@ def test_speak_picks_the_format_from_the_extension(capsys: pytest.CaptureFixture
     assert main(["speak", "An M P 3 file.", "-o", "out.mp3"]) == 0
     assert genai.Audio.from_path(tmp_path / "out.mp3").media_type == "audio/mpeg"
     assert "s of audio" in capsys.readouterr().err
+
+
+def test_credits_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import csv
+    import io
+    import json
+
+    assert main(["credits", "grant", "100", "--reason", "welcome", "--account", "ann"]) == 0
+    assert "granted 100; balance 100" in capsys.readouterr().out
+    assert main(["credits", "budget", "--credits", "30", "--period", "day", "--account", "ann"]) == 0
+    assert capsys.readouterr().out.strip() == "budget: 30 credits a day"
+    client = genai.Client(account="ann")  # the same default ledger, from another client
+    with pytest.raises(genai.BudgetExceededError):
+        client.credits._pipeline.ledger.reserve("ann", __import__("decimal").Decimal(31), None, "r", "m")
+    assert main(["credits", "grant", "5", "--expires", "2099-01-31", "--account", "ann"]) == 0
+    capsys.readouterr()
+    assert main(["credits", "balance", "--account", "ann"]) == 0
+    assert capsys.readouterr().out.strip() == "105"
+    assert main(["credits", "history", "--account", "ann"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["time", "kind", "credits", "usd", "model", "reason"] and len(table) == 4
+    assert main(["credits", "history", "--account", "ann", "--format", "csv", "-o", "h.csv"]) == 0
+    assert capsys.readouterr().out.strip() == "h.csv"
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "h.csv").read_text(encoding="utf-8"))))
+    assert [(r["kind"], r["credits"], r["reason"]) for r in rows] == [("grant", "100", "welcome"), ("grant", "5", "grant")]
+    assert rows[1]["expires"].startswith("2099-01-31")
+    assert main(["credits", "history", "--account", "ann", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["reason"] == "welcome"
+    assert main(["credits", "budget", "--account", "ann", "--period", "day"]) == 0
+    assert capsys.readouterr().out.strip() == "no daily budget"
+    assert main(["credits", "grant", "lots"]) == 2
+    assert main(["credits", "grant", "1", "--expires", "soon"]) == 2
+    assert "give a date" in capsys.readouterr().err
+
+
+def test_credits_buy_with_the_dalle_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    os.environ["GENAI_PLAN"] = "dalle"
+    try:
+        assert main(["credits", "buy", "--packs", "2"]) == 0
+        assert "bought 230 credits for 30 USD; balance 280" in capsys.readouterr().out  # 50 free this month
+    finally:
+        del os.environ["GENAI_PLAN"]

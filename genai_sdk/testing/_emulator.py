@@ -101,6 +101,7 @@ class RecordedRequest:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    block_on_close = False  # stopping never waits for an answer held back by a "slow" fault
     request_queue_size = 512  # bursts of concurrent clients must not overflow the listen backlog
 
 
