@@ -21,7 +21,7 @@ PROMPT = "an avocado couch"
 
 async def run(args: argparse.Namespace) -> None:
     raw = openai.AsyncOpenAI(max_retries=0)
-    client = genai.AsyncClient(image="openai:dall-e-2", policy="standard")
+    client = genai.AsyncClient(image="openai:dall-e-2", policy="standard", ledger=args.ledger)
     await client.credits.grant(10**9)
 
     async def burst_raw() -> None:
@@ -50,7 +50,7 @@ async def run(args: argparse.Namespace) -> None:
             started = time.perf_counter()
             await burst()
             rates.append(args.concurrency / (time.perf_counter() - started))
-    print(f"# {args.concurrency} concurrent requests, {args.rounds} rounds, {args.size}, via the emulator ({machine()})")
+    print(f"# {args.concurrency} concurrent requests, {args.rounds} rounds, {args.size}, via the emulator, ledger {args.ledger} ({machine()})")
     print(f"raw AsyncOpenAI   median {statistics.median(raw_rates):8.1f} requests/s")
     print(f"raw + b64decode   median {statistics.median(decoded_rates):8.1f} requests/s")
     print(f"genai AsyncClient median {statistics.median(sdk_rates):8.1f} requests/s")
@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--size", default="256x256")
+    parser.add_argument("--ledger", default="memory://", help="ledger URL; the SDK's default is a SQLite file")
     with emulator_env():
         asyncio.run(run(parser.parse_args()))
 

@@ -26,10 +26,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--size", default="256x256")
+    parser.add_argument("--ledger", default="memory://", help="ledger URL; the SDK's default is a SQLite file")
     args = parser.parse_args()
     with emulator_env():
         raw = openai.OpenAI(max_retries=0)
-        client = genai.Client(image="openai:dall-e-2", policy="standard")
+        client = genai.Client(image="openai:dall-e-2", policy="standard", ledger=args.ledger)
         client.credits.grant(10**9)
         client.credits.set_budget(credits=10**9, period="day")
 
@@ -56,7 +57,7 @@ def main() -> None:
                 fn()
                 bucket.append(time.perf_counter() - started)
         ratios = sorted(s / r for s, r in zip(sdk_times, raw_times, strict=True))
-        print(f"# per-call overhead, {args.calls} sequential calls each, {args.size}, dall-e-2 via the emulator ({machine()})")
+        print(f"# per-call overhead, {args.calls} sequential calls each, {args.size}, dall-e-2 via the emulator, ledger {args.ledger} ({machine()})")
         print(f"raw openai      median {median_ms(raw_times):7.3f} ms")
         print(f"raw + b64decode median {median_ms(decoded_times):7.3f} ms")
         print(f"genai_sdk       median {median_ms(sdk_times):7.3f} ms")

@@ -12,6 +12,13 @@ REPO = Path(__file__).resolve().parent.parent
 POSTGRES_ENV = "GENAI_TEST_POSTGRES_URL"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Before any fixture runs, module-scoped ones included: no test may touch the user's own data folder."""
+    import tempfile
+
+    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="genai-test-data-")
+
+
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """No stray genai.toml, GENAI_* variable, real key or user ledger may leak into a test."""

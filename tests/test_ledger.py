@@ -179,3 +179,17 @@ def test_postgres_errors_are_config_errors() -> None:
     pytest.importorskip("psycopg")
     with pytest.raises(genai.ConfigError, match="cannot connect to the PostgreSQL ledger"):
         open_ledger("postgresql://nobody:secret-password@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_sqlite_synchronous_setting(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from genai_sdk.credits._sql import SQLiteLedger
+
+    folder = tmp_path_factory.mktemp("sync")
+    ledger = open_ledger(f"sqlite://{folder}/a.db?synchronous=normal")
+    assert isinstance(ledger, SQLiteLedger) and ledger.synchronous == "normal"
+    assert ledger._connection().execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    default = open_ledger(f"sqlite://{folder}/b.db")
+    assert default._connection().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert default._connection().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with pytest.raises(genai.ConfigError, match="synchronous must be"):
+        open_ledger(f"sqlite://{folder}/c.db?synchronous=off")

@@ -38,7 +38,7 @@ def _words(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def client() -> genai.Client:
-    return genai.Client()  # the defaults: whisper:tiny.en and piper:en_US-joe-medium
+    return genai.Client(ledger="memory://")  # the default models: whisper:tiny.en and piper:en_US-joe-medium
 
 
 @pytest.fixture(scope="module")

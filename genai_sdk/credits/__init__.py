@@ -30,8 +30,8 @@ def default_ledger_url() -> str:
 
 
 def sqlite_path(url: str) -> Path:
-    """``sqlite:///abs/path.db`` (absolute), ``sqlite:relative.db`` or ``sqlite://~/x.db``."""
-    rest = url[len("sqlite:") :]
+    """``sqlite:///abs/path.db`` (absolute), ``sqlite:relative.db`` or ``sqlite://~/x.db``; a query is not part of it."""
+    rest = url[len("sqlite:") :].split("?", 1)[0]
     if rest.startswith("//"):
         rest = rest[2:]
     if not rest or rest in ("/", "."):
@@ -51,7 +51,13 @@ def open_ledger(
     if scheme == "sqlite":
         from ._sql import SQLiteLedger
 
-        return SQLiteLedger(sqlite_path(url), clock, reservation_ttl)
+        from urllib.parse import parse_qs
+
+        query = parse_qs(url.split("?", 1)[1]) if "?" in url else {}
+        synchronous = query.get("synchronous", ["full"])[0].lower()
+        if synchronous not in ("full", "normal"):
+            raise ConfigError(f"ledger {url!r}: synchronous must be 'full' (the default) or 'normal'")
+        return SQLiteLedger(sqlite_path(url), clock, reservation_ttl, synchronous=synchronous)
     if scheme in ("postgresql", "postgres"):
         from ._sql import PostgresLedger
 
