@@ -131,62 +131,66 @@ class Pipeline:
 
     # -- running ----------------------------------------------------------------------------------------------
 
-    def _start(self, request: Request) -> _Run:
+    def _prepare(self, request: Request) -> tuple[Job[Any, Any, Any], str, str, Cost]:
+        """Everything before the reservation: validation, the prompt check, the plan's grants, the estimate."""
         job = self.build(request)
         self._check_prompt(job)
-        request_id = os.urandom(16).hex()
         account = request.options.account or self.settings.account
-        self.plan.prepare(self.ledger, account, self.clock())
-        estimate = self.plan.price(job.estimate)
-        reservation = self.ledger.reserve(account, estimate.credits, estimate.usd, request_id, job.model.id)
-        timeout = request.options.timeout if request.options.timeout is not None else self.settings.timeout
-        run = _Run(job, request_id, reservation, Deadline(timeout), request.options.on_progress)
-        try:
-            run.report("started", job.model.id)
-        except BaseException:
-            self.ledger.release(reservation)
-            raise
-        return run
+        return job, os.urandom(16).hex(), account, self.plan.price(job.estimate)
 
-    def _finish(self, run: _Run, outcomes: list[Any]) -> Any:
-        """Price what was produced, check it, and charge it once; on any failure, release instead."""
-        try:
-            cost = self.plan.price(run.job.cost(outcomes))
-            result = run.job.result(outcomes, cost, run.request_id)
-            self._check_output(result)
-        except BaseException:
-            self.ledger.release(run.reservation)
-            raise
-        self.ledger.commit(run.reservation, cost.credits, cost.usd)
-        run.report("done")
-        return result
+    def _run(self, request: Request, job: Job[Any, Any, Any], request_id: str, reservation: Any) -> _Run:
+        timeout = request.options.timeout if request.options.timeout is not None else self.settings.timeout
+        return _Run(job, request_id, reservation, Deadline(timeout), request.options.on_progress)
+
+    def _priced_result(self, run: _Run, outcomes: list[Any]) -> tuple[Any, Cost]:
+        """Price what was produced and check it (the caller releases the reservation if this raises)."""
+        cost = self.plan.price(run.job.cost(outcomes))
+        result = run.job.result(outcomes, cost, run.request_id)
+        self._check_output(result)
+        return result, cost
 
     def run(self, request: Request) -> Any:
-        run = self._start(request)
-        job = run.job
-        outcomes = []
+        job, request_id, account, estimate = self._prepare(request)
+        self.plan.prepare(self.ledger, account, self.clock())
+        reservation = self.ledger.reserve(account, estimate.credits, estimate.usd, request_id, job.model.id)
+        run = self._run(request, job, request_id, reservation)
         try:
+            run.report("started", job.model.id)
+            outcomes = []
             for index, part in enumerate(job.parts):
 
                 def attempt(a: Attempt, part: Any = part, index: int = index) -> Any:
-                    return job.call(part, CallContext(f"{run.request_id}-{index}", a.timeout, a.number, run.on_step))
+                    return job.call(part, CallContext(f"{request_id}-{index}", a.timeout, a.number, run.on_step))
 
                 outcomes.append(
                     call_with_retry(attempt, self.retry, run.deadline, provider=job.model.provider, on_retry=run.on_retry)
                 )
                 run.part_done()
+            result, cost = self._priced_result(run, outcomes)
         except BaseException:
-            self.ledger.release(run.reservation)
+            self.ledger.release(reservation)
             raise
-        return self._finish(run, outcomes)
+        self.ledger.commit(reservation, cost.credits, cost.usd)
+        run.report("done")
+        return result
+
+    async def _ledger(self, operation: Callable[..., Any], *args: Any) -> Any:
+        """A ledger operation from async code: in a worker thread when it may block (SQLite, PostgreSQL)."""
+        if not getattr(self.ledger, "blocking", True):
+            return operation(*args)
+        import asyncio
+
+        return await asyncio.to_thread(operation, *args)
 
     async def arun(self, request: Request) -> Any:
-        run = self._start(request)
-        job = run.job
+        job, request_id, account, estimate = self._prepare(request)
+        await self._ledger(self.plan.prepare, self.ledger, account, self.clock())
+        reservation = await self._ledger(self.ledger.reserve, account, estimate.credits, estimate.usd, request_id, job.model.id)
+        run = self._run(request, job, request_id, reservation)
 
         async def one(index: int, part: Any) -> Any:
             async def attempt(a: Attempt) -> Any:
-                return await job.acall(part, CallContext(f"{run.request_id}-{index}", a.timeout, a.number, run.on_step))
+                return await job.acall(part, CallContext(f"{request_id}-{index}", a.timeout, a.number, run.on_step))
 
             outcome = await acall_with_retry(
                 attempt, self.retry, run.deadline, provider=job.model.provider, on_retry=run.on_retry
@@ -195,10 +199,11 @@ class Pipeline:
             return outcome
 
         try:
+            run.report("started", job.model.id)
             if len(job.parts) == 1:  # the common case, without a task group's machinery
                 outcomes = [
                     await acall_with_retry(
-                        lambda a: job.acall(job.parts[0], CallContext(f"{run.request_id}-0", a.timeout, a.number, run.on_step)),
+                        lambda a: job.acall(job.parts[0], CallContext(f"{request_id}-0", a.timeout, a.number, run.on_step)),
                         self.retry,
                         run.deadline,
                         provider=job.model.provider,
@@ -212,13 +217,16 @@ class Pipeline:
                 async with asyncio.TaskGroup() as group:
                     tasks = [group.create_task(one(i, part)) for i, part in enumerate(job.parts)]
                 outcomes = [task.result() for task in tasks]
+            result, cost = self._priced_result(run, outcomes)
         except BaseExceptionGroup as group_error:
-            self.ledger.release(run.reservation)
+            await self._ledger(self.ledger.release, reservation)
             raise group_error.exceptions[0] from None
         except BaseException:
-            self.ledger.release(run.reservation)
+            await self._ledger(self.ledger.release, reservation)
             raise
-        return self._finish(run, outcomes)
+        await self._ledger(self.ledger.commit, reservation, cost.credits, cost.usd)
+        run.report("done")
+        return result
 
 
 class _Run:

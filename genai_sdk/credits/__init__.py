@@ -49,9 +49,9 @@ def open_ledger(
     if scheme == "memory":
         return MemoryLedger(clock)
     if scheme == "sqlite":
-        from ._sql import SQLiteLedger
-
         from urllib.parse import parse_qs
+
+        from ._sql import SQLiteLedger
 
         query = parse_qs(url.split("?", 1)[1]) if "?" in url else {}
         synchronous = query.get("synchronous", ["full"])[0].lower()

@@ -56,6 +56,7 @@ class _Spent:
 
 
 class MemoryLedger:
+    blocking = False  # operations take microseconds: async callers need no worker thread
     def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
         self._clock = clock
         self._lock = threading.Lock()

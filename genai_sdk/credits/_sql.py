@@ -385,6 +385,7 @@ class SQLiteLedger(SQLLedger):
     ) -> None:
         self.path = Path(path).expanduser()
         self.synchronous = synchronous
+        self._writer = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -407,13 +408,15 @@ class SQLiteLedger(SQLLedger):
 
     @contextmanager
     def _begin(self, connection: Any) -> Iterator[None]:
-        connection.execute("BEGIN IMMEDIATE")  # take the write lock now: check-then-write is atomic across processes
-        try:
-            yield
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
+        # Threads of one process queue on this lock rather than on SQLite's, whose busy handler sleeps and polls.
+        with self._writer:
+            connection.execute("BEGIN IMMEDIATE")  # take the write lock now: check-then-write is atomic across processes
+            try:
+                yield
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
 
     def __repr__(self) -> str:
         return f"SQLiteLedger({str(self.path)!r})"
