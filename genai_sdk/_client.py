@@ -176,6 +176,16 @@ def _synthesize_request(text: str, **kwargs: Any) -> SynthesizeRequest:
     return SynthesizeRequest(text, _options(**common), **kwargs)
 
 
+def _speech_estimate_request(operation: str, value: object, **kwargs: Any) -> TranscribeRequest | SynthesizeRequest:
+    if operation == "synthesize":
+        if not isinstance(value, str):
+            raise InvalidRequestError("estimate('synthesize', text): the text must be a string")
+        return _synthesize_request(value, **kwargs)
+    if operation not in ("transcribe", "translate", "detect_language"):
+        raise InvalidRequestError(f"operation={operation!r}: use synthesize, transcribe, translate or detect_language")
+    return _speech_request(operation, value, **kwargs)
+
+
 class Speech(_Namespace):
     def transcribe(self, audio: object, **kwargs: Any) -> Transcript:
         result: Transcript = self._pipeline.run(_speech_request("transcribe", audio, **kwargs))
@@ -192,6 +202,11 @@ class Speech(_Namespace):
     def synthesize(self, text: str, **kwargs: Any) -> SpeechResult:
         result: SpeechResult = self._pipeline.run(_synthesize_request(text, **kwargs))
         return result
+
+    def estimate(self, operation: str, value: object, **kwargs: Any) -> Cost:
+        """What a call would cost: ``estimate("synthesize", text)`` or ``estimate("transcribe", audio)``
+        (also "translate", "detect_language"). Nothing is sent and nothing is reserved."""
+        return self._pipeline.estimate(_speech_estimate_request(operation, value, **kwargs))
 
 
 class AsyncSpeech(_Namespace):
@@ -210,6 +225,9 @@ class AsyncSpeech(_Namespace):
     async def synthesize(self, text: str, **kwargs: Any) -> SpeechResult:
         result: SpeechResult = await self._pipeline.arun(_synthesize_request(text, **kwargs))
         return result
+
+    async def estimate(self, operation: str, value: object, **kwargs: Any) -> Cost:
+        return self._pipeline.estimate(_speech_estimate_request(operation, value, **kwargs))
 
 
 def _decimal(value: object, what: str) -> Decimal:

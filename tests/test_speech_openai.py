@@ -143,3 +143,15 @@ def test_async_openai_speech(genai_emulator: Emulator) -> None:
             assert transcript.text == "Async speech."
 
     asyncio.run(main())
+
+
+def test_speech_estimates_make_no_call(genai_emulator: Emulator) -> None:
+    client = genai.Client(speech_to_text="openai:whisper-1", text_to_speech="openai:tts-1")
+    cost = client.speech.estimate("synthesize", "x" * 1000)
+    assert cost.usd == Decimal("0.015") and cost.estimated
+    audio = make_speech_wav("A short sentence for a price.")
+    transcription = client.speech.estimate("transcribe", audio)
+    assert transcription.usd == Decimal(str(round(genai.Audio.from_bytes(audio).duration or 0, 3))) / 60 * Decimal("0.006")
+    assert genai_emulator.calls() == [] and client.credits.history() == []
+    with pytest.raises(genai.InvalidRequestError, match="use synthesize, transcribe"):
+        client.speech.estimate("sing", audio)
