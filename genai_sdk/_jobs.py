@@ -24,6 +24,17 @@ Outcome = TypeVar("Outcome")
 Result = TypeVar("Result")
 
 
+def check_operation(model: ModelInfo, operation: str, catalog: Catalog, today: date) -> list[str]:
+    """Refuse an operation the model cannot do (naming models that can) or a retired model; warn of a retirement."""
+    if not model.supports(operation):
+        able = [m.id for m in catalog.models() if m.supports(operation) and m.retired_on is None]
+        hint = f"; models that can: {', '.join(able)}" if able else ""
+        if operation in ("speech.transcribe", "speech.translate", "speech.detect_language") and model.provider != "whisper":
+            hint += "; local Whisper models (whisper:...) can too"
+        raise UnsupportedError(f"{model.id} cannot do {operation}{hint}")
+    return check_lifecycle(model, today)
+
+
 def check_lifecycle(model: ModelInfo, today: date) -> list[str]:
     if model.retired_on is None:
         return []
@@ -159,13 +170,7 @@ def build_image_job(
     credits_per_usd: Decimal,
     today: date,
 ) -> ImageJob:
-    operation = f"images.{request.operation}"
-    if not model.supports(operation):
-        able = [m.id for m in catalog.models() if m.supports(operation) and m.retired_on is None]
-        raise UnsupportedError(
-            f"{model.id} cannot do {operation}" + (f"; models that can: {', '.join(able)}" if able else "")
-        )
-    warnings = check_lifecycle(model, today)
+    warnings = check_operation(model, f"images.{request.operation}", catalog, today)
 
     prompt = request.prompt
     if request.operation != "variations":

@@ -11,7 +11,7 @@ from typing import Any, cast
 from ._audio import FORMATS, WHISPER_RATE, decode, encode, split_at_silences, to_int16
 from ._catalog import Catalog, ModelInfo
 from ._errors import InvalidRequestError, UnsupportedError
-from ._jobs import Job, check_lifecycle, note_price_warning
+from ._jobs import Job, check_operation, note_price_warning
 from ._media import Audio
 from ._requests import (
     Cost,
@@ -39,14 +39,6 @@ _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
 # Rough compute-seconds to reserve for a local run; the actual figure is measured.
 _ESTIMATED_TRANSCRIBE_RTF = Decimal(1)
 _ESTIMATED_SPEECH_SECONDS_PER_CHAR = Decimal("0.02")
-
-
-def _not_supported(model: ModelInfo, operation: str, catalog: Catalog) -> UnsupportedError:
-    able = [m.id for m in catalog.models() if m.supports(operation) and m.retired_on is None]
-    hint = f"; models that can: {', '.join(able)}" if able else ""
-    if operation.startswith("speech.") and model.provider != "whisper" and operation != "speech.synthesize":
-        hint += "; local Whisper models (whisper:...) can too"
-    return UnsupportedError(f"{model.id} cannot do {operation}{hint}")
 
 
 def _units_cost(job: Job[Any, Any, Any], units: Decimal, credits_per_usd: Decimal, estimated: bool) -> Cost:
@@ -96,10 +88,7 @@ def build_transcribe_job(
     credits_per_usd: Decimal,
     today: date,
 ) -> TranscribeJob:
-    operation = f"speech.{request.operation}"
-    if not model.supports(operation):
-        raise _not_supported(model, operation, catalog)
-    warnings = check_lifecycle(model, today)
+    warnings = check_operation(model, f"speech.{request.operation}", catalog, today)
     if model.english_only:
         instead = "use a multilingual model such as whisper:small or openai:whisper-1"
         if request.operation == "translate":
@@ -212,9 +201,7 @@ def build_synthesize_job(
     credits_per_usd: Decimal,
     today: date,
 ) -> SynthesizeJob:
-    if not model.supports("speech.synthesize"):
-        raise _not_supported(model, "speech.synthesize", catalog)
-    warnings = check_lifecycle(model, today)
+    warnings = check_operation(model, "speech.synthesize", catalog, today)
     formats = model.audio_formats or FORMATS
     if request.format not in formats:
         raise InvalidRequestError(f"format={request.format!r} is not available for {model.id}: use one of {', '.join(formats)}")

@@ -269,7 +269,7 @@ def test_multilingual_paths_reach_the_model_as_asked(spoken: genai.Audio, tmp_pa
     folder.mkdir()
     (folder / "model.bin").write_bytes(b"stand-in")
     double = _MultilingualDouble()
-    MODELS._models[(str(folder), "cpu", "int8", 0)] = double
+    MODELS.put((str(folder), "cpu", "int8", 0), double)
     client = genai.Client(speech_to_text=f"whisper:{folder}")
     guess = client.speech.detect_language(spoken)
     assert (guess.language, guess.probability) == ("de", 0.91)

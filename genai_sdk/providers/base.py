@@ -6,7 +6,7 @@ A provider implements the operations its backend can do: ``images``/``aimages``,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -107,6 +107,30 @@ class SpeechProvider(Provider, Protocol):
     async def asynthesize(
         self, model: ModelInfo, request: SynthesizeRequest, text: str, ctx: CallContext, *, final: bool
     ) -> SpeechPart: ...
+
+
+class LoadedModels:
+    """Models a local provider has loaded, by key: each is loaded once per process, whatever the number of clients.
+    ``loads`` counts real loads, so tests can observe that a second call reloads nothing."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._models: dict[Hashable, Any] = {}
+        self.loads = 0
+
+    def get(self, key: Hashable, load: Callable[[], Any]) -> Any:
+        with self._lock:  # one load at a time: two threads asking for one model must not load it twice
+            model = self._models.get(key)
+            if model is None:
+                model = self._models[key] = load()
+                self.loads += 1
+            return model
+
+    def put(self, key: Hashable, model: Any) -> None:
+        with self._lock:
+            self._models[key] = model
 
 
 def provider_options(request: Request, provider: str) -> dict[str, object]:

