@@ -13,11 +13,13 @@ from ._catalog import MAX_IMAGES_PER_CALL, Catalog, ModelInfo
 from ._errors import InvalidRequestError, ModelRetiredError, UnsupportedError
 from ._media import Image, make_provenance
 from ._requests import Cost, ImageRequest, ImageResult
-from .credits._pricing import image_cost
+from .credits._pricing import image_cost, unit_cost
 from .providers.base import CallContext, ImageBatch, ImageProvider, Provider
 
 _SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
 _PORTABLE_EXTRAS = ("seed", "negative_prompt", "steps", "guidance")
+# Compute-seconds reserved for one locally generated image; the actual figure is measured.
+ESTIMATED_SECONDS_PER_IMAGE = Decimal(10)
 
 Part = TypeVar("Part")
 Outcome = TypeVar("Outcome")
@@ -133,6 +135,11 @@ class ImageJob(Job[int, ImageBatch, ImageResult]):
         return request
 
     def cost(self, outcomes: list[ImageBatch]) -> Cost:
+        if self.model.price is not None and self.model.price.unit == "compute_second":
+            seconds = sum((Decimal(str(round(b.compute_seconds or 0.0, 3))) for b in outcomes), Decimal(0))
+            cost, warning = unit_cost(self.model, seconds, self.credits_per_usd, estimated=False)
+            note_price_warning(self.warnings, self.model, warning)
+            return cost
         total: Cost | None = None
         for batch in outcomes:
             quality = batch.quality or self._priced_quality()
@@ -154,9 +161,8 @@ class ImageJob(Job[int, ImageBatch, ImageResult]):
         for batch in outcomes:
             rid = batch.request_id or request_id
             request_ids.append(rid)
-            facts = make_provenance(
-                model=self.model.id, prompt=self.request.prompt, seed=self.request.seed, request_id=rid
-            )
+            seed = batch.seed if batch.seed is not None else self.request.seed
+            facts = make_provenance(model=self.model.id, prompt=self.request.prompt, seed=seed, request_id=rid)
             images.extend(Image(i.data, i.media_type, i.width, i.height, facts) for i in batch.images)
             self.warnings.extend(w for w in batch.warnings if w not in self.warnings)
         return ImageResult(images, cost, self.model.id, list(self.warnings), request_ids)
@@ -206,7 +212,11 @@ def build_image_job(
 
     parts = [min(model.max_n, request.n - start) for start in range(0, request.n, model.max_n)]
     estimate_quality = model.estimate_quality if quality in (None, "auto") else quality
-    estimate, warning = image_cost(model, request.n, estimate_quality, size, credits_per_usd, estimated=True)
+    if model.price is not None and model.price.unit == "compute_second":
+        seconds = ESTIMATED_SECONDS_PER_IMAGE * request.n
+        estimate, warning = unit_cost(model, seconds, credits_per_usd, estimated=True)
+    else:
+        estimate, warning = image_cost(model, request.n, estimate_quality, size, credits_per_usd, estimated=True)
     if warning:
         warnings.append(warning)
     return ImageJob(

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,7 @@ from ._catalog import Catalog, ModelInfo, split_model_id
 from ._config import Settings
 from ._errors import ConfigError, ContentPolicyError, InvalidRequestError
 from ._jobs import Job, build_image_job
-from ._requests import Cost, ImageRequest, Progress, Request, SynthesizeRequest, TranscribeRequest
+from ._requests import Cost, ImageRequest, Progress, Request, SynthesizeRequest, TranscribeRequest, VideoRequest
 from ._retry import Attempt, Deadline, RetryPolicy, acall_with_retry, call_with_retry
 from .credits import Ledger
 from .credits._plans import Plan, UsdPlan
@@ -104,6 +105,10 @@ class Pipeline:
             from ._speech_jobs import build_synthesize_job
 
             return build_synthesize_job(request, *args)
+        if isinstance(request, VideoRequest):
+            from ._video_jobs import build_video_job
+
+            return build_video_job(request, *args)
         raise ConfigError(f"{request.modality} calls are not part of this release of genai-sdk yet")
 
     def estimate(self, request: Request) -> Cost:
@@ -160,7 +165,7 @@ class Pipeline:
             for index, part in enumerate(job.parts):
 
                 def attempt(a: Attempt, part: Any = part, index: int = index) -> Any:
-                    return job.call(part, CallContext(f"{request_id}-{index}", a.timeout, a.number, run.on_step))
+                    return job.call(part, CallContext(f"{request_id}-{index}", a.timeout, a.number, run.on_step, run.cancelled))
 
                 outcomes.append(
                     call_with_retry(attempt, self.retry, run.deadline, provider=job.model.provider, on_retry=run.on_retry)
@@ -168,6 +173,7 @@ class Pipeline:
                 run.part_done()
             result, cost = self._priced_result(run, outcomes)
         except BaseException:
+            run.cancelled.set()
             self.ledger.release(reservation)
             raise
         self.ledger.commit(reservation, cost.credits, cost.usd)
@@ -190,7 +196,7 @@ class Pipeline:
 
         async def one(index: int, part: Any) -> Any:
             async def attempt(a: Attempt) -> Any:
-                return await job.acall(part, CallContext(f"{request_id}-{index}", a.timeout, a.number, run.on_step))
+                return await job.acall(part, CallContext(f"{request_id}-{index}", a.timeout, a.number, run.on_step, run.cancelled))
 
             outcome = await acall_with_retry(
                 attempt, self.retry, run.deadline, provider=job.model.provider, on_retry=run.on_retry
@@ -203,7 +209,7 @@ class Pipeline:
             if len(job.parts) == 1:  # the common case, without a task group's machinery
                 outcomes = [
                     await acall_with_retry(
-                        lambda a: job.acall(job.parts[0], CallContext(f"{request_id}-0", a.timeout, a.number, run.on_step)),
+                        lambda a: job.acall(job.parts[0], CallContext(f"{request_id}-0", a.timeout, a.number, run.on_step, run.cancelled)),
                         self.retry,
                         run.deadline,
                         provider=job.model.provider,
@@ -219,9 +225,11 @@ class Pipeline:
                 outcomes = [task.result() for task in tasks]
             result, cost = self._priced_result(run, outcomes)
         except BaseExceptionGroup as group_error:
+            run.cancelled.set()
             await self._ledger(self.ledger.release, reservation)
             raise group_error.exceptions[0] from None
-        except BaseException:
+        except BaseException:  # a cancelled task too: local work in a thread stops at its next step
+            run.cancelled.set()
             await self._ledger(self.ledger.release, reservation)
             raise
         await self._ledger(self.ledger.commit, reservation, cost.credits, cost.usd)
@@ -232,7 +240,7 @@ class Pipeline:
 class _Run:
     """One call in flight: its job, ids, reservation, deadline and progress reporting."""
 
-    __slots__ = ("job", "request_id", "reservation", "deadline", "callback", "done", "on_retry", "on_step")
+    __slots__ = ("job", "request_id", "reservation", "deadline", "callback", "done", "on_retry", "on_step", "cancelled")
 
     def __init__(
         self,
@@ -250,6 +258,7 @@ class _Run:
         self.done = 0
         self.on_retry = self._on_retry if callback is not None else None
         self.on_step = self._on_step if callback is not None else None
+        self.cancelled = threading.Event()
 
     def report(self, stage: str, message: str = "") -> None:
         if self.callback is not None:  # no Progress object is built when nobody listens

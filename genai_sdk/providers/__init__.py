@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 _REGISTRY: dict[str, tuple[str | None, str, str, str]] = {
     "openai": ("genai_sdk.providers.openai", "OpenAIProvider", "openai", "openai"),
     "replicate": (None, "", "replicate", "replicate"),
-    "diffusers": (None, "", "local", "diffusers"),
+    "diffusers": ("genai_sdk.providers.diffusers", "DiffusersProvider", "local", "diffusers"),
     "whisper": ("genai_sdk.providers.whisper", "WhisperProvider", "local", "faster_whisper"),
     "piper": ("genai_sdk.providers.piper", "PiperProvider", "local", "piper"),
 }

@@ -6,13 +6,14 @@ A provider implements the operations its backend can do: ``images``/``aimages``,
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._catalog import ModelInfo
-from .._media import Audio, Image
-from .._requests import ImageRequest, Request, Segment, SynthesizeRequest, TranscribeRequest
+from .._media import Audio, Image, Video
+from .._requests import ImageRequest, Request, Segment, SynthesizeRequest, TranscribeRequest, VideoRequest
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,6 +28,7 @@ class CallContext:
     timeout: float | None  # seconds this attempt may take
     attempt: int
     progress: StepReporter | None = None
+    cancelled: threading.Event | None = None  # set when the caller gave up: long local work stops at its next step
 
 
 @dataclass
@@ -35,6 +37,17 @@ class ImageBatch:
     request_id: str | None = None
     quality: str | None = None  # what the backend says it used, for the actual cost
     size: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    seed: int | None = None  # the seed a local backend used (chosen at random when none was given)
+    compute_seconds: float | None = None
+
+
+@dataclass
+class VideoOutcome:
+    video: Video
+    request_id: str | None = None
+    seed: int | None = None
+    compute_seconds: float | None = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -89,6 +102,12 @@ class ImageProvider(Provider, Protocol):
     def images(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch: ...
 
     async def aimages(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch: ...
+
+
+class VideoProvider(Provider, Protocol):
+    def video(self, model: ModelInfo, request: VideoRequest, ctx: CallContext) -> VideoOutcome: ...
+
+    async def avideo(self, model: ModelInfo, request: VideoRequest, ctx: CallContext) -> VideoOutcome: ...
 
 
 class TranscriptionProvider(Provider, Protocol):

@@ -1,0 +1,455 @@
+"""Local images and video with diffusers pipelines, on the user's own GPU (or CPU).
+
+Pipelines load from a folder or the local Hugging Face cache, offline unless downloads are allowed, safetensors only
+unless pickle weights are allowed. A pool keeps loaded pipelines by model, device, dtype and options, least recently
+used first out under a memory budget; text-to-image, image-to-image and inpainting share one set of components.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .._catalog import ModelInfo, PriceTable, SizeRule
+from .._config import Settings
+from .._errors import ConfigError, GenerationFailedError, InvalidRequestError
+from .._media import Image, Video
+from .._requests import ImageRequest, Request, VideoRequest
+from .base import CallContext, ImageBatch, VideoOutcome, check_option_keys
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+_LOAD_OPTIONS = {"device", "dtype", "cpu_offload", "attention_slicing", "vae_tiling", "channels_last", "fast",
+                 "allow_download", "allow_pickle"}
+_CALL_OPTIONS = {"strength", "eta"}
+_OPTIONS = _LOAD_OPTIONS | _CALL_OPTIONS
+DEFAULT_STRENGTH = {"edit": 0.75, "variations": 0.6}
+
+
+class Cancelled(GenerationFailedError):
+    """The caller gave up; the pipeline stopped at its next step."""
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ModuleNotFoundError:
+        raise ConfigError("diffusers models need torch and diffusers: pip install 'genai-sdk[local]'") from None
+    return torch
+
+
+def check_folder(folder: Path, allow_pickle: bool) -> dict[str, Any]:
+    """The folder's model_index.json, after checking that every component it names is there, in safetensors."""
+    index = folder / "model_index.json"
+    if not index.is_file():
+        raise ConfigError(f"{folder} is not a diffusers pipeline folder: model_index.json is missing")
+    try:
+        config = json.loads(index.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{index} is not valid JSON: {exc}") from None
+    if not isinstance(config, dict) or "_class_name" not in config:
+        raise ConfigError(f"{index} names no pipeline class (_class_name is missing)")
+    for name, spec in config.items():
+        if name.startswith("_") or not isinstance(spec, list) or spec[0] is None:
+            continue
+        component = folder / name
+        if not component.is_dir():
+            raise ConfigError(f"{folder} is missing the {name!r} component that model_index.json names ({spec[1]})")
+        files = [p for p in component.iterdir() if p.is_file()]
+        weights = [p for p in files if p.suffix == ".safetensors"]
+        pickled = [p for p in files if p.suffix in PICKLE_SUFFIXES]
+        if pickled and not weights and not allow_pickle:
+            raise ConfigError(
+                f"{component} holds only pickle weights ({pickled[0].name}); loading pickle runs code from the file, "
+                "so it is refused. Convert the weights to safetensors, or pass "
+                "provider_options={'diffusers': {'allow_pickle': True}} if you trust the file"
+            )
+    return config
+
+
+def resolve_folder(name: str, allow_download: bool) -> Path:
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        return folder
+    if name.startswith(("/", ".", "~")):
+        raise ConfigError(f"no diffusers model folder at {name}")
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, local_files_only=not allow_download))
+    except Exception as exc:  # not cached, not found, offline: all mean the same to the user
+        hint = "" if allow_download else " (downloads are off: pass provider_options={'diffusers': {'allow_download': True}})"
+        raise ConfigError(f"diffusers:{name} is not a folder and not in the local Hugging Face cache{hint}: {type(exc).__name__}") from None
+
+
+def _device_and_dtype(options: Mapping[str, object]) -> tuple[str, Any]:
+    torch = _torch()
+    device = str(options.get("device") or "auto")
+    if device == "auto":
+        if torch.cuda.is_available():
+            device = "cuda"
+        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            device = "mps"
+        else:
+            device = "cpu"
+    dtype_name = str(options.get("dtype") or "auto")
+    if dtype_name == "auto":
+        dtype_name = "float16" if device in ("cuda", "mps") else "float32"
+    if dtype_name not in ("float16", "bfloat16", "float32"):
+        raise InvalidRequestError(f"provider_options['diffusers']['dtype']={dtype_name!r}: use auto, float16, bfloat16 or float32")
+    return device, getattr(torch, dtype_name)
+
+
+def _footprint(pipeline: Any) -> int:
+    total = 0
+    for component in getattr(pipeline, "components", {}).values():
+        parameters = getattr(component, "parameters", None)
+        if callable(parameters):
+            total += sum(p.numel() * p.element_size() for p in parameters())
+    return total
+
+
+class PipelinePool:
+    """Loaded pipelines by (folder, device, dtype, options); derived tasks share the loaded components."""
+
+    def __init__(self, budget_bytes: int | None = None) -> None:
+        self._lock = threading.RLock()
+        self._entries: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+        self.budget_bytes = budget_bytes
+        self.loads = 0  # real loads from disk: a second call, or a switch of task, adds none
+
+    def get(self, key: tuple[Any, ...], task: str, load: Any) -> Any:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                base = load()
+                self.loads += 1
+                entry = {"base": base, "bytes": _footprint(base)}
+                self._entries[key] = entry
+                self._evict(keep=key)
+            self._entries.move_to_end(key)
+            if task not in entry:
+                entry[task] = _derive(entry["base"], task)
+            return entry[task]
+
+    def _evict(self, keep: tuple[Any, ...]) -> None:
+        if self.budget_bytes is None:
+            return
+        while sum(e["bytes"] for e in self._entries.values()) > self.budget_bytes and len(self._entries) > 1:
+            oldest = next(iter(self._entries))
+            if oldest == keep:
+                break
+            del self._entries[oldest]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def _derive(base: Any, task: str) -> Any:
+    """The pipeline for another task, built on the loaded components (no weights are read again)."""
+    if task in ("text2img", "video", "variation"):
+        return base
+    from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
+
+    try:
+        if task == "img2img":
+            return AutoPipelineForImage2Image.from_pipe(base)
+        return AutoPipelineForInpainting.from_pipe(base)
+    except ValueError as exc:
+        raise InvalidRequestError(f"this pipeline ({type(base).__name__}) has no {task} counterpart: {exc}") from None
+
+
+POOL = PipelinePool()
+
+
+def _mask_to_repaint(mask: Image, size: tuple[int, int]) -> Any:
+    """White where the image may change. A mask with alpha follows OpenAI's rule (transparent = change);
+    one without follows diffusers' (white = change)."""
+    from PIL import Image as PILImage
+
+    picture = mask.to_pil()
+    if picture.mode in ("RGBA", "LA") or (picture.mode == "P" and "transparency" in picture.info):
+        alpha = picture.convert("RGBA").getchannel("A")
+        repaint = alpha.point(lambda a: 255 if a < 128 else 0)
+    else:
+        repaint = picture.convert("L").point(lambda v: 255 if v >= 128 else 0)
+    return repaint.resize(size, PILImage.Resampling.NEAREST) if repaint.size != size else repaint
+
+
+def _combined(images: tuple[Image, ...], size: tuple[int, int] | None) -> Any:
+    pictures = [i.to_pil().convert("RGB") for i in images]
+    target = size or pictures[0].size
+    blend = pictures[0].resize(target)
+    for count, picture in enumerate(pictures[1:], start=2):
+        from PIL import Image as PILImage
+
+        blend = PILImage.blend(blend, picture.resize(target), 1.0 / count)
+    return blend
+
+
+class DiffusersProvider:
+    name = "diffusers"
+
+    def __init__(self, settings: Settings, environ: Mapping[str, str]) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()  # one generation at a time per process: pipelines are not re-entrant
+        _torch()
+        try:
+            import diffusers  # noqa: F401
+        except ModuleNotFoundError:
+            raise ConfigError("diffusers models need diffusers: pip install 'genai-sdk[local]'") from None
+
+    def describe(self, model_name: str) -> ModelInfo | None:
+        folder = Path(model_name).expanduser()
+        operations = {"images.generate", "images.edit", "images.variations"}
+        class_name = ""
+        if (folder / "model_index.json").is_file():
+            try:
+                class_name = str(json.loads((folder / "model_index.json").read_text(encoding="utf-8")).get("_class_name", ""))
+            except ValueError:
+                class_name = ""
+        if any(word in class_name for word in ("Video", "AnimateDiff", "CogVideoX", "LTX", "Wan")):
+            operations = {"videos.generate"}
+        elif "ImageVariation" in class_name:
+            operations = {"images.variations"}
+        price = self._settings.local_usd_per_second
+        return ModelInfo(
+            provider="diffusers",
+            name=model_name,
+            operations=frozenset(operations),
+            size_rule=SizeRule(multiple_of=8, min_edge=8, max_edge=4096, max_ratio=8.0, max_pixels=4096 * 4096),
+            max_n=8,
+            max_prompt=None,
+            max_input_images=8,
+            portable=frozenset({"seed", "negative_prompt", "steps", "guidance"}),
+            price=PriceTable("compute_second", {"*@*": price} if price is not None else {}, "configuration", ""),
+            notes=f"local diffusers pipeline {class_name}".strip(),
+        )
+
+    def check(self, model: ModelInfo, request: Request) -> list[str]:
+        options = check_option_keys(request, "diffusers", _OPTIONS, f"{request.modality}")
+        strength = options.get("strength")
+        if strength is not None and not 0 < float(str(strength)) <= 1:
+            raise InvalidRequestError("provider_options['diffusers']['strength'] must lie in (0, 1]")
+        _device_and_dtype(options)
+        warnings = []
+        if isinstance(request, ImageRequest):
+            if request.quality is not None:
+                warnings.append(f"{model.id} has no quality setting: use steps instead")
+            if request.operation == "edit" and len(request.images) > 1:
+                warnings.append(f"{len(request.images)} images were blended into one starting image")
+        return warnings
+
+    # -- loading ----------------------------------------------------------------------------------------------
+
+    def _pipeline(self, model: ModelInfo, request: Request, task: str) -> tuple[Any, str]:
+        options = check_option_keys(request, "diffusers", _OPTIONS, request.modality)
+        allow_pickle = bool(options.get("allow_pickle", False))
+        folder = resolve_folder(model.name, bool(options.get("allow_download", False)))
+        check_folder(folder, allow_pickle)
+        device, dtype = _device_and_dtype(options)
+        flags = tuple(sorted(k for k in ("cpu_offload", "attention_slicing", "vae_tiling", "channels_last", "fast") if options.get(k)))
+        key = (str(folder.resolve()), device, str(dtype), flags)
+
+        def load() -> Any:
+            from diffusers import DiffusionPipeline
+
+            try:
+                pipeline = DiffusionPipeline.from_pretrained(  # type: ignore[no-untyped-call]
+                    folder, torch_dtype=dtype, local_files_only=True, use_safetensors=None if allow_pickle else True
+                )
+            except (OSError, ValueError, TypeError, KeyError) as exc:
+                raise ConfigError(f"could not load the diffusers pipeline in {folder}: {exc}") from None
+            return _optimize(pipeline, device, flags)
+
+        return POOL.get(key, task, load), device
+
+    # -- images -------------------------------------------------------------------------------------------------
+
+    def images(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch:
+        torch = _torch()
+        options = check_option_keys(request, "diffusers", _OPTIONS, "images")
+        if request.operation == "generate":
+            task = "text2img"
+        elif request.operation == "edit":
+            task = "inpaint" if request.mask is not None else "img2img"
+        else:
+            task = "variation" if "images.generate" not in model.operations else "img2img"
+        pipeline, device = self._pipeline(model, request, task)
+        seed = request.seed if request.seed is not None else random.randrange(2**63)
+        generator = torch.Generator(device="cpu" if device == "mps" else device).manual_seed(seed)
+        size: tuple[int, int] | None = None
+        if request.size not in (None, "auto"):
+            width, height = (int(v) for v in str(request.size).split("x"))
+            size = (width, height)
+        kwargs: dict[str, Any] = {"generator": generator, "num_images_per_prompt": n}
+        if request.steps is not None:
+            kwargs["num_inference_steps"] = request.steps
+        if request.guidance is not None:
+            kwargs["guidance_scale"] = request.guidance
+        if task != "variation":
+            kwargs["prompt"] = request.prompt or ""
+            if request.negative_prompt is not None:
+                kwargs["negative_prompt"] = request.negative_prompt
+        if size is not None:
+            kwargs["width"], kwargs["height"] = size
+        original = None
+        if task != "text2img":
+            original = _combined(request.images, size)
+            kwargs["image"] = original
+            if task == "inpaint":
+                assert request.mask is not None
+                kwargs["mask_image"] = _mask_to_repaint(request.mask, original.size)
+                kwargs["strength"] = float(str(options.get("strength", 1.0)))
+            elif task == "img2img":
+                kwargs["strength"] = float(str(options.get("strength", DEFAULT_STRENGTH[request.operation])))
+                kwargs.pop("width", None)
+                kwargs.pop("height", None)
+        started = time.perf_counter()
+        output = self._run(pipeline, kwargs, ctx, request.steps)
+        pictures = list(output.images)
+        if task == "inpaint" and original is not None:
+            # Keep every pixel outside the mask exactly: the VAE's round trip would otherwise blur it.
+            from PIL import Image as PILImage
+
+            mask = kwargs["mask_image"]
+            pictures = [PILImage.composite(p.resize(original.size), original, mask) for p in pictures]
+        images = [Image.from_pil(p) for p in pictures]
+        return ImageBatch(images, seed=seed, compute_seconds=time.perf_counter() - started,
+                          size=f"{images[0].width}x{images[0].height}" if images else None)
+
+    async def aimages(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch:
+        return await asyncio.to_thread(self.images, model, request, n, ctx)
+
+    def _run(self, pipeline: Any, kwargs: dict[str, Any], ctx: CallContext, steps: int | None) -> Any:
+        total = kwargs.get("num_inference_steps") or steps or 50
+
+        def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            if ctx.cancelled is not None and ctx.cancelled.is_set():
+                raise Cancelled("the call was cancelled", provider="diffusers")
+            if ctx.progress is not None:
+                ctx.progress(step + 1, getattr(pipe, "num_timesteps", total) or total, "denoising")
+            return tensors
+
+        import inspect
+
+        if "callback_on_step_end" in inspect.signature(pipeline.__call__).parameters:
+            kwargs["callback_on_step_end"] = on_step_end
+        with self._lock:
+            try:
+                return pipeline(**kwargs)
+            except Cancelled:
+                raise
+            except (RuntimeError, ValueError) as exc:
+                raise GenerationFailedError(f"the diffusers pipeline failed: {exc}", provider="diffusers") from None
+
+    # -- video ----------------------------------------------------------------------------------------------------
+
+    def video(self, model: ModelInfo, request: VideoRequest, ctx: CallContext) -> VideoOutcome:
+        torch = _torch()
+        pipeline, device = self._pipeline(model, request, "video")
+        fps = request.fps or 8
+        frames = max(1, round((request.seconds or 2.0) * fps))
+        seed = request.seed if request.seed is not None else random.randrange(2**63)
+        kwargs: dict[str, Any] = {
+            "prompt": request.prompt,
+            "num_frames": frames,
+            "generator": torch.Generator(device="cpu" if device == "mps" else device).manual_seed(seed),
+            "output_type": "np",
+        }
+        if request.size is not None:
+            kwargs["width"], kwargs["height"] = (int(v) for v in request.size.split("x"))
+        if request.steps is not None:
+            kwargs["num_inference_steps"] = request.steps
+        if request.guidance is not None:
+            kwargs["guidance_scale"] = request.guidance
+        if request.negative_prompt is not None:
+            kwargs["negative_prompt"] = request.negative_prompt
+        started = time.perf_counter()
+        output = self._run(pipeline, kwargs, ctx, request.steps)
+        video = encode_mp4(_frames(output.frames), fps)
+        return VideoOutcome(video, seed=seed, compute_seconds=time.perf_counter() - started)
+
+    async def avideo(self, model: ModelInfo, request: VideoRequest, ctx: CallContext) -> VideoOutcome:
+        return await asyncio.to_thread(self.video, model, request, ctx)
+
+    def close(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+
+def _optimize(pipeline: Any, device: str, flags: tuple[str, ...]) -> Any:
+    torch = _torch()
+    if "cpu_offload" in flags and device == "cuda":
+        pipeline.enable_model_cpu_offload()
+    else:
+        pipeline.to(device)
+    if "attention_slicing" in flags and hasattr(pipeline, "enable_attention_slicing"):
+        pipeline.enable_attention_slicing()
+    if "vae_tiling" in flags and hasattr(getattr(pipeline, "vae", None), "enable_tiling"):
+        pipeline.vae.enable_tiling()
+    denoiser = getattr(pipeline, "unet", None) or getattr(pipeline, "transformer", None)
+    if "channels_last" in flags and denoiser is not None:
+        denoiser.to(memory_format=torch.channels_last)
+    if "fast" in flags and denoiser is not None:
+        if getattr(pipeline, "unet", None) is not None:
+            pipeline.unet.to(memory_format=torch.channels_last)
+        compiled = torch.compile(denoiser, mode="max-autotune-no-cudagraphs", fullgraph=False)
+        if getattr(pipeline, "unet", None) is not None:
+            pipeline.unet = compiled
+        else:
+            pipeline.transformer = compiled
+        if hasattr(pipeline, "set_progress_bar_config"):
+            pipeline.set_progress_bar_config(disable=True)
+    if hasattr(pipeline, "set_progress_bar_config"):
+        pipeline.set_progress_bar_config(disable=True)  # progress goes to on_progress, not to stderr
+    return pipeline
+
+
+def _frames(frames: Any) -> Any:
+    """Frames of the first video as a uint8 array (frames, height, width, 3), whatever form the pipeline gave."""
+    import numpy as np
+
+    first = frames[0] if isinstance(frames, (list, tuple)) or getattr(frames, "ndim", 0) == 5 else frames
+    if isinstance(first, (list, tuple)):  # PIL images
+        first = np.stack([np.asarray(f.convert("RGB")) for f in first])
+    array = np.asarray(first)
+    if array.dtype != np.uint8:
+        array = (np.clip(array, 0.0, 1.0) * 255).round().astype(np.uint8)
+    return array
+
+
+def encode_mp4(frames: Any, fps: int) -> Video:
+    """H.264 MP4 (yuv420p, so every player plays it) from uint8 frames, with PyAV's bundled encoder."""
+    import io
+
+    import av
+
+    count, height, width = frames.shape[:3]
+    even_w, even_h = width + width % 2, height + height % 2  # yuv420p needs even edges
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = even_w, even_h, "yuv420p"
+        stream.options = {"crf": "18", "preset": "medium"}
+        for index in range(count):
+            frame = av.VideoFrame.from_ndarray(frames[index], format="rgb24")
+            if (even_w, even_h) != (width, height):
+                frame = frame.reformat(width=even_w, height=even_h)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return Video(buffer.getvalue(), "video/mp4", width, height, float(fps), count / fps)
+
+
+__all__ = ["POOL", "DiffusersProvider", "PipelinePool", "check_folder", "encode_mp4", "resolve_folder"]
