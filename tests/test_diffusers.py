@@ -12,7 +12,7 @@ import genai_sdk as genai
 
 pytest.importorskip("diffusers", reason="the diffusers tests need the 'local' extra: pip install -e '.[dev,local]'")
 
-from .tiny_diffusers import stable_diffusion, text_to_video  # noqa: E402
+from genai_sdk.testing.tiny_diffusers import stable_diffusion, text_to_video  # noqa: E402
 
 
 @pytest.fixture(scope="module")

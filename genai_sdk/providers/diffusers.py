@@ -262,7 +262,7 @@ class DiffusersProvider:
             from diffusers import DiffusionPipeline
 
             try:
-                pipeline = DiffusionPipeline.from_pretrained(  # type: ignore[no-untyped-call]
+                pipeline = DiffusionPipeline.from_pretrained(
                     folder, torch_dtype=dtype, local_files_only=True, use_safetensors=None if allow_pickle else True
                 )
             except (OSError, ValueError, TypeError, KeyError) as exc:

@@ -1,4 +1,11 @@
-"""Tiny random diffusers pipelines, built and saved in the test run: their weights are noise, their code is real."""
+"""Tiny random diffusers pipelines for tests: their weights are noise, their code is real diffusers code.
+
+    from genai_sdk.testing.tiny_diffusers import stable_diffusion
+    folder = stable_diffusion(tmp_path / "tiny-sd")
+    genai.Client(image=f"diffusers:{folder}").images.generate("a couch", size="32x32", steps=2)
+
+``scale`` widens every layer, for benchmarks that want a pipeline heavier than the minimum.
+"""
 
 from __future__ import annotations
 
@@ -42,13 +49,13 @@ def _vae() -> Any:
     )
 
 
-def stable_diffusion(folder: Path, *, safetensors: bool = True) -> Path:
+def stable_diffusion(folder: Path, *, safetensors: bool = True, scale: int = 1) -> Path:
     import torch
     from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
-        block_out_channels=(8, 16), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
+        block_out_channels=(8 * scale, 16 * scale), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
         cross_attention_dim=16, attention_head_dim=4, norm_num_groups=4,
     )
