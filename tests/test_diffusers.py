@@ -195,3 +195,25 @@ def test_missing_or_malformed_folders(tmp_path: Path, sd_folder: Path) -> None:
         client.images.generate("x", model=f"diffusers:{sd_folder}", size="30x30")
     with pytest.raises(genai.InvalidRequestError, match="unknown key"):
         client.images.generate("x", model=f"diffusers:{sd_folder}", provider_options={"diffusers": {"turbo": 1}})
+
+
+def test_the_pool_evicts_the_least_recently_used_under_a_memory_budget(sd_folder: Path, tmp_path: Path) -> None:
+    from genai_sdk.providers import diffusers as provider
+
+    other = stable_diffusion(tmp_path / "second-sd")
+    small = provider.PipelinePool()
+    saved, provider.POOL = provider.POOL, small
+    try:
+        client = genai.Client(ledger="memory://")
+        client.images.generate("a", model=f"diffusers:{sd_folder}", seed=1, **SMALL)
+        one = next(iter(small._entries.values()))["bytes"]
+        assert one > 0
+        small.budget_bytes = int(one * 1.5)  # room for one pipeline, not two
+        client.images.generate("a", model=f"diffusers:{other}", seed=1, **SMALL)
+        assert [k[0] for k in small._entries] == [str(other.resolve())], "the least recently used was not evicted"
+        client.images.generate("a", model=f"diffusers:{other}", seed=1, **SMALL)
+        assert small.loads == 2
+        client.images.generate("a", model=f"diffusers:{sd_folder}", seed=1, **SMALL)
+        assert small.loads == 3 and len(small._entries) == 1
+    finally:
+        provider.POOL = saved
