@@ -19,7 +19,7 @@ def test_generate_dalle2_asks_for_base64(client: genai.Client, genai_emulator: E
     result = client.images.generate("an avocado couch", n=4, size="512x512")
     (call,) = genai_emulator.calls("images.generate")
     assert call.json == {"model": "dall-e-2", "n": 4, "prompt": "an avocado couch", "size": "512x512",
-                         "quality": "standard", "response_format": "b64_json"}
+                         "response_format": "b64_json"}  # the model's only quality goes unsaid
     assert [i.size for i in result.images] == [(512, 512)] * 4
     assert len({i.data for i in result.images}) == 4, "each image differs"
     assert result.model == "openai:dall-e-2"

@@ -175,8 +175,8 @@ class OpenAIProvider:
             args["prompt"] = request.prompt
         if request.size is not None:
             args["size"] = request.size
-        if request.quality is not None and request.operation != "variations":
-            args["quality"] = request.quality
+        if request.quality not in (None, model.default_quality) and request.operation != "variations":
+            args["quality"] = request.quality  # the model's default goes unsaid: the API applies it anyway
         if request.style is not None and model.styles:
             args["style"] = request.style
         if model.name.startswith("dall-e"):
