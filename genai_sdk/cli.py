@@ -253,7 +253,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             })
         print(json.dumps(rows, indent=2))
         return 0
-    header = f"{'model':<26} {'operations':<28} {'sizes':<36} {'price (USD)':<22} status"
+    header = f"{'model':<30} {'operations':<28} {'sizes':<36} {'price (USD)':<22} status"
     print(header)
     print("-" * len(header))
     for m in models:
@@ -270,7 +270,11 @@ def cmd_models(args: argparse.Namespace) -> int:
             status = f"retired {m.retired_on} -> {m.replacement}"
         else:
             status = f"retires {m.retired_on} -> {m.replacement}"
-        print(f"{m.id:<26} {ops:<28} {sizes:<36} {price:<22} {status}")
+        print(f"{m.id:<30} {ops:<28} {sizes:<36} {price:<22} {status}")
+    if args.provider is None:
+        print("\nlocal models are named by file or folder and described when first used:")
+        print("  whisper:tiny.en (bundled) or whisper:/path, piper:en_US-joe-medium (bundled) or piper:/path/voice.onnx,")
+        print("  diffusers:/path/to/pipeline; their compute-seconds are unpriced unless local_usd_per_second is set")
     return 0
 
 
