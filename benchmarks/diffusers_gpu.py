@@ -44,8 +44,13 @@ def _text(hidden: int, layers: int, heads: int, intermediate: int, projection: b
 
 def build(preset: str, folder: Path) -> Path:
     import torch
-    from diffusers import (AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline,
-                           UNet2DConditionModel)
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        StableDiffusionPipeline,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
 
     spec = PRESETS[preset]
     torch.manual_seed(0)
