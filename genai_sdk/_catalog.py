@@ -228,7 +228,11 @@ def _openai_speech_models() -> list[ModelInfo]:
         return replace(base, **extra)  # type: ignore[arg-type]
 
     both = frozenset({"speech.transcribe", "speech.translate"})
+    sora = {"operations": frozenset({"videos.generate"}), "retired_on": date(2026, 9, 24),
+            "notes": "OpenAI shut the Videos API down with these models"}
     return [
+        ModelInfo(provider="openai", name="sora-2", price=PriceTable("second", {"*@*": _USD("0.10")}, _OPENAI_PAGES, "2026-08"), **sora),  # type: ignore[arg-type]
+        ModelInfo(provider="openai", name="sora-2-pro", price=PriceTable("second", {"*@*": _USD("0.30")}, _OPENAI_PAGES, "2026-08"), **sora),  # type: ignore[arg-type]
         stt("whisper-1", "0.006", both, True),
         stt("gpt-4o-transcribe", None, frozenset({"speech.transcribe"}), False),
         stt("gpt-4o-mini-transcribe", None, frozenset({"speech.transcribe"}), False),

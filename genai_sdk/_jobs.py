@@ -40,7 +40,7 @@ def check_operation(model: ModelInfo, operation: str, catalog: Catalog, today: d
 def check_lifecycle(model: ModelInfo, today: date) -> list[str]:
     if model.retired_on is None:
         return []
-    instead = f"; use {model.replacement} instead" if model.replacement else ""
+    instead = f"; use {model.replacement} instead" if model.replacement else (f" ({model.notes})" if model.notes else "")
     if model.retired_on <= today:
         raise ModelRetiredError(
             f"{model.id} was retired on {model.retired_on.isoformat()}{instead}",

@@ -253,11 +253,12 @@ def cmd_models(args: argparse.Namespace) -> int:
             })
         print(json.dumps(rows, indent=2))
         return 0
-    header = f"{'model':<30} {'operations':<28} {'sizes':<36} {'price (USD)':<22} status"
+    header = f"{'model':<30} {'operations':<36} {'sizes':<36} {'price (USD)':<22} status"
     print(header)
     print("-" * len(header))
     for m in models:
-        ops = ",".join(sorted(op.split(".", 1)[1] for op in m.operations))
+        kinds = sorted({op.split(".", 1)[0] for op in m.operations})
+        ops = " ".join(kinds) + ": " + ",".join(sorted(op.split(".", 1)[1] for op in m.operations))
         sizes = ",".join(m.sizes) + (" +WxH" if m.size_rule else "")
         if m.price and m.price.usd:
             values = sorted(m.price.usd.values())
@@ -266,11 +267,10 @@ def cmd_models(args: argparse.Namespace) -> int:
             price = "unpriced"
         if m.retired_on is None:
             status = "recommended" if m.recommended else "available"
-        elif m.retired_on <= today:
-            status = f"retired {m.retired_on} -> {m.replacement}"
         else:
-            status = f"retires {m.retired_on} -> {m.replacement}"
-        print(f"{m.id:<30} {ops:<28} {sizes:<36} {price:<22} {status}")
+            verb = "retired" if m.retired_on <= today else "retires"
+            status = f"{verb} {m.retired_on}" + (f" -> {m.replacement}" if m.replacement else "")
+        print(f"{m.id:<30} {ops:<36} {sizes:<36} {price:<22} {status}")
     if args.provider is None:
         print("\nlocal models are named by file or folder and described when first used:")
         print("  whisper:tiny.en (bundled) or whisper:/path, piper:en_US-joe-medium (bundled) or piper:/path/voice.onnx,")

@@ -177,8 +177,9 @@ def test_the_default_ledger_is_sqlite_in_the_user_data_folder(tmp_path: object) 
 
 def test_postgres_errors_are_config_errors() -> None:
     pytest.importorskip("psycopg")
-    with pytest.raises(genai.ConfigError, match="cannot connect to the PostgreSQL ledger"):
+    with pytest.raises(genai.ConfigError, match="cannot connect to the PostgreSQL ledger") as info:
         open_ledger("postgresql://nobody:secret-password@127.0.0.1:1/none?connect_timeout=2")
+    assert "secret-password" not in str(info.value) and "secret-password" not in repr(info.value)
 
 
 def test_sqlite_synchronous_setting(tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -43,6 +43,11 @@ def test_invalid_generate_requests(checked: genai.Client, kwargs: dict, error: t
     assert fragment in str(info.value)
 
 
+def test_retired_video_models(client: genai.Client) -> None:
+    with pytest.raises(genai.ModelRetiredError, match=r"openai:sora-2 was retired on 2026-09-24 \(OpenAI shut the Videos API down"):
+        client.videos.generate("a panda", model="openai:sora-2")
+
+
 def test_retired_error_carries_date_and_replacement(checked: genai.Client) -> None:
     with pytest.raises(genai.ModelRetiredError) as info:
         checked.images.generate("a couch", model="openai:dall-e-3")
