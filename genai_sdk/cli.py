@@ -399,6 +399,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GenAIError as exc:
         print(f"genai: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader went away (genai models | head): not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
