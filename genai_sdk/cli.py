@@ -6,7 +6,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,22 +43,14 @@ def _report(result: Any, paths: Sequence[Path]) -> None:
         print(f"warning: {warning}", file=sys.stderr)
 
 
-def cmd_image(args: argparse.Namespace) -> int:
+def _images(args: argparse.Namespace, label: str, call: Callable[[Any, Any], Any]) -> int:
+    """Run an image call with a progress bar, then save what it made under the output pattern."""
     from ._progress import ProgressBar
 
     client = _client(args)
-    bar = ProgressBar("image")
+    bar = ProgressBar(label)
     try:
-        result = client.images.generate(
-            args.prompt,
-            model=args.model,
-            n=args.n,
-            size=args.size,
-            quality=args.quality,
-            style=args.style,
-            seed=args.seed,
-            on_progress=bar,
-        )
+        result = call(client, bar)
     finally:
         bar.close()
         client.close()
@@ -67,25 +59,19 @@ def cmd_image(args: argparse.Namespace) -> int:
         image.save(path)
     _report(result, paths)
     return 0
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    return _images(args, "image", lambda client, bar: client.images.generate(
+        args.prompt, model=args.model, n=args.n, size=args.size, quality=args.quality, style=args.style,
+        seed=args.seed, on_progress=bar,
+    ))
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
-    from ._progress import ProgressBar
-
-    client = _client(args)
-    bar = ProgressBar("edit")
-    try:
-        result = client.images.edit(
-            args.image, args.prompt, mask=args.mask, model=args.model, n=args.n, size=args.size, on_progress=bar
-        )
-    finally:
-        bar.close()
-        client.close()
-    paths = output_paths(args.output, len(result.images), args.prompt, result.model)
-    for image, path in zip(result.images, paths, strict=True):
-        image.save(path)
-    _report(result, paths)
-    return 0
+    return _images(args, "edit", lambda client, bar: client.images.edit(
+        args.image, args.prompt, mask=args.mask, model=args.model, n=args.n, size=args.size, on_progress=bar,
+    ))
 
 
 def _transcript_text(transcript: Any, fmt: str) -> str:
