@@ -36,9 +36,6 @@ class Settings:
             return self.reservation_ttl
         return (self.timeout or 3600.0) + 60.0
 
-    def describe(self) -> dict[str, object]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
 
 KEYS = tuple(f.name for f in fields(Settings))
 

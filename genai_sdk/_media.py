@@ -359,9 +359,6 @@ class Audio:
         return f"Audio({self.media_type}, {self.duration}s, {len(self.data)} bytes)"
 
 
-ImageInput = Image | bytes | str | os.PathLike[str] | Any  # a PIL image is accepted too
-
-
 def as_image(value: object, what: str = "image") -> Image:
     """Accept a path, bytes, an Image or a PIL image."""
     if isinstance(value, Image):

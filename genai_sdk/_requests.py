@@ -279,9 +279,5 @@ class LedgerEntry:
 Request = ImageRequest | VideoRequest | TranscribeRequest | SynthesizeRequest
 
 
-def prompt_of(request: Request) -> str | None:
-    return getattr(request, "prompt", None)
-
-
 def sequence_of_images(value: object) -> Sequence[object]:
     return value if isinstance(value, (list, tuple)) else [value]
