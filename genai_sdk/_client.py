@@ -6,7 +6,10 @@ import os
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 from ._catalog import Catalog, default_catalog
 from ._config import Settings, resolve_settings
@@ -15,7 +18,9 @@ from ._media import Audio, as_image
 from ._pipeline import Pipeline
 from ._requests import (
     CallOptions,
+    CommonOptions,
     Cost,
+    ImageOptions,
     ImageRequest,
     ImageResult,
     LanguageGuess,
@@ -23,9 +28,12 @@ from ._requests import (
     PolicyDecision,
     ProgressCallback,
     SpeechResult,
+    SynthesizeOptions,
     SynthesizeRequest,
+    TranscribeOptions,
     TranscribeRequest,
     Transcript,
+    VideoOptions,
     VideoRequest,
     VideoResult,
     sequence_of_images,
@@ -110,39 +118,43 @@ class _Namespace:
 class Images(_Namespace):
     """``client.images``: generate, edit, variations, estimate."""
 
-    def generate(self, prompt: str, **kwargs: Any) -> ImageResult:
+    def generate(self, prompt: str, **kwargs: Unpack[ImageOptions]) -> ImageResult:
         """Generate ``n`` images of ``prompt``. See the docs for every keyword argument."""
         result: ImageResult = self._pipeline.run(_image_request("generate", prompt, **kwargs))
         return result
 
-    def edit(self, image: object, prompt: str, *, mask: object = None, **kwargs: Any) -> ImageResult:
+    def edit(self, image: object, prompt: str, *, mask: object = None, **kwargs: Unpack[ImageOptions]) -> ImageResult:
         """Edit an image (or combine several) as the prompt says; a mask's transparent areas mark what may change."""
         result: ImageResult = self._pipeline.run(_image_request("edit", prompt, image, mask, **kwargs))
         return result
 
-    def variations(self, image: object, **kwargs: Any) -> ImageResult:
+    def variations(self, image: object, **kwargs: Unpack[ImageOptions]) -> ImageResult:
         result: ImageResult = self._pipeline.run(_image_request("variations", None, image, **kwargs))
         return result
 
-    def estimate(self, prompt: str | None = None, *, operation: str = "generate", image: object = None, **kwargs: Any) -> Cost:
+    def estimate(
+        self, prompt: str | None = None, *, operation: str = "generate", image: object = None, **kwargs: Unpack[ImageOptions]
+    ) -> Cost:
         """What the call would cost; nothing is sent and nothing is reserved."""
         return self._pipeline.estimate(_image_request(operation, prompt, image, **kwargs))
 
 
 class AsyncImages(_Namespace):
-    async def generate(self, prompt: str, **kwargs: Any) -> ImageResult:
+    async def generate(self, prompt: str, **kwargs: Unpack[ImageOptions]) -> ImageResult:
         result: ImageResult = await self._pipeline.arun(_image_request("generate", prompt, **kwargs))
         return result
 
-    async def edit(self, image: object, prompt: str, *, mask: object = None, **kwargs: Any) -> ImageResult:
+    async def edit(self, image: object, prompt: str, *, mask: object = None, **kwargs: Unpack[ImageOptions]) -> ImageResult:
         result: ImageResult = await self._pipeline.arun(_image_request("edit", prompt, image, mask, **kwargs))
         return result
 
-    async def variations(self, image: object, **kwargs: Any) -> ImageResult:
+    async def variations(self, image: object, **kwargs: Unpack[ImageOptions]) -> ImageResult:
         result: ImageResult = await self._pipeline.arun(_image_request("variations", None, image, **kwargs))
         return result
 
-    async def estimate(self, prompt: str | None = None, *, operation: str = "generate", image: object = None, **kwargs: Any) -> Cost:
+    async def estimate(
+        self, prompt: str | None = None, *, operation: str = "generate", image: object = None, **kwargs: Unpack[ImageOptions]
+    ) -> Cost:
         return self._pipeline.estimate(_image_request(operation, prompt, image, **kwargs))
 
 
@@ -153,13 +165,13 @@ def _video_request(prompt: str, **kwargs: Any) -> VideoRequest:
 
 
 class Videos(_Namespace):
-    def generate(self, prompt: str, **kwargs: Any) -> VideoResult:
+    def generate(self, prompt: str, **kwargs: Unpack[VideoOptions]) -> VideoResult:
         result: VideoResult = self._pipeline.run(_video_request(prompt, **kwargs))
         return result
 
 
 class AsyncVideos(_Namespace):
-    async def generate(self, prompt: str, **kwargs: Any) -> VideoResult:
+    async def generate(self, prompt: str, **kwargs: Unpack[VideoOptions]) -> VideoResult:
         result: VideoResult = await self._pipeline.arun(_video_request(prompt, **kwargs))
         return result
 
@@ -187,19 +199,19 @@ def _speech_estimate_request(operation: str, value: object, **kwargs: Any) -> Tr
 
 
 class Speech(_Namespace):
-    def transcribe(self, audio: object, **kwargs: Any) -> Transcript:
+    def transcribe(self, audio: object, **kwargs: Unpack[TranscribeOptions]) -> Transcript:
         result: Transcript = self._pipeline.run(_speech_request("transcribe", audio, **kwargs))
         return result
 
-    def translate(self, audio: object, **kwargs: Any) -> Transcript:
+    def translate(self, audio: object, **kwargs: Unpack[TranscribeOptions]) -> Transcript:
         result: Transcript = self._pipeline.run(_speech_request("translate", audio, **kwargs))
         return result
 
-    def detect_language(self, audio: object, **kwargs: Any) -> LanguageGuess:
+    def detect_language(self, audio: object, **kwargs: Unpack[CommonOptions]) -> LanguageGuess:
         result: LanguageGuess = self._pipeline.run(_speech_request("detect_language", audio, **kwargs))
         return result
 
-    def synthesize(self, text: str, **kwargs: Any) -> SpeechResult:
+    def synthesize(self, text: str, **kwargs: Unpack[SynthesizeOptions]) -> SpeechResult:
         result: SpeechResult = self._pipeline.run(_synthesize_request(text, **kwargs))
         return result
 
@@ -210,19 +222,19 @@ class Speech(_Namespace):
 
 
 class AsyncSpeech(_Namespace):
-    async def transcribe(self, audio: object, **kwargs: Any) -> Transcript:
+    async def transcribe(self, audio: object, **kwargs: Unpack[TranscribeOptions]) -> Transcript:
         result: Transcript = await self._pipeline.arun(_speech_request("transcribe", audio, **kwargs))
         return result
 
-    async def translate(self, audio: object, **kwargs: Any) -> Transcript:
+    async def translate(self, audio: object, **kwargs: Unpack[TranscribeOptions]) -> Transcript:
         result: Transcript = await self._pipeline.arun(_speech_request("translate", audio, **kwargs))
         return result
 
-    async def detect_language(self, audio: object, **kwargs: Any) -> LanguageGuess:
+    async def detect_language(self, audio: object, **kwargs: Unpack[CommonOptions]) -> LanguageGuess:
         result: LanguageGuess = await self._pipeline.arun(_speech_request("detect_language", audio, **kwargs))
         return result
 
-    async def synthesize(self, text: str, **kwargs: Any) -> SpeechResult:
+    async def synthesize(self, text: str, **kwargs: Unpack[SynthesizeOptions]) -> SpeechResult:
         result: SpeechResult = await self._pipeline.arun(_synthesize_request(text, **kwargs))
         return result
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, TypedDict
 
 from ._media import Audio, Image, Video
 
@@ -52,6 +52,52 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+
+
+class CommonOptions(TypedDict, total=False):
+    """Keyword arguments every call takes."""
+
+    model: str
+    account: str
+    timeout: float
+    provider_options: ProviderOptions
+    on_progress: ProgressCallback
+
+
+class ImageOptions(CommonOptions, total=False):
+    """Keyword arguments of the image calls (see the Images page of the docs)."""
+
+    n: int
+    size: str
+    quality: str
+    style: str
+    seed: int
+    negative_prompt: str
+    steps: int
+    guidance: float
+
+
+class VideoOptions(CommonOptions, total=False):
+    seconds: float
+    size: str
+    fps: int
+    seed: int
+    negative_prompt: str
+    steps: int
+    guidance: float
+    image: object
+
+
+class TranscribeOptions(CommonOptions, total=False):
+    language: str
+    word_timestamps: bool
+    prompt: str
+
+
+class SynthesizeOptions(CommonOptions, total=False):
+    voice: str
+    format: str
+    speed: float
 
 
 @dataclass(frozen=True)

@@ -163,7 +163,7 @@ def call_with_retry(
 
     from tenacity import Retrying
 
-    retrying = Retrying(sleep=policy.sleep, **_tenacity_kwargs(policy, deadline, on_retry))  # type: ignore[arg-type]
+    retrying = Retrying(sleep=policy.sleep, **_tenacity_kwargs(policy, deadline, on_retry))
     number = 0
 
     def one_attempt() -> T:
@@ -194,7 +194,7 @@ async def acall_with_retry(
 
     from tenacity import AsyncRetrying
 
-    retrying = AsyncRetrying(sleep=policy.async_sleep, **_tenacity_kwargs(policy, deadline, on_retry))  # type: ignore[arg-type]
+    retrying = AsyncRetrying(sleep=policy.async_sleep, **_tenacity_kwargs(policy, deadline, on_retry))
     number = 0
 
     async def one_attempt() -> T:

@@ -83,3 +83,29 @@ def test_offline_demo_runs(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == [f"avocado_couch{i}.jpg" for i in range(4)]
+
+
+def test_public_calls_are_typed_for_users(tmp_path: Path) -> None:
+    """An application's type checker sees each call's keyword arguments and result types."""
+    good = tmp_path / "good.py"
+    good.write_text(
+        "import genai_sdk as genai\n"
+        "client = genai.Client()\n"
+        "result: genai.ImageResult = client.images.generate('a couch', n=4, size='512x512', seed=1)\n"
+        "cost: genai.Cost = client.images.estimate('a couch', n=2)\n"
+        "t: genai.Transcript = client.speech.transcribe('a.wav', language='en', word_timestamps=True)\n"
+        "s: genai.SpeechResult = client.speech.synthesize('hi', voice='alloy', speed=1.5)\n",
+        encoding="utf-8",
+    )
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "import genai_sdk as genai\n"
+        "genai.Client().images.generate('a couch', sizee='512x512')\n"
+        "genai.Client().images.generate('a couch', n='four')\n",
+        encoding="utf-8",
+    )
+    checked = subprocess.run([_tool("mypy"), "--strict", str(good)], cwd=REPO, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout
+    refused = subprocess.run([_tool("mypy"), "--strict", str(bad)], cwd=REPO, capture_output=True, text=True)
+    assert refused.returncode == 1
+    assert '"sizee"' in refused.stdout and "incompatible type" in refused.stdout
