@@ -92,6 +92,15 @@ def map_error(exc: BaseException, secrets: tuple[str, ...] = ()) -> GenAIError:
     return ProviderError(message, retryable=bool(forced), **common)
 
 
+def _with_call_options(args: dict[str, Any], request: Request, ctx: CallContext) -> dict[str, Any]:
+    """Add what every call carries: the user's provider options, the idempotency key, this attempt's timeout."""
+    args.update(request.options.provider_options.get("openai", {}))
+    args["extra_headers"] = {"Idempotency-Key": ctx.idempotency_key}
+    if ctx.timeout is not None:
+        args["timeout"] = ctx.timeout
+    return args
+
+
 def _png(image: Image, mode: str | None = None) -> bytes:
     if image.media_type == "image/png" and mode is None:
         return image.data
@@ -182,7 +191,6 @@ class OpenAIProvider:
             args["style"] = request.style
         if model.name.startswith("dall-e"):
             args["response_format"] = "b64_json"  # no second round trip to fetch a URL
-        args.update(request.options.provider_options.get("openai", {}))
         if request.operation == "edit":
             rgba = model.name == "dall-e-2"
             files = [_file(f"image{i}.png", _png(img, "RGBA" if rgba else None)) for i, img in enumerate(request.images)]
@@ -191,10 +199,7 @@ class OpenAIProvider:
                 args["mask"] = _file("mask.png", _png(request.mask, "RGBA"))
         elif request.operation == "variations":
             args["image"] = _file("image.png", _png(request.images[0], "RGBA"))
-        args["extra_headers"] = {"Idempotency-Key": ctx.idempotency_key}
-        if ctx.timeout is not None:
-            args["timeout"] = ctx.timeout
-        return args
+        return _with_call_options(args, request, ctx)
 
     def _batch(self, response: Any, images: list[Image]) -> ImageBatch:
         return ImageBatch(
@@ -282,11 +287,7 @@ class OpenAIProvider:
                 args["language"] = request.language
             if request.word_timestamps and model.segments:
                 args["timestamp_granularities"] = ["segment", "word"]
-        args.update(request.options.provider_options.get("openai", {}))
-        args["extra_headers"] = {"Idempotency-Key": ctx.idempotency_key}
-        if ctx.timeout is not None:
-            args["timeout"] = ctx.timeout
-        return args
+        return _with_call_options(args, request, ctx)
 
     @staticmethod
     def _transcript(response: Any, request: TranscribeRequest, part: AudioPart) -> TranscriptPart:
@@ -311,7 +312,6 @@ class OpenAIProvider:
         args = self._transcription_args(model, request, part, ctx)
         try:
             if request.operation == "translate":
-                args.pop("language", None)
                 response = self.client.audio.translations.create(**args)
             else:
                 response = self.client.audio.transcriptions.create(**args)
@@ -323,7 +323,6 @@ class OpenAIProvider:
         args = self._transcription_args(model, request, part, ctx)
         try:
             if request.operation == "translate":
-                args.pop("language", None)
                 response = await self.aclient.audio.translations.create(**args)
             else:
                 response = await self.aclient.audio.transcriptions.create(**args)
@@ -339,11 +338,7 @@ class OpenAIProvider:
             "response_format": request.format if final else "pcm",
             "speed": request.speed,
         }
-        args.update(request.options.provider_options.get("openai", {}))
-        args["extra_headers"] = {"Idempotency-Key": ctx.idempotency_key}
-        if ctx.timeout is not None:
-            args["timeout"] = ctx.timeout
-        return args
+        return _with_call_options(args, request, ctx)
 
     @staticmethod
     def _speech(response: Any, fmt: str) -> SpeechPart:
