@@ -25,3 +25,23 @@ def test_avocado_couch_example(genai_emulator: Emulator, tmp_path: Path) -> None
     assert len({i.data for i in images}) == 4
     (call,) = genai_emulator.calls("images.generate")
     assert call.json["prompt"] == "an avocado couch" and call.json["n"] == 4
+
+
+def test_budget_example(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, str(REPO / "examples" / "budget.py")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "charged: 3.6000 credits ($0.036) balance: 6.4" in done.stdout
+    assert "refused before sending: account 'alice' would spend 7.2000 credits this day, over its budget of 5" in done.stdout
+
+
+def test_subtitles_example(tmp_path: Path) -> None:
+    import pytest
+
+    pytest.importorskip("piper", reason="the speech example needs the 'local' extra")
+    done = subprocess.run([sys.executable, str(REPO / "examples" / "subtitles.py"), str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "avocados" in done.stdout.lower()
+    assert (tmp_path / "script.srt").read_text(encoding="utf-8").startswith("1\n00:00:00,000 --> ")
+    assert (tmp_path / "script.vtt").read_text(encoding="utf-8").startswith("WEBVTT")
