@@ -12,7 +12,7 @@ import genai_sdk as genai
 
 pytest.importorskip("diffusers", reason="the diffusers tests need the 'local' extra: pip install -e '.[dev,local]'")
 
-from genai_sdk.testing.tiny_diffusers import stable_diffusion, text_to_video  # noqa: E402
+from genai_sdk.testing.tiny_diffusers import image_variation, stable_diffusion, text_to_video  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -217,3 +217,17 @@ def test_the_pool_evicts_the_least_recently_used_under_a_memory_budget(sd_folder
         assert small.loads == 3 and len(small._entries) == 1
     finally:
         provider.POOL = saved
+
+
+def test_an_image_variation_pipeline_is_used_as_one(tmp_path: Path) -> None:
+    from PIL import Image as PILImage
+
+    folder = image_variation(tmp_path / "variation")
+    client = genai.Client(ledger="memory://")
+    source = PILImage.new("RGB", (32, 32), (200, 10, 10))
+    first = client.images.variations(source, model=f"diffusers:{folder}", n=2, seed=1, **SMALL)
+    again = client.images.variations(source, model=f"diffusers:{folder}", n=2, seed=1, **SMALL)
+    assert [i.size for i in first.images] == [(32, 32)] * 2
+    assert [i.data for i in first.images] == [i.data for i in again.images]
+    with pytest.raises(genai.UnsupportedError, match="cannot do images.generate"):
+        client.images.generate("a couch", model=f"diffusers:{folder}")

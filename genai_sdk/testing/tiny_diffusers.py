@@ -83,3 +83,27 @@ def text_to_video(folder: Path) -> Path:
     )
     pipeline.save_pretrained(folder, safe_serialization=True)
     return folder
+
+
+def image_variation(folder: Path) -> Path:
+    """A tiny image-variation pipeline (an image encoder where the others have a text encoder)."""
+    import torch
+    from diffusers import DDIMScheduler, StableDiffusionImageVariationPipeline, UNet2DConditionModel
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=16, attention_head_dim=4, norm_num_groups=4,
+    )
+    encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=16, projection_dim=16, num_hidden_layers=2, num_attention_heads=2, image_size=32,
+        intermediate_size=16, patch_size=4,
+    ))
+    pipeline = StableDiffusionImageVariationPipeline(
+        vae=_vae(), image_encoder=encoder, unet=unet, scheduler=DDIMScheduler(), safety_checker=None,
+        feature_extractor=CLIPImageProcessor(crop_size=32, size=32), requires_safety_checker=False,
+    )
+    pipeline.save_pretrained(folder, safe_serialization=True)
+    return folder
