@@ -74,6 +74,25 @@ def cmd_edit(args: argparse.Namespace) -> int:
     ))
 
 
+def cmd_video(args: argparse.Namespace) -> int:
+    from ._progress import ProgressBar
+
+    client = _client(args)
+    bar = ProgressBar("video")
+    try:
+        result = client.videos.generate(
+            args.prompt, model=args.model, seconds=args.seconds, fps=args.fps, size=args.size, seed=args.seed,
+            steps=args.steps, on_progress=bar,
+        )
+    finally:
+        bar.close()
+        client.close()
+    path = output_paths(args.output, 1, args.prompt, result.model)[0]
+    result.video.save(path)
+    _report(result, [path])
+    return 0
+
+
 def _transcript_text(transcript: Any, fmt: str) -> str:
     if fmt == "srt":
         return str(transcript.to_srt())
@@ -311,6 +330,17 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--model")
     edit.add_argument("-o", "--output", default="edit{i}.png")
     edit.set_defaults(func=cmd_edit)
+
+    video = commands.add_parser("video", help="generate a video from a prompt")
+    video.add_argument("prompt")
+    video.add_argument("--seconds", type=float)
+    video.add_argument("--fps", type=int)
+    video.add_argument("--size", help="WIDTHxHEIGHT")
+    video.add_argument("--model", help="for example diffusers:/models/text-to-video")
+    video.add_argument("--seed", type=int)
+    video.add_argument("--steps", type=int)
+    video.add_argument("-o", "--output", default="{slug}.mp4", help="file name pattern with {slug} and {model}")
+    video.set_defaults(func=cmd_video)
 
     for name, about in (("transcribe", "speech to text"), ("translate", "speech in any language to English text")):
         speech = commands.add_parser(name, help=about)

@@ -231,3 +231,14 @@ def test_an_image_variation_pipeline_is_used_as_one(tmp_path: Path) -> None:
     assert [i.data for i in first.images] == [i.data for i in again.images]
     with pytest.raises(genai.UnsupportedError, match="cannot do images.generate"):
         client.images.generate("a couch", model=f"diffusers:{folder}")
+
+
+def test_the_video_command(video_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from genai_sdk.cli import main
+
+    code = main(["video", "a panda playing guitar", "--model", f"diffusers:{video_folder}", "--seconds", "1",
+                 "--fps", "4", "--size", "32x32", "--seed", "3", "--steps", "2"])
+    assert code == 0
+    assert capsys.readouterr().out.strip() == "a_panda_playing_guitar.mp4"
+    video = genai.Video.from_path(tmp_path / "a_panda_playing_guitar.mp4")
+    assert video.media_type == "video/mp4" and len(video.data) > 100
