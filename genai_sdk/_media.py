@@ -269,6 +269,74 @@ def read_provenance(data: bytes) -> dict[str, str]:
     return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
 
 
+def wav_with_provenance(data: bytes, provenance: Mapping[str, str]) -> bytes:
+    """A WAV file with the provenance in a LIST/INFO chunk (ICMT, a comment), as players and editors read it."""
+    if not provenance or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return data
+    text = f"{PROVENANCE_KEY}={json.dumps(dict(provenance), sort_keys=True)}".encode() + b"\x00"
+    if len(text) % 2:
+        text += b"\x00"
+    info = b"INFO" + b"ICMT" + struct.pack("<I", len(text)) + text
+    body = data[12:] + b"LIST" + struct.pack("<I", len(info)) + info
+    return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WAVE" + body
+
+
+def wav_provenance(data: bytes) -> dict[str, str]:
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return {}
+    marker = f"{PROVENANCE_KEY}=".encode()
+    start = data.find(b"ICMT")
+    while start != -1:
+        size = struct.unpack("<I", data[start + 4 : start + 8])[0]
+        value = data[start + 8 : start + 8 + size].rstrip(b"\x00")
+        if value.startswith(marker):
+            try:
+                loaded = json.loads(value[len(marker) :])
+            except ValueError:
+                return {}
+            return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+        start = data.find(b"ICMT", start + 4)
+    return {}
+
+
+def mp4_with_provenance(data: bytes, provenance: Mapping[str, str]) -> bytes:
+    """The MP4 re-muxed (no re-encoding) with the provenance in its ``comment`` tag; unchanged without PyAV."""
+    if not provenance:
+        return data
+    try:
+        import av
+    except ModuleNotFoundError:
+        return data
+    source = av.open(io.BytesIO(data))
+    buffer = io.BytesIO()
+    with source, av.open(buffer, mode="w", format="mp4") as target:
+        target.metadata["comment"] = f"{PROVENANCE_KEY}={json.dumps(dict(provenance), sort_keys=True)}"
+        streams = {s.index: target.add_stream_from_template(s) for s in source.streams}
+        for packet in source.demux():
+            if packet.dts is None:
+                continue
+            packet.stream = streams[packet.stream.index]
+            target.mux(packet)
+    return buffer.getvalue()
+
+
+def mp4_provenance(data: bytes) -> dict[str, str]:
+    try:
+        import av
+
+        with av.open(io.BytesIO(data)) as container:
+            comment = container.metadata.get("comment", "")
+    except Exception:  # not an MP4 PyAV can read, or no PyAV: no provenance to report
+        return {}
+    if not comment.startswith(PROVENANCE_KEY + "="):
+        return {}
+    try:
+        loaded = json.loads(comment[len(PROVENANCE_KEY) + 1 :])
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+
+
 def _save_same_type(data: bytes, path: str | os.PathLike[str], media_type: str, table: dict[str, str]) -> Path:
     suffix = Path(path).suffix.lower()
     wanted = table.get(suffix)
@@ -303,11 +371,15 @@ class Video:
     @classmethod
     def from_path(cls, path: str | os.PathLike[str]) -> Video:
         suffix = Path(path).suffix.lower()
-        return cls(_load_bytes(path), _VIDEO_TYPES.get(suffix, "application/octet-stream"))
+        data = _load_bytes(path)
+        media_type = _VIDEO_TYPES.get(suffix, "application/octet-stream")
+        facts = mp4_provenance(data) if media_type == "video/mp4" else {}
+        return cls(data, media_type, provenance=facts)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the video atomically. The extension must match its container."""
-        return _save_same_type(self.data, path, self.media_type, _VIDEO_TYPES)
+        """Write the video atomically, with provenance in an MP4's comment tag. The extension must match the container."""
+        data = mp4_with_provenance(self.data, self.provenance) if self.media_type == "video/mp4" else self.data
+        return _save_same_type(data, path, self.media_type, _VIDEO_TYPES)
 
     def _repr_html_(self) -> str:
         encoded = base64.b64encode(self.data).decode("ascii")
@@ -345,11 +417,13 @@ class Audio:
     @classmethod
     def from_path(cls, path: str | os.PathLike[str]) -> Audio:
         suffix = Path(path).suffix.lower()
-        return cls.from_bytes(_load_bytes(path), _AUDIO_TYPES.get(suffix))
+        data = _load_bytes(path)
+        return cls.from_bytes(data, _AUDIO_TYPES.get(suffix), wav_provenance(data))
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the audio atomically. The extension must match its format."""
-        return _save_same_type(self.data, path, self.media_type, _AUDIO_TYPES)
+        """Write the audio atomically, with provenance in a WAV's INFO comment. The extension must match its format."""
+        data = wav_with_provenance(self.data, self.provenance) if self.media_type == "audio/wav" else self.data
+        return _save_same_type(data, path, self.media_type, _AUDIO_TYPES)
 
     def _repr_html_(self) -> str:
         encoded = base64.b64encode(self.data).decode("ascii")

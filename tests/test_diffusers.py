@@ -158,6 +158,10 @@ def test_video_pipeline_makes_an_mp4(video_folder: Path) -> None:
         assert stream.codec_context.name == "h264" and float(stream.average_rate) == 6.0
         assert len(frames) == 9 and frames[0].width == 32
     assert video.provenance["seed"] == "0"
+    saved = genai.Video.from_path(video.save(Path("panda.mp4")))
+    assert saved.provenance == video.provenance, "the MP4's comment tag carries the provenance"
+    with av.open("panda.mp4") as container:
+        assert len(list(container.decode(video=0))) == 9, "re-muxing kept every frame"
     again = client.videos.generate("a panda playing guitar", seconds=1.5, fps=6, size="32x32", seed=0, steps=2)
     assert again.video.data == video.data
     with pytest.raises(genai.UnsupportedError, match="cannot do images.generate"):

@@ -100,6 +100,13 @@ def _wav(seconds: float, rate: int = 16000) -> bytes:
     return buffer.getvalue()
 
 
+def test_wav_provenance_round_trip(tmp_path: Path) -> None:
+    audio = genai.Audio.from_bytes(_wav(0.5), provenance=FACTS)
+    reread = genai.Audio.from_path(audio.save(tmp_path / "p.wav"))
+    assert reread.provenance == FACTS and reread.duration == 0.5 and reread.sample_rate == 16000
+    assert genai.Audio.from_path(genai.Audio.from_bytes(_wav(0.5)).save(tmp_path / "q.wav")).provenance == {}
+
+
 def test_audio_facts_and_save(tmp_path: Path) -> None:
     audio = genai.Audio.from_bytes(_wav(1.5))
     assert (audio.media_type, audio.sample_rate, audio.duration, audio.channels) == ("audio/wav", 16000, 1.5, 1)
