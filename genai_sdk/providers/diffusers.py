@@ -167,6 +167,9 @@ def _derive(base: Any, task: str) -> Any:
 
 
 POOL = PipelinePool()
+# One generation at a time per process: pooled pipelines are shared by every client, and a pipeline's scheduler
+# keeps per-run state.
+_RUNNING = threading.Lock()
 
 
 def _mask_to_repaint(mask: Image, size: tuple[int, int]) -> Any:
@@ -199,7 +202,6 @@ class DiffusersProvider:
 
     def __init__(self, settings: Settings, environ: Mapping[str, str]) -> None:
         self._settings = settings
-        self._lock = threading.Lock()  # one generation at a time per process: pipelines are not re-entrant
         _torch()
         try:
             import diffusers  # noqa: F401
@@ -342,7 +344,7 @@ class DiffusersProvider:
 
         if "callback_on_step_end" in inspect.signature(pipeline.__call__).parameters:
             kwargs["callback_on_step_end"] = on_step_end
-        with self._lock:
+        with _RUNNING:
             try:
                 return pipeline(**kwargs)
             except Cancelled:

@@ -51,6 +51,8 @@ def _load(name: str, use_cuda: bool) -> Any:
         raise ConfigError(f"could not load the Piper voice {model}: {exc}") from None
 
 
+# Voices are shared by every client of the process; Piper's phonemizer is not safe to run twice at once.
+_RUNNING = threading.Lock()
 VOICES = LoadedModels()  # by (name, use_cuda)
 
 
@@ -59,7 +61,6 @@ class PiperProvider:
 
     def __init__(self, settings: Settings, environ: Mapping[str, str]) -> None:
         self._settings = settings
-        self._lock = threading.Lock()
         import piper  # noqa: F401  (fail now, with the extra's name, if it is missing)
 
     def describe(self, model_name: str) -> ModelInfo | None:
@@ -95,7 +96,7 @@ class PiperProvider:
             volume=float(str(options.get("volume", 1.0))),
         )
         started = time.perf_counter()
-        with self._lock:
+        with _RUNNING:
             sentences = len(voice.phonemize(text)) or 1
             pieces = []
             try:

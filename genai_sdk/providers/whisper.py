@@ -68,6 +68,8 @@ def _load(folder: Path, device: str, compute_type: str, cpu_threads: int) -> Any
         raise ConfigError(f"could not load the Whisper model in {folder} on {device}/{compute_type}: {exc}") from None
 
 
+# Loaded models are shared by every client of the process, so the lock that serializes their use is too.
+_RUNNING = threading.Lock()
 MODELS = LoadedModels()  # by (folder, device, compute type, threads)
 
 
@@ -76,7 +78,6 @@ class WhisperProvider:
 
     def __init__(self, settings: Settings, environ: Mapping[str, str]) -> None:
         self._settings = settings
-        self._lock = threading.Lock()  # CTranslate2 models are used by one call at a time here
         import faster_whisper  # noqa: F401  (fail now, with the extra's name, if it is missing)
 
     def describe(self, model_name: str) -> ModelInfo | None:
@@ -118,7 +119,7 @@ class WhisperProvider:
         if request.operation == "detect_language":
             if not getattr(whisper.model, "is_multilingual", True):
                 raise UnsupportedError(f"{model.id} knows only English: use a multilingual model such as whisper:small")
-            with self._lock:
+            with _RUNNING:
                 language, probability, ranked = whisper.detect_language(samples)
             return TranscriptPart(
                 "", language, part.duration, [], compute_seconds=time.perf_counter() - started,
@@ -143,7 +144,7 @@ class WhisperProvider:
         if "temperature" in options:
             kwargs["temperature"] = float(str(options["temperature"]))
         batch_size = options.get("batch_size")
-        with self._lock:
+        with _RUNNING:
             if batch_size:
                 from faster_whisper import BatchedInferencePipeline
 
