@@ -305,6 +305,9 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genai", description="Generative AI from the command line.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"genai-sdk {__version__}")
     parser.add_argument("--config", help="a genai.toml file (default: ./genai.toml if present)")
     parser.add_argument("--profile", help="a [profiles.NAME] table of the config file")
     commands = parser.add_subparsers(dest="command", required=True)
