@@ -101,9 +101,13 @@ class PiperProvider:
             pieces = []
             try:
                 for done, chunk in enumerate(voice.synthesize(text, syn_config=config), start=1):
+                    if ctx.cancelled is not None and ctx.cancelled.is_set():
+                        raise GenerationFailedError("the call was cancelled", provider="piper")
                     pieces.append(chunk.audio_int16_bytes)
                     if ctx.progress is not None:
                         ctx.progress(done, sentences, "speaking")
+            except GenerationFailedError:
+                raise
             except Exception as exc:  # onnxruntime errors
                 raise GenerationFailedError(f"Piper failed: {exc}", provider="piper") from None
         pcm = b"".join(pieces)

@@ -155,6 +155,8 @@ class WhisperProvider:
             segments: list[Segment] = []
             try:
                 for raw in generator:
+                    if ctx.cancelled is not None and ctx.cancelled.is_set():
+                        raise GenerationFailedError("the call was cancelled", provider="whisper")
                     words = [Word(float(w.start), float(w.end), w.word, float(w.probability)) for w in (raw.words or [])]
                     segments.append(Segment(float(raw.start), float(raw.end), raw.text.strip(), words))
                     if ctx.progress is not None:
