@@ -278,3 +278,30 @@ def test_multilingual_paths_reach_the_model_as_asked(spoken: genai.Audio, tmp_pa
     assert translated.text == "Good morning." and double.calls[-1]["task"] == "translate"
     client.speech.transcribe(spoken, language="de")
     assert double.calls[-1]["task"] == "transcribe" and double.calls[-1]["language"] == "de"
+
+
+def test_a_cancelled_speech_task_stops_at_the_next_sentence() -> None:
+    async def main() -> tuple[int, int]:
+        client = genai.AsyncClient(ledger="memory://")
+        started = asyncio.Event()
+        spoken: list[float] = []
+        loop = asyncio.get_running_loop()
+
+        def report(progress: genai.Progress) -> None:  # called from the worker thread
+            if progress.stage == "speaking":
+                spoken.append(progress.completed)
+                loop.call_soon_threadsafe(started.set)
+
+        text = " ".join(SENTENCES * 4)
+        task = asyncio.create_task(client.speech.synthesize(text, on_progress=report))
+        await asyncio.wait_for(started.wait(), 60)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        at_cancel = len(spoken)
+        await asyncio.sleep(1.0)
+        assert await client.credits.reserved() == 0 and await client.credits.history() == []
+        return at_cancel, len(spoken)
+
+    at_cancel, after = asyncio.run(main())
+    assert after <= at_cancel + 1 < len(SENTENCES) * 4, "Piper went on speaking after the cancel"
