@@ -49,18 +49,23 @@ def _vae() -> Any:
     )
 
 
-def stable_diffusion(folder: Path, *, safetensors: bool = True, scale: int = 1) -> Path:
-    import torch
-    from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+def _unet(scale: int) -> Any:
+    from diffusers import UNet2DConditionModel
 
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
+    return UNet2DConditionModel(
         block_out_channels=(8 * scale, 16 * scale), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
         cross_attention_dim=16, attention_head_dim=4, norm_num_groups=4,
     )
+
+
+def stable_diffusion(folder: Path, *, safetensors: bool = True, scale: int = 1) -> Path:
+    import torch
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
+
+    torch.manual_seed(0)
     pipeline = StableDiffusionPipeline(
-        unet=unet, vae=_vae(), text_encoder=_text_encoder(), tokenizer=_tokenizer(folder.parent / f"{folder.name}-tok"),
+        unet=_unet(scale), vae=_vae(), text_encoder=_text_encoder(), tokenizer=_tokenizer(folder.parent / f"{folder.name}-tok"),
         scheduler=DDIMScheduler(), safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )
     pipeline.save_pretrained(folder, safe_serialization=safetensors)
@@ -88,15 +93,11 @@ def text_to_video(folder: Path) -> Path:
 def image_variation(folder: Path) -> Path:
     """A tiny image-variation pipeline (an image encoder where the others have a text encoder)."""
     import torch
-    from diffusers import DDIMScheduler, StableDiffusionImageVariationPipeline, UNet2DConditionModel
+    from diffusers import DDIMScheduler, StableDiffusionImageVariationPipeline
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        block_out_channels=(8, 16), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=16, attention_head_dim=4, norm_num_groups=4,
-    )
+    unet = _unet(1)
     encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
         hidden_size=16, projection_dim=16, num_hidden_layers=2, num_attention_heads=2, image_size=32,
         intermediate_size=16, patch_size=4,
