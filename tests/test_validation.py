@@ -134,3 +134,30 @@ def test_estimate_makes_no_call_and_needs_no_key() -> None:
     assert cost.usd == genai.Cost(cost.credits, cost.usd).usd
     assert str(cost.usd) == "0.072" and cost.estimated
     assert client.credits.history() == []
+
+
+@pytest.mark.parametrize(
+    ("blocked", "call", "extra"),
+    [
+        ("openai", "c.images.generate('a couch', model='openai:dall-e-2')", "openai"),
+        ("faster_whisper", "c.speech.transcribe(b'RIFF')", "local"),
+        ("piper", "c.speech.synthesize('hi')", "local"),
+        ("diffusers", "c.images.generate('a couch', model='diffusers:/tmp')", "local"),
+    ],
+)
+def test_a_missing_extra_names_the_pip_command(blocked: str, call: str, extra: str) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        f"import sys; sys.modules[{blocked!r}] = None\n"
+        "import os; os.environ['OPENAI_API_KEY'] = 'sk-test-key-000000'\n"
+        "import genai_sdk as genai\n"
+        "c = genai.Client(ledger='memory://')\n"
+        "try:\n"
+        f"    {call}\n"
+        "except genai.ConfigError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert f"pip install 'genai-sdk[{extra}]'" in out.stdout, out.stdout + out.stderr

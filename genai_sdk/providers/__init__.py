@@ -71,11 +71,11 @@ def _create(name: str, settings: Settings, environ: Mapping[str, str]) -> Provid
         raise ConfigError(f"the {name!r} provider is not part of this release of genai-sdk yet")
     try:
         module = importlib.import_module(module_name)
+        provider: Provider = getattr(module, class_name)(settings, environ)
     except ModuleNotFoundError as exc:
-        if exc.name and exc.name.split(".")[0] == package:
+        if exc.name and exc.name.split(".")[0] in (package, "torch", "numpy", "av"):
             raise ConfigError(
-                f"the {name!r} provider needs the {package!r} package: pip install 'genai-sdk[{extra}]'"
+                f"the {name!r} provider needs the {exc.name.split('.')[0]!r} package: pip install 'genai-sdk[{extra}]'"
             ) from None
         raise
-    provider: Provider = getattr(module, class_name)(settings, environ)
     return provider
