@@ -1,5 +1,21 @@
-"""Testing helpers: an emulator of the hosted APIs, over real HTTP on loopback, with fault injection."""
+"""Testing helpers: an emulator of the hosted APIs, over real HTTP on loopback, with fault injection.
 
-from ._emulator import DEFAULT_BLOCKED, DEFAULT_KEY, FAULTS, ROUTES, Emulator, Fault, RecordedRequest
+Loaded on first use, so that the pytest plugin this package registers costs nothing in test runs that do not use it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._emulator import DEFAULT_BLOCKED, DEFAULT_KEY, FAULTS, ROUTES, Emulator, Fault, RecordedRequest
 
 __all__ = ["DEFAULT_BLOCKED", "DEFAULT_KEY", "FAULTS", "ROUTES", "Emulator", "Fault", "RecordedRequest"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from . import _emulator
+
+        return getattr(_emulator, name)
+    raise AttributeError(f"module 'genai_sdk.testing' has no attribute {name!r}")
