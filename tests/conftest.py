@@ -66,9 +66,9 @@ def postgres_url() -> Iterator[str]:
     import uuid
     from urllib.parse import urlsplit, urlunsplit
 
+    admin = _postgres_admin_url()
     import psycopg
 
-    admin = _postgres_admin_url()
     name = f"genai_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
