@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from .._errors import InvalidRequestError
 from .._requests import LedgerEntry
 from ._base import Budget, Reservation
-from ._rules import Usage, check_reserve, draw, utcnow
+from ._rules import Usage, check_grant, check_reserve, draw, utcnow
 
 
 def period_key(moment: datetime, period: str) -> tuple[str, int, int, int]:
@@ -196,8 +195,7 @@ class MemoryLedger:
         key: str | None = None,
         usd: Decimal | None = None,
     ) -> LedgerEntry:
-        if credits <= 0:
-            raise InvalidRequestError(f"a grant must be positive, not {credits}")
+        check_grant(credits)
         now = self._clock()
         with self._lock:
             state = self._account(account)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TypeVar
 
-from .._errors import BudgetExceededError
+from .._errors import BudgetExceededError, InvalidRequestError
 from ._base import Budget
 
 K = TypeVar("K", bound=Hashable)
@@ -89,6 +89,11 @@ def check_reserve(
                     needed=usd,
                     available=budget.usd - spent.usd,
                 )
+
+
+def check_grant(credits: Decimal) -> None:
+    if credits <= 0:
+        raise InvalidRequestError(f"a grant must be positive, not {credits}")
 
 
 def draw(lots: Sequence[tuple[K, Decimal]], credits: Decimal) -> tuple[list[tuple[K, Decimal]], Decimal]:

@@ -17,10 +17,10 @@ from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any
 
-from .._errors import ConfigError, InvalidRequestError
+from .._errors import ConfigError
 from .._requests import LedgerEntry
 from ._base import Budget, Reservation
-from ._rules import Usage, check_reserve, draw, period_start, utcnow
+from ._rules import Usage, check_grant, check_reserve, draw, period_start, utcnow
 
 CREDIT_SCALE = 10_000
 USD_SCALE = 1_000_000_000
@@ -298,8 +298,7 @@ class SQLLedger:
         key: str | None = None,
         usd: Decimal | None = None,
     ) -> LedgerEntry:
-        if credits <= 0:
-            raise InvalidRequestError(f"a grant must be positive, not {credits}")
+        check_grant(credits)
         now = self._clock()
         with self._transaction(account) as tx:
             if key is not None:
