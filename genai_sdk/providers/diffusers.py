@@ -19,7 +19,7 @@ from typing import Any
 
 from .._catalog import ModelInfo, PriceTable, SizeRule
 from .._config import Settings
-from .._errors import ConfigError, GenerationFailedError, InvalidRequestError
+from .._errors import ConfigError, GenerationFailedError, InvalidRequestError, UnsupportedError
 from .._media import Image, Video
 from .._requests import ImageRequest, Request, VideoRequest
 from .base import CallContext, ImageBatch, VideoOutcome, check_option_keys
@@ -332,8 +332,11 @@ class DiffusersProvider:
 
     def _run(self, pipeline: Any, kwargs: dict[str, Any], ctx: CallContext, steps: int | None) -> Any:
         total = kwargs.get("num_inference_steps") or steps or 50
+        stepped = False
 
         def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            nonlocal stepped
+            stepped = True
             if ctx.cancelled is not None and ctx.cancelled.is_set():
                 raise Cancelled("the call was cancelled", provider="diffusers")
             if ctx.progress is not None:
@@ -349,16 +352,23 @@ class DiffusersProvider:
                 return pipeline(**kwargs)
             except Cancelled:
                 raise
-            except (RuntimeError, ValueError) as exc:
+            except ValueError as exc:
+                if not stepped:  # the pipeline's own input checks run before the first step
+                    raise InvalidRequestError(f"the diffusers pipeline refused the settings: {exc}") from None
+                raise GenerationFailedError(f"the diffusers pipeline failed: {exc}", provider="diffusers") from None
+            except RuntimeError as exc:
                 raise GenerationFailedError(f"the diffusers pipeline failed: {exc}", provider="diffusers") from None
 
     # -- video ----------------------------------------------------------------------------------------------------
 
     def video(self, model: ModelInfo, request: VideoRequest, ctx: CallContext) -> VideoOutcome:
+        import inspect
+
         torch = _torch()
         pipeline, device = self._pipeline(model, request, "video")
         fps = request.fps or 8
-        frames = max(1, round((request.seconds or 2.0) * fps))
+        wanted = max(1, round((request.seconds or 2.0) * fps))
+        frames, warnings = _frame_count(pipeline, wanted, fps)
         seed = request.seed if request.seed is not None else random.randrange(2**63)
         kwargs: dict[str, Any] = {
             "prompt": request.prompt,
@@ -366,18 +376,45 @@ class DiffusersProvider:
             "generator": torch.Generator(device="cpu" if device == "mps" else device).manual_seed(seed),
             "output_type": "np",
         }
+        accepted = inspect.signature(pipeline.__call__).parameters
+        if "frame_rate" in accepted:
+            kwargs["frame_rate"] = fps  # LTX conditions its positions on the frame rate
+        if "image" in accepted:
+            if request.image is None:
+                raise InvalidRequestError(
+                    f"{model.id} ({type(pipeline).__name__}) makes video from a starting image: pass image="
+                )
+            kwargs["image"] = request.image.to_pil().convert("RGB")
+        elif request.image is not None:
+            raise UnsupportedError(
+                f"{model.id} ({type(pipeline).__name__}) makes video from text alone: it takes no starting image"
+            )
         if request.size is not None:
-            kwargs["width"], kwargs["height"] = (int(v) for v in request.size.split("x"))
+            width, height = (int(v) for v in request.size.split("x"))
+            multiple = _spatial_multiple(pipeline)
+            if width % multiple or height % multiple:
+                raise InvalidRequestError(f"size {request.size}: this model's width and height must be multiples of {multiple}")
+            kwargs["width"], kwargs["height"] = width, height
         if request.steps is not None:
             kwargs["num_inference_steps"] = request.steps
         if request.guidance is not None:
             kwargs["guidance_scale"] = request.guidance
         if request.negative_prompt is not None:
             kwargs["negative_prompt"] = request.negative_prompt
+        for name, setting in (("prompt", "the prompt"), ("negative_prompt", "negative_prompt"),
+                              ("guidance_scale", "guidance"), ("num_inference_steps", "steps")):
+            if name in kwargs and name not in accepted:
+                del kwargs[name]
+                warnings.append(f"{type(pipeline).__name__} takes no {setting}: it was not applied")
+        if "image" in kwargs and "width" in kwargs:
+            kwargs["image"] = kwargs["image"].resize((kwargs["width"], kwargs["height"]))
         started = time.perf_counter()
         output = self._run(pipeline, kwargs, ctx, request.steps)
-        video = encode_mp4(_frames(output.frames), fps)
-        return VideoOutcome(video, seed=seed, compute_seconds=time.perf_counter() - started)
+        made = _frames(output.frames)
+        if len(made) != frames:
+            warnings.append(f"the pipeline made {len(made)} frames where {frames} were asked for")
+        video = encode_mp4(made, fps)
+        return VideoOutcome(video, seed=seed, compute_seconds=time.perf_counter() - started, warnings=warnings)
 
     async def avideo(self, model: ModelInfo, request: VideoRequest, ctx: CallContext) -> VideoOutcome:
         return await asyncio.to_thread(self.video, model, request, ctx)
@@ -417,6 +454,32 @@ def _optimize(pipeline: Any, device: str, flags: tuple[str, ...]) -> Any:
     return pipeline
 
 
+def _frame_count(pipeline: Any, wanted: int, fps: int) -> tuple[int, list[str]]:
+    """The frame count nearest to ``wanted`` that the pipeline's video VAE can make.
+
+    VAEs that compress time by a factor t (CogVideoX, LTX, Wan) decode k latent frames into t*(k-1)+1 frames; asked
+    for another count they round it down on their own, so the SDK rounds to the nearest one and says so.
+    """
+    factor = getattr(pipeline, "vae_scale_factor_temporal", None) or getattr(pipeline, "vae_temporal_compression_ratio", None)
+    if not isinstance(factor, int) or factor <= 1 or (wanted - 1) % factor == 0:
+        return wanted, []
+    frames = max(1, round((wanted - 1) / factor)) * factor + 1
+    return frames, [
+        f"this model makes {factor}k+1 frames: {frames} frames ({frames / fps:g} s at {fps} fps) were made "
+        f"where {wanted} were asked for"
+    ]
+
+
+def _spatial_multiple(pipeline: Any) -> int:
+    """What width and height must be multiples of: the VAE's downscaling times the denoiser's patch size."""
+    scale = (getattr(pipeline, "vae_scale_factor_spatial", None) or getattr(pipeline, "vae_spatial_compression_ratio", None)
+             or getattr(pipeline, "vae_scale_factor", None) or 8)
+    patch = getattr(getattr(getattr(pipeline, "transformer", None), "config", None), "patch_size", None) or 1
+    if isinstance(patch, (tuple, list)):
+        patch = patch[-1]
+    return int(scale) * int(patch)
+
+
 def _frames(frames: Any) -> Any:
     """Frames of the first video as a uint8 array (frames, height, width, 3), whatever form the pipeline gave."""
     import numpy as np
@@ -442,7 +505,9 @@ def encode_mp4(frames: Any, fps: int) -> Video:
     with av.open(buffer, mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = even_w, even_h, "yuv420p"
-        stream.options = {"crf": "18", "preset": "medium"}
+        # Macroblock-tree rate control works in floating point that some libraries loaded beside it (with
+        # flush-to-zero set) make vary from run to run; without it, the same frames always give the same bytes.
+        stream.options = {"crf": "18", "preset": "medium", "x264-params": "mbtree=0"}
         for index in range(count):
             frame = av.VideoFrame.from_ndarray(frames[index], format="rgb24")
             if (even_w, even_h) != (width, height):

@@ -108,3 +108,119 @@ def image_variation(folder: Path) -> Path:
     )
     pipeline.save_pretrained(folder, safe_serialization=True)
     return folder
+
+
+# -- the other video families: transformer denoisers behind a T5 text encoder --------------------------------------
+
+
+def _t5(*, umt5: bool = False) -> tuple[Any, Any]:
+    """A tiny T5 (or UMT5, as Wan has) encoder and a Unigram tokenizer over a few words and single letters."""
+    from transformers import T5Config, T5EncoderModel, T5Tokenizer, UMT5Config, UMT5EncoderModel
+
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    vocab += [("\u2581" + word, -1.0) for word in WORDS]
+    vocab += [(ch, -5.0) for ch in "abcdefghijklmnopqrstuvwxyz\u2581"]
+    tokenizer = T5Tokenizer(vocab=vocab, extra_ids=0)
+    config, model = (UMT5Config, UMT5EncoderModel) if umt5 else (T5Config, T5EncoderModel)
+    encoder = model(config(
+        vocab_size=len(vocab), d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4, relative_attention_num_buckets=8,
+        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+    ))
+    return encoder, tokenizer
+
+
+def animatediff(folder: Path) -> Path:
+    """AnimateDiff: the Stable Diffusion parts plus a motion adapter."""
+    import torch
+    from diffusers import AnimateDiffPipeline, DDIMScheduler, MotionAdapter
+
+    torch.manual_seed(0)
+    adapter = MotionAdapter(
+        block_out_channels=(8, 16), motion_layers_per_block=1, motion_norm_num_groups=4, motion_num_attention_heads=2,
+        motion_max_seq_length=32,
+    )
+    pipeline = AnimateDiffPipeline(
+        vae=_vae(), text_encoder=_text_encoder(), tokenizer=_tokenizer(folder.parent / f"{folder.name}-tok"),
+        unet=_unet(1), motion_adapter=adapter, scheduler=DDIMScheduler(beta_schedule="linear", clip_sample=False),
+    )
+    pipeline.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def cogvideox(folder: Path) -> Path:
+    import torch
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXPipeline, CogVideoXTransformer3DModel
+
+    torch.manual_seed(0)
+    encoder, tokenizer = _t5()
+    transformer = CogVideoXTransformer3DModel(
+        num_attention_heads=4, attention_head_dim=8, in_channels=4, out_channels=4, time_embed_dim=2, text_embed_dim=32,
+        num_layers=1, sample_width=4, sample_height=4, sample_frames=9, patch_size=2, temporal_compression_ratio=4,
+        max_text_seq_length=226,
+    )
+    vae = AutoencoderKLCogVideoX(
+        in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",) * 4,
+        up_block_types=("CogVideoXUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), latent_channels=4,
+        layers_per_block=1, norm_num_groups=2, temporal_compression_ratio=4,
+    )
+    pipeline = CogVideoXPipeline(
+        tokenizer=tokenizer, text_encoder=encoder, vae=vae, transformer=transformer, scheduler=CogVideoXDDIMScheduler(),
+    )
+    pipeline.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def ltx_video(folder: Path, *, image_to_video: bool = False) -> Path:
+    """LTX-Video; ``image_to_video`` saves the same parts as LTX's image-to-video pipeline."""
+    import torch
+    from diffusers import (
+        AutoencoderKLLTXVideo,
+        FlowMatchEulerDiscreteScheduler,
+        LTXImageToVideoPipeline,
+        LTXPipeline,
+        LTXVideoTransformer3DModel,
+    )
+
+    torch.manual_seed(0)
+    encoder, tokenizer = _t5()
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=4, attention_head_dim=8,
+        cross_attention_dim=32, num_layers=1, caption_channels=32,
+    )
+    vae = AutoencoderKLLTXVideo(
+        in_channels=3, out_channels=3, latent_channels=8, block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8), layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1), spatio_temporal_scaling=(True, True, False, False),
+        decoder_spatio_temporal_scaling=(True, True, False, False), decoder_inject_noise=(False,) * 5,
+        upsample_residual=(False,) * 4, upsample_factor=(1,) * 4, timestep_conditioning=False, patch_size=1,
+        patch_size_t=1, encoder_causal=True, decoder_causal=False,
+    )
+    pipeline = (LTXImageToVideoPipeline if image_to_video else LTXPipeline)(
+        scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=encoder, tokenizer=tokenizer,
+        transformer=transformer,
+    )
+    pipeline.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def wan(folder: Path) -> Path:
+    import torch
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
+
+    torch.manual_seed(0)
+    encoder, tokenizer = _t5(umt5=True)
+    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True])
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16, text_dim=32,
+        freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
+    )
+    pipeline = WanPipeline(
+        tokenizer=tokenizer, text_encoder=encoder, transformer=transformer, vae=vae,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
+    )
+    pipeline.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+VIDEO_FAMILIES = {"text-to-video-sd": text_to_video, "animatediff": animatediff, "cogvideox": cogvideox,
+                  "ltx": ltx_video, "wan": wan}
