@@ -194,6 +194,7 @@ def _builtin_models() -> list[ModelInfo]:
             recommended=True,
         ),
         *_openai_speech_models(),
+        *_replicate_models(),
         _gpt_image(
             "gpt-image-2",
             None,  # no published price in our sources yet: costs are reported unpriced, never as zero
@@ -202,6 +203,27 @@ def _builtin_models() -> list[ModelInfo]:
             edit_sizes=("auto",),
             notes="any WxH with edges divisible by 16, ratio up to 3:1, at most 3840x2160",
         ),
+    ]
+
+
+_REPLICATE_PAGES = "Replicate model pages (per-image prices of official models)"
+REPLICATE_SIZES = SizeRule(multiple_of=8, min_edge=64, max_edge=4096, max_ratio=4.0, max_pixels=4096 * 4096)
+
+
+def _replicate_models() -> list[ModelInfo]:
+    def flux(name: str, usd: str, operations: frozenset[str], max_n: int) -> ModelInfo:
+        return ModelInfo(
+            provider="replicate", name=f"black-forest-labs/{name}", operations=operations, size_rule=REPLICATE_SIZES,
+            max_n=max_n, portable=frozenset({"seed", "negative_prompt", "steps", "guidance"}),
+            price=PriceTable("image", {"*@*": _USD(usd)}, _REPLICATE_PAGES, "2025"),
+            notes="sizes map to the nearest aspect ratio the model offers",
+        )
+
+    generate = frozenset({"images.generate"})
+    return [
+        flux("flux-schnell", "0.003", generate, 4),
+        flux("flux-dev", "0.025", frozenset({"images.generate", "images.edit", "images.variations"}), 4),
+        flux("flux-1.1-pro", "0.04", generate, 1),
     ]
 
 

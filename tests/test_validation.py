@@ -104,10 +104,8 @@ def test_missing_key_is_a_config_error(genai_emulator: Emulator, monkeypatch: py
     assert genai_emulator.calls() == []
 
 
-def test_backends_of_later_releases_say_so(genai_emulator: Emulator) -> None:
+def test_missing_models_and_settings_say_what_to_do(genai_emulator: Emulator) -> None:
     client = genai.Client()
-    with pytest.raises(genai.ConfigError, match="'replicate' provider is not part of this release"):
-        client.images.generate("a couch", model="replicate:black-forest-labs/flux-schnell")
     with pytest.raises(genai.ConfigError, match=r"no diffusers model folder at /models/sdxl-turbo|pip install 'genai-sdk\[local\]'"):
         client.images.generate("a couch", model="diffusers:/models/sdxl-turbo")
     with pytest.raises(genai.ConfigError, match="no video model is configured: pass model=..., set video"):
@@ -143,6 +141,7 @@ def test_estimate_makes_no_call_and_needs_no_key() -> None:
         ("faster_whisper", "c.speech.transcribe(b'RIFF')", "local"),
         ("piper", "c.speech.synthesize('hi')", "local"),
         ("diffusers", "c.images.generate('a couch', model='diffusers:/tmp')", "local"),
+        ("httpx", "c.images.generate('a couch', model='replicate:black-forest-labs/flux-schnell')", "replicate"),
     ],
 )
 def test_a_missing_extra_names_the_pip_command(blocked: str, call: str, extra: str) -> None:

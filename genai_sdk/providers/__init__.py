@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 # provider name -> (module, class, the extra that installs what it needs, the package that extra brings)
 _REGISTRY: dict[str, tuple[str | None, str, str, str]] = {
     "openai": ("genai_sdk.providers.openai", "OpenAIProvider", "openai", "openai"),
-    "replicate": (None, "", "replicate", "replicate"),
+    "replicate": ("genai_sdk.providers.replicate", "ReplicateProvider", "replicate", "httpx"),
     "diffusers": ("genai_sdk.providers.diffusers", "DiffusersProvider", "local", "diffusers"),
     "whisper": ("genai_sdk.providers.whisper", "WhisperProvider", "local", "faster_whisper"),
     "piper": ("genai_sdk.providers.piper", "PiperProvider", "local", "piper"),

@@ -9,11 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._emulator import DEFAULT_BLOCKED, DEFAULT_KEY, FAULTS, ROUTES, Emulator, Fault, RecordedRequest
+    from ._replicate_emulator import EmulatedModel
 
-__all__ = ["DEFAULT_BLOCKED", "DEFAULT_KEY", "FAULTS", "ROUTES", "Emulator", "Fault", "RecordedRequest"]
+__all__ = ["DEFAULT_BLOCKED", "DEFAULT_KEY", "FAULTS", "ROUTES", "EmulatedModel", "Emulator", "Fault", "RecordedRequest"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "EmulatedModel":
+        from ._replicate_emulator import EmulatedModel
+
+        return EmulatedModel
     if name in __all__:
         from . import _emulator
 

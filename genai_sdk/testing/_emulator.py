@@ -1,4 +1,4 @@
-"""A real HTTP server on loopback that speaks the OpenAI endpoints the SDK uses, with fault injection.
+"""A real HTTP server on loopback that speaks the OpenAI and Replicate endpoints the SDK uses, with fault injection.
 
     with Emulator() as emulator:
         emulator.fail("images.generate", "rate_limit", times=2, retry_after=1)
@@ -28,6 +28,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ._media_maker import make_image, make_speech_wav, spoken_text, wav_duration
+from ._replicate_emulator import OPERATIONS as REPLICATE_OPERATIONS
+from ._replicate_emulator import ReplicateEmulator, serve_replicate
 
 DEFAULT_KEY = "sk-emulator-0000000000000000"
 DEFAULT_BLOCKED = ("forbidden", "blockedword")
@@ -112,7 +114,7 @@ class _ApiError(Exception):
 
 
 class Emulator:
-    """The OpenAI API on 127.0.0.1, answering with valid, deterministic media."""
+    """The OpenAI and Replicate APIs on 127.0.0.1, answering with valid, deterministic media."""
 
     def __init__(
         self,
@@ -131,6 +133,7 @@ class Emulator:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._server = _Server((host, port), _make_handler(self))
+        self.replicate = ReplicateEmulator(self)
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------------
@@ -146,7 +149,9 @@ class Emulator:
 
     def env(self) -> dict[str, str]:
         """Environment variables that point the SDK (and the raw openai client) at this emulator."""
-        return {"OPENAI_BASE_URL": self.openai_base_url, "OPENAI_API_KEY": self.api_key or "sk-any"}
+        key = self.api_key or "sk-any"
+        return {"OPENAI_BASE_URL": self.openai_base_url, "OPENAI_API_KEY": key,
+                "REPLICATE_BASE_URL": self.url, "REPLICATE_API_TOKEN": key}
 
     def start(self) -> Emulator:
         if self._thread is None:
@@ -169,7 +174,7 @@ class Emulator:
 
     @contextmanager
     def installed(self) -> Iterator[Emulator]:
-        """Point OPENAI_BASE_URL and OPENAI_API_KEY at the emulator for the duration of a block."""
+        """Point the OpenAI and Replicate variables (see env()) at the emulator for the duration of a block."""
         saved = {k: os.environ.get(k) for k in self.env()}
         os.environ.update(self.env())
         try:
@@ -187,8 +192,9 @@ class Emulator:
         """Make the next ``times`` calls of ``operation`` (or "*") fail: see FAULTS for the kinds."""
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULTS)}")
-        if operation != "*" and operation not in ROUTES.values():
-            raise ValueError(f"unknown operation {operation!r}; known: {', '.join(ROUTES.values())}")
+        known = [*ROUTES.values(), *REPLICATE_OPERATIONS]
+        if operation != "*" and operation not in known:
+            raise ValueError(f"unknown operation {operation!r}; known: {', '.join(known)}")
         with self._lock:
             self._faults.setdefault(operation, deque()).append(Fault(kind, times, **details))
 
@@ -429,6 +435,9 @@ class Emulator:
         return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
 
 
+_FILE_TYPES = {"png": "image/png", "webp": "image/webp", "jpg": "image/jpeg", "mp4": "video/mp4"}
+
+
 def _error_body(error: _ApiError) -> bytes:
     return json.dumps({"error": {"message": str(error), "type": error.kind, "param": error.param, "code": error.code}}).encode()
 
@@ -502,10 +511,13 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def do_GET(self) -> None:  # noqa: N802
+            if self.path.startswith("/v1/"):
+                self._replicate("GET", self.path.split("?", 1)[0], b"")
+                return
             if self.path.startswith("/files/"):
                 data = emulator._file(self.path[len("/files/") :])
                 if data is not None:
-                    kind = "image/png" if self.path.endswith(".png") else "application/octet-stream"
+                    kind = _FILE_TYPES.get(self.path.rsplit(".", 1)[-1], "application/octet-stream")
                     self._send(200, {"Content-Type": kind}, data)
                     return
             self._send(404, {"Content-Type": "application/json"}, _error_body(_ApiError(404, "not found", "invalid_request_error")))
@@ -514,6 +526,9 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             path = self.path.split("?", 1)[0]
+            if ReplicateEmulator.route("POST", path) is not None:
+                self._replicate("POST", path, raw)
+                return
             operation = ROUTES.get(path)
             record = RecordedRequest("POST", path, operation, {k.lower(): v for k, v in self.headers.items()})
             content_type = self.headers.get("Content-Type", "")
@@ -542,6 +557,14 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
                     self.connection.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+                return
+            self._send(status, headers, body)
+
+        def _replicate(self, method: str, path: str, raw: bytes) -> None:
+            status, headers, body = serve_replicate(emulator, method, path, {k.lower(): v for k, v in self.headers.items()}, raw)
+            if status == -1:  # a "drop" fault: the connection closes without an answer
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
                 return
             self._send(status, headers, body)
 

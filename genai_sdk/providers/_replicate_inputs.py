@@ -1,0 +1,213 @@
+"""Portable request fields to a Replicate model's own inputs, read from the input schema the model publishes.
+
+Every Replicate model names its inputs its own way (``num_inference_steps`` or ``steps``, ``width``/``height`` or
+``aspect_ratio``, ``image`` or ``input_image``...). The SDK maps each portable field to the first name the model has,
+and says in a warning what it could not map; ``provider_options={"replicate": {...}}`` sets any input directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from .._errors import InvalidRequestError
+from .._media import Image
+from .._requests import ImageRequest, VideoRequest
+from .base import CallContext
+
+FileUrl = Callable[[bytes, str, CallContext], str]
+
+_STEPS = ("num_inference_steps", "steps", "num_steps")
+_GUIDANCE = ("guidance_scale", "guidance", "cfg")
+_IMAGE = ("image", "input_image", "init_image", "first_frame_image", "start_image")
+_MASK = ("mask", "mask_image")
+_SECONDS = ("duration", "seconds", "video_length")
+_FPS = ("fps", "frames_per_second", "frame_rate")
+
+
+@dataclass(frozen=True)
+class InputSchema:
+    """The inputs a model takes: name -> JSON schema (enums resolved), and which are required.
+    ``known`` is False when the model published no schema: then the usual names are sent as they are."""
+
+    properties: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    required: frozenset[str] = frozenset()
+    known: bool = False
+
+    def has(self, name: str) -> bool:
+        return name in self.properties if self.known else name in _USUAL
+
+    def first(self, names: tuple[str, ...]) -> str | None:
+        return next((name for name in names if self.has(name)), None)
+
+    def maximum(self, name: str) -> int | None:
+        value = self.properties.get(name, {}).get("maximum")
+        return int(value) if isinstance(value, (int, float)) else None
+
+    def enum(self, name: str) -> list[Any]:
+        values = self.properties.get(name, {}).get("enum")
+        return list(values) if isinstance(values, list) else []
+
+
+_USUAL = {"prompt", "negative_prompt", "width", "height", "seed", "num_outputs", "num_inference_steps", "guidance_scale",
+          "image", "mask", "duration", "fps"}
+
+
+def parse_schema(document: Any) -> InputSchema:
+    """The ``Input`` object of a Cog model's OpenAPI schema, with ``allOf: [{$ref}]`` enums inlined."""
+    if not isinstance(document, Mapping):
+        return InputSchema()
+    schemas = document.get("components", {}).get("schemas", {})
+    entry = schemas.get("Input") if isinstance(schemas, Mapping) else None
+    if not isinstance(entry, Mapping):
+        return InputSchema()
+    properties: dict[str, Mapping[str, Any]] = {}
+    for name, spec in dict(entry.get("properties", {})).items():
+        merged = dict(spec)
+        for part in spec.get("allOf", []) or []:
+            ref = str(part.get("$ref", ""))
+            target = schemas.get(ref.rsplit("/", 1)[-1]) if ref.startswith("#/components/schemas/") else None
+            if isinstance(target, Mapping):
+                merged.update({k: v for k, v in target.items() if k not in merged})
+        properties[str(name)] = merged
+    return InputSchema(properties, frozenset(entry.get("required", []) or []), known=True)
+
+
+def _user_inputs(request: ImageRequest | VideoRequest, schema: InputSchema, model_id: str) -> dict[str, Any]:
+    options = dict(request.options.provider_options.get("replicate", {}))
+    if schema.known:
+        unknown = sorted(set(options) - set(schema.properties))
+        if unknown:
+            raise InvalidRequestError(
+                f"provider_options['replicate']: {model_id} has no input {', '.join(unknown)}; "
+                f"its inputs: {', '.join(sorted(schema.properties))}"
+            )
+    return options
+
+
+def _portable(request: ImageRequest | VideoRequest, schema: InputSchema, model_id: str, inputs: dict[str, Any],
+              warnings: list[str]) -> None:
+    for value, names, label in (
+        (request.seed, ("seed",), "seed"),
+        (request.negative_prompt, ("negative_prompt",), "negative_prompt"),
+        (request.steps, _STEPS, "steps"),
+        (request.guidance, _GUIDANCE, "guidance"),
+    ):
+        if value is None:
+            continue
+        name = schema.first(names)
+        if name is None:
+            warnings.append(f"{model_id} has no {label} input: {label}={value!r} was not applied")
+        else:
+            inputs[name] = value
+
+
+def _size(size: str | None, schema: InputSchema, model_id: str, inputs: dict[str, Any], warnings: list[str]) -> None:
+    if size in (None, "auto"):
+        return
+    width, height = (int(v) for v in str(size).split("x"))
+    if schema.has("width") and schema.has("height"):
+        inputs["width"], inputs["height"] = width, height
+        if schema.enum("aspect_ratio") and "custom" in schema.enum("aspect_ratio"):
+            inputs["aspect_ratio"] = "custom"
+        return
+    applied = []
+    ratios = [r for r in schema.enum("aspect_ratio") if isinstance(r, str) and ":" in r]
+    if ratios:
+        wanted = Fraction(width, height)
+        best = min(ratios, key=lambda r: abs(float(Fraction(int(r.split(":")[0]), int(r.split(":")[1])) - wanted)))
+        inputs["aspect_ratio"] = best
+        applied.append(f"aspect ratio {best}")
+    resolutions = [r for r in schema.enum("resolution") if isinstance(r, str) and r.rstrip("p").isdigit()]
+    if resolutions:
+        best = min(resolutions, key=lambda r: abs(int(r.rstrip("p")) - min(width, height)))
+        inputs["resolution"] = best
+        applied.append(f"resolution {best}")
+    if applied:
+        warnings.append(f"{model_id} takes no width and height: {' and '.join(applied)} were asked for, the nearest to {size}")
+        return
+    warnings.append(f"{model_id} has no size input: size={size} was not applied")
+
+
+def _attach(images: tuple[Image, ...], names: tuple[str, ...], what: str, schema: InputSchema, model_id: str,
+            inputs: dict[str, Any], file_url: FileUrl, ctx: CallContext) -> None:
+    if not images:
+        return
+    name = schema.first(names)
+    if name is None:
+        raise InvalidRequestError(f"{model_id} takes no {what} (its inputs: {', '.join(sorted(schema.properties))})")
+    inputs[name] = file_url(images[0].data, images[0].media_type, ctx)
+
+
+def _require(schema: InputSchema, inputs: Mapping[str, Any], model_id: str) -> None:
+    missing = sorted(name for name in schema.required if name not in inputs and "default" not in schema.properties.get(name, {}))
+    if missing:
+        raise InvalidRequestError(
+            f"{model_id} needs the input(s) {', '.join(missing)}: pass them as provider_options={{'replicate': {{...}}}}"
+        )
+
+
+def image_input(model_id: str, request: ImageRequest, n: int, schema: InputSchema, file_url: FileUrl,
+                ctx: CallContext) -> tuple[dict[str, Any], int, list[str]]:
+    """The prediction input for ``n`` images, how many one prediction makes, and the warnings."""
+    warnings: list[str] = []
+    inputs: dict[str, Any] = {}
+    if request.prompt is not None:
+        if not schema.has("prompt"):
+            raise InvalidRequestError(f"{model_id} takes no prompt (its inputs: {', '.join(sorted(schema.properties))})")
+        inputs["prompt"] = request.prompt
+    _size(request.size, schema, model_id, inputs, warnings)
+    _portable(request, schema, model_id, inputs, warnings)
+    _attach(request.images, _IMAGE, "input image", schema, model_id, inputs, file_url, ctx)
+    if request.mask is not None:
+        _attach((request.mask,), _MASK, "mask", schema, model_id, inputs, file_url, ctx)
+    if len(request.images) > 1:
+        warnings.append(f"{model_id} takes one input image: the first of {len(request.images)} was used")
+    if request.quality is not None:
+        warnings.append(f"{model_id} has no quality setting: quality={request.quality!r} was not applied")
+    if request.style is not None:
+        warnings.append(f"{model_id} has no style setting: style={request.style!r} was not applied")
+    inputs.update(_user_inputs(request, schema, model_id))
+    _require(schema, inputs, model_id)
+    per_prediction = 1
+    if schema.has("num_outputs"):
+        per_prediction = max(1, min(n, schema.maximum("num_outputs") or n))
+    return inputs, per_prediction, warnings
+
+
+def video_input(model_id: str, request: VideoRequest, schema: InputSchema, file_url: FileUrl,
+                ctx: CallContext) -> tuple[dict[str, Any], list[str]]:
+    warnings: list[str] = []
+    inputs: dict[str, Any] = {"prompt": request.prompt}
+    if request.seconds is not None:
+        name = schema.first(_SECONDS)
+        if name is not None:
+            choices = [c for c in schema.enum(name) if isinstance(c, (int, float))]
+            seconds: float = min(choices, key=lambda c: abs(c - request.seconds)) if choices else request.seconds  # type: ignore[operator]
+            if schema.properties.get(name, {}).get("type") == "integer":
+                seconds = round(seconds)
+            if seconds != request.seconds:
+                warnings.append(f"{model_id} makes videos of {seconds:g} s where {request.seconds:g} s were asked for")
+            inputs[name] = seconds
+        elif schema.has("num_frames"):
+            inputs["num_frames"] = max(1, round(request.seconds * (request.fps or 16)))
+        else:
+            warnings.append(f"{model_id} has no duration input: seconds={request.seconds:g} was not applied")
+    if request.fps is not None:
+        name = schema.first(_FPS)
+        if name is None:
+            warnings.append(f"{model_id} has no frame-rate input: fps={request.fps} was not applied")
+        else:
+            inputs[name] = request.fps
+    _size(request.size, schema, model_id, inputs, warnings)
+    _portable(request, schema, model_id, inputs, warnings)
+    if request.image is not None:
+        _attach((request.image,), _IMAGE, "starting image", schema, model_id, inputs, file_url, ctx)
+    inputs.update(_user_inputs(request, schema, model_id))
+    _require(schema, inputs, model_id)
+    return inputs, warnings
+
+
+__all__ = ["InputSchema", "image_input", "parse_schema", "video_input"]

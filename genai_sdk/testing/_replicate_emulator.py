@@ -1,0 +1,437 @@
+"""The Replicate endpoints of the emulator: models with input schemas, predictions that run, files.
+
+Predictions take ``job_seconds`` to finish (0: at once). A create that asks ``Prefer: wait`` gets the finished
+prediction (201) when it ends within the wait, else the running one (202), as Replicate answers. Output files are
+served by the emulator, without the token, as Replicate's delivery hosts serve them.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ._media_maker import make_image
+
+if TYPE_CHECKING:
+    from ._emulator import Emulator, RecordedRequest
+
+Answer = tuple[int, dict[str, str], bytes]
+
+SDXL_VERSION = "39ed52f2a78e934b3ba6e2a89f5b1c712de7dfea535525255b1aa35c5565e08b"
+ASPECT_RATIOS = ["1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16", "9:21"]
+
+ROUTES = [
+    ("POST", re.compile(r"^/v1/models/(?P<owner>[^/]+)/(?P<name>[^/]+)/predictions$"), "replicate.predictions.create"),
+    ("POST", re.compile(r"^/v1/predictions$"), "replicate.predictions.create"),
+    ("POST", re.compile(r"^/v1/deployments/(?P<owner>[^/]+)/(?P<name>[^/]+)/predictions$"), "replicate.predictions.create"),
+    ("GET", re.compile(r"^/v1/predictions/(?P<id>[a-z0-9]+)$"), "replicate.predictions.get"),
+    ("POST", re.compile(r"^/v1/predictions/(?P<id>[a-z0-9]+)/cancel$"), "replicate.predictions.cancel"),
+    ("GET", re.compile(r"^/v1/models/(?P<owner>[^/]+)/(?P<name>[^/]+)$"), "replicate.models.get"),
+    ("GET", re.compile(r"^/v1/models/(?P<owner>[^/]+)/(?P<name>[^/]+)/versions/(?P<version>[0-9a-f]+)$"), "replicate.models.get"),
+    ("POST", re.compile(r"^/v1/files$"), "replicate.files.create"),
+]
+OPERATIONS = sorted({operation for _, _, operation in ROUTES})
+
+
+def _prop(kind: str, **extra: Any) -> dict[str, Any]:
+    return {"type": kind, **extra}
+
+
+@dataclass
+class EmulatedModel:
+    """A model the emulator runs: its inputs (JSON schema properties), what it makes, its version id."""
+
+    owner: str
+    name: str
+    inputs: dict[str, dict[str, Any]]
+    output: str = "image"  # "image" or "video"
+    version: str = field(default_factory=lambda: uuid.uuid4().hex + uuid.uuid4().hex)
+    required: tuple[str, ...] = ("prompt",)
+
+    def schema(self) -> dict[str, Any]:
+        properties: dict[str, Any] = {}
+        components: dict[str, Any] = {}
+        for index, (name, spec) in enumerate(self.inputs.items()):
+            spec = dict(spec, title=name.replace("_", " ").title(), **{"x-order": index})
+            if "enum" in spec:  # Cog puts enums in their own schema, referenced with allOf
+                components[name] = {"enum": spec.pop("enum"), "type": spec.pop("type", "string"), "title": name}
+                spec["allOf"] = [{"$ref": f"#/components/schemas/{name}"}]
+            properties[name] = spec
+        output: dict[str, Any] = {"type": "string", "format": "uri"}
+        if self.output == "image":
+            output = {"type": "array", "items": output}
+        components["Input"] = {"type": "object", "title": "Input", "required": list(self.required), "properties": properties}
+        components["Output"] = dict(output, title="Output")
+        return {"openapi": "3.0.2", "info": {"title": "Cog", "version": "0.1.0"}, "components": {"schemas": components}}
+
+
+def default_models() -> list[EmulatedModel]:
+    flux_schnell = EmulatedModel("black-forest-labs", "flux-schnell", {
+        "prompt": _prop("string"),
+        "aspect_ratio": _prop("string", enum=ASPECT_RATIOS, default="1:1"),
+        "num_outputs": _prop("integer", minimum=1, maximum=4, default=1),
+        "num_inference_steps": _prop("integer", minimum=1, maximum=4, default=4),
+        "seed": _prop("integer"),
+        "output_format": _prop("string", enum=["webp", "jpg", "png"], default="webp"),
+        "output_quality": _prop("integer", minimum=0, maximum=100, default=80),
+        "go_fast": _prop("boolean", default=True),
+    })
+    flux_dev = EmulatedModel("black-forest-labs", "flux-dev", {
+        **flux_schnell.inputs,
+        "num_inference_steps": _prop("integer", minimum=1, maximum=50, default=28),
+        "guidance": _prop("number", minimum=0, maximum=10, default=3),
+        "image": _prop("string", format="uri"),
+        "prompt_strength": _prop("number", minimum=0, maximum=1, default=0.8),
+    })
+    flux_pro = EmulatedModel("black-forest-labs", "flux-1.1-pro", {
+        "prompt": _prop("string"),
+        "aspect_ratio": _prop("string", enum=[*ASPECT_RATIOS, "custom"], default="1:1"),
+        "width": _prop("integer", minimum=256, maximum=1440),
+        "height": _prop("integer", minimum=256, maximum=1440),
+        "seed": _prop("integer"),
+        "output_format": _prop("string", enum=["webp", "jpg", "png"], default="webp"),
+    })
+    sdxl = EmulatedModel("stability-ai", "sdxl", {
+        "prompt": _prop("string"),
+        "negative_prompt": _prop("string", default=""),
+        "width": _prop("integer", default=1024),
+        "height": _prop("integer", default=1024),
+        "num_outputs": _prop("integer", minimum=1, maximum=4, default=1),
+        "num_inference_steps": _prop("integer", minimum=1, maximum=500, default=50),
+        "guidance_scale": _prop("number", minimum=1, maximum=50, default=7.5),
+        "seed": _prop("integer"),
+        "image": _prop("string", format="uri"),
+        "mask": _prop("string", format="uri"),
+        "prompt_strength": _prop("number", minimum=0, maximum=1, default=0.8),
+    }, version=SDXL_VERSION)
+    video = EmulatedModel("wan-video", "wan-2.2-t2v-fast", {
+        "prompt": _prop("string"),
+        "negative_prompt": _prop("string", default=""),
+        "num_frames": _prop("integer", minimum=17, maximum=121, default=81),
+        "frames_per_second": _prop("integer", minimum=4, maximum=30, default=16),
+        "resolution": _prop("string", enum=["480p", "720p"], default="480p"),
+        "aspect_ratio": _prop("string", enum=["16:9", "9:16", "1:1"], default="16:9"),
+        "seed": _prop("integer"),
+        "image": _prop("string", format="uri"),
+    }, output="video")
+    kling = EmulatedModel("kwaivgi", "kling-v2.1", {
+        "prompt": _prop("string"),
+        "duration": _prop("integer", enum=[5, 10], default=5),
+        "aspect_ratio": _prop("string", enum=["16:9", "9:16", "1:1"], default="16:9"),
+        "start_image": _prop("string", format="uri"),
+        "negative_prompt": _prop("string", default=""),
+    }, output="video")
+    return [flux_schnell, flux_dev, flux_pro, sdxl, video, kling]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _problem(status: int, title: str, detail: str, **extra: Any) -> Answer:
+    body = {"title": title, "detail": detail, "status": status, **extra}
+    return status, {"Content-Type": "application/problem+json"}, json.dumps(body).encode()
+
+
+def _ok(status: int, body: Any) -> Answer:
+    return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+@dataclass
+class _Prediction:
+    body: dict[str, Any]
+    model: EmulatedModel
+    ends_at: float
+    failure: str | None = None
+
+
+class ReplicateEmulator:
+    """The Replicate half of :class:`Emulator`; reach it as ``emulator.replicate``."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self._emulator = emulator
+        self._lock = threading.Lock()
+        self.models: dict[str, EmulatedModel] = {f"{m.owner}/{m.name}": m for m in default_models()}
+        self.predictions: dict[str, _Prediction] = {}
+        self.job_seconds = 0.0
+        self.max_wait: float | None = None  # caps "Prefer: wait" (0: creates answer at once, so callers poll)
+        self._failures: list[str] = []
+
+    def add_model(self, model: EmulatedModel) -> None:
+        with self._lock:
+            self.models[f"{model.owner}/{model.name}"] = model
+
+    def fail_next_prediction(self, error: str = "E1001: the model crashed (injected)", times: int = 1) -> None:
+        """Make the next predictions end ``failed`` with this error, as a model that fails does (HTTP stays 2xx)."""
+        with self._lock:
+            self._failures.extend([error] * times)
+
+    def status_counts(self) -> dict[str, int]:
+        with self._lock:
+            predictions = list(self.predictions.values())
+        counts: dict[str, int] = {}
+        for prediction in predictions:
+            status = self._advance(prediction)["status"]
+            counts[status] = counts.get(status, 0) + 1
+        return counts
+
+    # -- routing ---------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def route(method: str, path: str) -> tuple[str, dict[str, str]] | None:
+        for verb, pattern, operation in ROUTES:
+            match = pattern.match(path)
+            if verb == method and match is not None:
+                return operation, match.groupdict()
+        return None
+
+    def authorized(self, headers: dict[str, str]) -> bool:
+        auth = headers.get("authorization", "")
+        token = auth.split(" ", 1)[1] if " " in auth else ""
+        expected = self._emulator.api_key
+        return auth.split(" ", 1)[0] in ("Bearer", "Token") and bool(token) and (expected is None or token == expected)
+
+    def answer(self, operation: str, params: dict[str, str], record: RecordedRequest) -> Answer:
+        if operation == "replicate.models.get":
+            return self._model(params)
+        if operation == "replicate.predictions.create":
+            return self._create(params, record)
+        if operation == "replicate.files.create":
+            return self._file(record)
+        with self._lock:
+            prediction = self.predictions.get(params["id"])
+        if prediction is None:
+            return _problem(404, "Not found", "The requested resource could not be found.")
+        if operation == "replicate.predictions.cancel":
+            if self._advance(prediction)["status"] not in ("succeeded", "failed", "canceled"):
+                with self._lock:
+                    prediction.body.update(status="canceled", completed_at=_now())
+            return _ok(200, self._advance(prediction))
+        return _ok(200, self._advance(prediction))
+
+    # -- endpoints ---------------------------------------------------------------------------------------------
+
+    def _model(self, params: dict[str, str]) -> Answer:
+        model = self.models.get(f"{params['owner']}/{params['name']}")
+        if model is None or params.get("version") not in (None, model.version):
+            return _problem(404, "Not found", "The requested resource could not be found.")
+        version = {"id": model.version, "created_at": "2024-01-01T00:00:00Z", "cog_version": "0.9.0",
+                   "openapi_schema": model.schema()}
+        if params.get("version"):
+            return _ok(200, version)
+        return _ok(200, {
+            "url": f"https://replicate.com/{model.owner}/{model.name}", "owner": model.owner, "name": model.name,
+            "description": f"emulated {model.output} model", "visibility": "public", "github_url": None,
+            "paper_url": None, "license_url": None, "run_count": 0, "cover_image_url": None,
+            "default_example": None, "latest_version": version, "is_official": True,
+        })
+
+    def _find(self, params: dict[str, str], body: dict[str, Any]) -> EmulatedModel | None:
+        if "owner" in params:
+            return self.models.get(f"{params['owner']}/{params['name']}")
+        version = str(body.get("version", ""))
+        if "/" in version:
+            reference, _, version = version.partition(":")
+            model = self.models.get(reference)
+            return model if model is not None and version in ("", model.version) else None
+        return next((m for m in self.models.values() if m.version == version), None)
+
+    def _create(self, params: dict[str, str], record: RecordedRequest) -> Answer:
+        body = record.json if isinstance(record.json, dict) else {}
+        model = self._find(params, body)
+        if model is None:
+            return _problem(404, "Not found", "The requested resource could not be found.")
+        inputs = body.get("input")
+        if not isinstance(inputs, dict):
+            return _problem(422, "Input validation failed", "- input: input is required",
+                            invalid_fields=[{"type": "required", "field": "input", "description": "input is required"}])
+        problems = _validate(model, inputs)
+        if problems:
+            detail = "\n".join(f"- input.{name}: {text}" for name, text in problems)
+            fields = [{"type": "invalid", "field": f"input.{name}", "description": text} for name, text in problems]
+            return _problem(422, "Input validation failed", detail, invalid_fields=fields)
+        with self._lock:
+            failure = self._failures.pop(0) if self._failures else None
+            pid = uuid.uuid4().hex[:26]
+            prediction = _Prediction({
+                "id": pid, "model": f"{model.owner}/{model.name}", "version": model.version, "input": inputs,
+                "logs": "", "output": None, "data_removed": False, "error": None, "status": "starting",
+                "created_at": _now(), "source": "api",
+                "urls": {"get": f"{self._emulator.url}/v1/predictions/{pid}",
+                         "cancel": f"{self._emulator.url}/v1/predictions/{pid}/cancel",
+                         "web": f"{self._emulator.url}/p/{pid}"},
+            }, model, time.monotonic() + self.job_seconds, failure)
+            self.predictions[pid] = prediction
+        wait = re.fullmatch(r"wait(?:=(\d+))?", record.headers.get("prefer", "").strip())
+        if wait is not None:
+            limit = float(wait.group(1) or 60)
+            if self.max_wait is not None:
+                limit = min(limit, self.max_wait)
+            time.sleep(max(0.0, min(limit, prediction.ends_at - time.monotonic())))
+        current = self._advance(prediction)
+        finished = current["status"] in ("succeeded", "failed", "canceled")
+        headers = {"Preference-Applied": f"wait={wait.group(1) or 60}"} if wait is not None else {}
+        status, answer_headers, payload = _ok(201 if finished else 202, current)
+        return status, {**answer_headers, **headers}, payload
+
+    def _file(self, record: RecordedRequest) -> Answer:
+        content = (record.files.get("content") or [b""])[0]
+        if not content:
+            return _problem(400, "Bad request", "the form field 'content' is required")
+        url = self._emulator._store_file(content, "")
+        fid = url.rsplit("/", 1)[-1]
+        import hashlib
+
+        return _ok(201, {
+            "id": fid, "content_type": "application/octet-stream", "size": len(content),
+            "checksums": {"sha256": hashlib.sha256(content).hexdigest()}, "metadata": {},
+            "created_at": _now(), "expires_at": _now(), "urls": {"get": url},
+        })
+
+    # -- running ------------------------------------------------------------------------------------------------
+
+    def _advance(self, prediction: _Prediction) -> dict[str, Any]:
+        with self._lock:
+            body = prediction.body
+            if body["status"] in ("succeeded", "failed", "canceled"):
+                return dict(body)
+            remaining = prediction.ends_at - time.monotonic()
+            if remaining > 0:
+                total = max(self.job_seconds, 1e-9)
+                done = int(100 * (1 - remaining / total))
+                body.update(status="processing", started_at=body.get("started_at") or _now(),
+                            logs=f"{done:3d}%|{'#' * (done // 10):10s}| {done}/100")
+                return dict(body)
+        outcome = self._outputs(prediction)
+        with self._lock:
+            if body["status"] not in ("succeeded", "failed", "canceled"):
+                if prediction.failure is not None:
+                    body.update(status="failed", error=prediction.failure, completed_at=_now())
+                else:
+                    body.update(status="succeeded", output=outcome, completed_at=_now(), logs="100%|##########| 100/100",
+                                metrics={"predict_time": round(max(self.job_seconds, 0.05), 3), "total_time": round(max(self.job_seconds, 0.05) + 0.01, 3)})
+            return dict(body)
+
+    def _outputs(self, prediction: _Prediction) -> Any:
+        inputs, model = prediction.body["input"], prediction.model
+        prompt = str(inputs.get("prompt", ""))
+        if self._emulator._blocked(prompt):
+            prediction.failure = "NSFW content detected. Try running it again, or try a different prompt."
+            return None
+        if model.output == "video":
+            fps = int(inputs.get("frames_per_second") or inputs.get("fps") or 16)
+            frames = int(inputs.get("num_frames") or fps * int(inputs.get("duration") or 5))
+            return self._emulator._store_file(make_video(prompt, 64, 48, min(frames, 160), fps), ".mp4")
+        fmt = str(inputs.get("output_format") or "webp").replace("jpg", "jpeg")
+        width, height = _pixels(inputs)
+        seed = inputs.get("seed")
+        return [self._emulator._store_file(make_image(prompt, width, height, i, seed, fmt), "." + fmt.replace("jpeg", "jpg"))
+                for i in range(int(inputs.get("num_outputs") or 1))]
+
+
+def serve_replicate(emulator: Emulator, method: str, path: str, headers: dict[str, str], raw: bytes) -> Answer:
+    """One Replicate request, recorded, with the faults queued by ``emulator.fail`` (status -1: drop the connection)."""
+    from ._emulator import RecordedRequest, _fault_response, _parse_multipart
+
+    found = ReplicateEmulator.route(method, path)
+    record = RecordedRequest(method, path, found[0] if found else None, headers)
+    content_type = headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        record.form, record.multi, record.files = _parse_multipart(content_type, raw)
+    elif raw:
+        try:
+            record.json = json.loads(raw)
+        except ValueError:
+            record.json = None
+    fault = emulator._take_fault(found[0]) if found is not None and emulator.replicate.authorized(headers) else None
+    if fault is not None and fault.kind == "slow":
+        time.sleep(fault.delay)
+        fault = None
+    if found is None:
+        answer = _problem(404, "Not found", "The requested resource could not be found.")
+    elif not emulator.replicate.authorized(headers):
+        answer = _problem(401, "Unauthenticated", "You did not pass a valid authentication token")
+    elif fault is not None and fault.kind == "drop":
+        answer = (-1, {}, b"")
+    elif fault is not None:
+        status, fault_headers, body = _fault_response(fault)
+        detail = json.loads(body)["error"]["message"]
+        if status == 429:
+            detail = "Request was throttled. Your rate limit resets in ~30s."
+        status, problem_headers, payload = _problem(status, "Injected fault", detail)
+        answer = (status, {**fault_headers, **problem_headers}, payload)
+    else:
+        answer = emulator.replicate.answer(found[0], found[1], record)
+    record.status = answer[0]
+    emulator._record(record)
+    return answer
+
+
+def _pixels(inputs: dict[str, Any]) -> tuple[int, int]:
+    if "width" in inputs and "height" in inputs:
+        return int(inputs["width"]), int(inputs["height"])
+    w, h = (int(v) for v in str(inputs.get("aspect_ratio") or "1:1").split(":"))
+    scale = 256 / max(w, h)  # small pictures keep the emulator quick
+    return max(8, round(w * scale)), max(8, round(h * scale))
+
+
+def _validate(model: EmulatedModel, inputs: dict[str, Any]) -> list[tuple[str, str]]:
+    problems = [(name, f"{name} is required") for name in model.required if name not in inputs]
+    for name, value in inputs.items():
+        spec = model.inputs.get(name)
+        if spec is None:
+            continue  # Cog ignores inputs a model does not declare
+        kind = spec.get("type")
+        if kind == "integer" and (not isinstance(value, int) or isinstance(value, bool)):
+            problems.append((name, "Invalid type. Expected: integer"))
+        elif kind == "number" and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            problems.append((name, "Invalid type. Expected: number"))
+        elif kind == "string" and not isinstance(value, str):
+            problems.append((name, "Invalid type. Expected: string"))
+        elif "enum" in spec and value not in spec["enum"]:
+            problems.append((name, f"{name} must be one of the following: " + ", ".join(f'"{v}"' for v in spec["enum"])))
+        elif isinstance(value, (int, float)) and "maximum" in spec and value > spec["maximum"]:
+            problems.append((name, f"Must be less than or equal to {spec['maximum']}"))
+        elif isinstance(value, (int, float)) and "minimum" in spec and value < spec["minimum"]:
+            problems.append((name, f"Must be greater than or equal to {spec['minimum']}"))
+        elif spec.get("format") == "uri" and isinstance(value, str) and not re.match(r"^(https?://|data:)", value):
+            problems.append((name, "Does not match format 'uri'"))
+    return problems
+
+
+def make_video(prompt: str, width: int, height: int, frames: int, fps: int) -> bytes:
+    """A short H.264 MP4: the emulator's picture for the prompt, sliding one pixel a frame."""
+    import av
+    import numpy as np
+    from PIL import Image as PILImage
+
+    picture = np.asarray(PILImage.open(io.BytesIO(make_image(prompt, width, height, 0, None, "png"))).convert("RGB"))
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.roll(picture, index, axis=1)), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+def data_url_bytes(url: str) -> bytes:
+    return base64.b64decode(url.split(",", 1)[1])
+
+
+__all__ = [
+    "OPERATIONS", "SDXL_VERSION", "EmulatedModel", "ReplicateEmulator", "data_url_bytes", "default_models", "make_video",
+    "serve_replicate",
+]

@@ -1,0 +1,225 @@
+"""Replicate images and video through the emulator over real HTTP: input mapping, polling, retries, failures, cancels."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from decimal import Decimal
+
+import pytest
+
+import genai_sdk as genai
+from genai_sdk.testing import EmulatedModel, Emulator
+
+pytest.importorskip("httpx", reason="the Replicate tests need the 'replicate' extra: pip install -e '.[dev]'")
+
+SCHNELL = "replicate:black-forest-labs/flux-schnell"
+SDXL = "replicate:stability-ai/sdxl:39ed52f2a78e934b3ba6e2a89f5b1c712de7dfea535525255b1aa35c5565e08b"
+WAN = "replicate:wan-video/wan-2.2-t2v-fast"
+
+
+def _client(**kwargs: object) -> genai.Client:
+    return genai.Client(ledger="memory://", **kwargs)  # type: ignore[arg-type]
+
+
+def _creates(emulator: Emulator) -> list[dict[str, object]]:
+    return [r.json for r in emulator.calls("replicate.predictions.create")]
+
+
+def test_flux_images_map_size_to_the_nearest_aspect_ratio(genai_emulator: Emulator) -> None:
+    client = _client(image=SCHNELL)
+    result = client.images.generate("an avocado couch", n=2, size="1024x576", seed=3, steps=4)
+    assert [image.size for image in result.images] == [(256, 144), (256, 144)]
+    assert result.images[0].media_type == "image/webp"
+    (sent,) = _creates(genai_emulator)
+    assert sent == {"input": {"prompt": "an avocado couch", "aspect_ratio": "16:9", "seed": 3, "num_inference_steps": 4,
+                              "num_outputs": 2}}
+    assert any("aspect ratio 16:9" in w for w in result.warnings)
+    assert result.cost.usd == Decimal("0.006") and not result.cost.estimated, "0.003 USD an image"
+    assert client.credits.history()[-1].credits == -result.cost.credits
+    again = client.images.generate("an avocado couch", n=2, size="1024x576", seed=3, steps=4)
+    assert [i.data for i in again.images] == [i.data for i in result.images]
+
+
+def test_more_images_than_one_prediction_makes_are_split(genai_emulator: Emulator) -> None:
+    client = _client(image=SCHNELL)
+    result = client.images.generate("a red fox", n=6, size="512x512")
+    assert len(result.images) == 6
+    assert sorted(c["input"]["num_outputs"] for c in _creates(genai_emulator)) == [2, 4]  # type: ignore[index]
+    assert result.cost.usd == Decimal("0.018")
+
+
+def test_a_pinned_version_takes_width_height_and_every_portable_setting(genai_emulator: Emulator) -> None:
+    client = _client(image=SDXL)
+    result = client.images.generate("a blue house", size="512x384", negative_prompt="people", steps=12, guidance=6.5)
+    assert result.image.size == (512, 384)
+    (call,) = genai_emulator.calls("replicate.predictions.create")
+    assert call.path == "/v1/predictions"
+    assert call.json["version"] == SDXL.rsplit(":", 1)[1]
+    assert call.json["input"] == {"prompt": "a blue house", "width": 512, "height": 384, "negative_prompt": "people",
+                                  "num_inference_steps": 12, "guidance_scale": 6.5, "num_outputs": 1}
+    assert call.headers["authorization"] == f"Bearer {genai_emulator.api_key}"
+    assert call.headers["cancel-after"].endswith("s") and call.headers["prefer"].startswith("wait=")
+    assert result.cost.usd is None and result.cost.credits > 0, "GPU-time models are unpriced, never free"
+    assert result.request_ids == list(genai_emulator.replicate.predictions)
+
+
+def test_settings_a_model_lacks_become_warnings_and_unknown_inputs_errors(genai_emulator: Emulator) -> None:
+    client = _client(image=SCHNELL)
+    result = client.images.generate("a lamp", negative_prompt="dark", guidance=4.0)
+    assert any("has no negative_prompt input" in w for w in result.warnings)
+    assert any("has no guidance input" in w for w in result.warnings)
+    result = client.images.generate("a lamp", provider_options={"replicate": {"output_format": "png", "go_fast": False}})
+    assert result.image.media_type == "image/png"
+    with pytest.raises(genai.InvalidRequestError, match="has no input colour; its inputs: aspect_ratio"):
+        client.images.generate("a lamp", provider_options={"replicate": {"colour": "red"}})
+    with pytest.raises(genai.InvalidRequestError, match="Replicate answered 422: - input.num_inference_steps: Must be less"):
+        client.images.generate("a lamp", steps=9)
+    assert client.credits.reserved() == 0
+
+
+def test_edit_sends_the_image_and_mask_as_data_urls_or_uploads(genai_emulator: Emulator) -> None:
+    from PIL import Image as PILImage
+
+    client = _client(image=SDXL)
+    small = PILImage.new("RGB", (64, 64), (200, 40, 40))
+    mask = PILImage.new("L", (64, 64), 255)
+    client.images.edit(small, "add a hat", mask=mask)
+    sent = _creates(genai_emulator)[-1]["input"]
+    assert sent["image"].startswith("data:image/png;base64,")  # type: ignore[index]
+    assert genai.Image.from_bytes(base64.b64decode(sent["mask"].split(",", 1)[1])).size == (64, 64)  # type: ignore[index]
+    import os
+
+    noisy = PILImage.frombytes("RGB", (400, 400), os.urandom(400 * 400 * 3))  # over 256 kB as PNG: uploaded
+    client.images.edit(noisy, "add a hat")
+    uploads = genai_emulator.calls("replicate.files.create")
+    assert len(uploads) == 1 and len(uploads[0].files["content"][0]) > 256 * 1024
+    assert _creates(genai_emulator)[-1]["input"]["image"].startswith(genai_emulator.url + "/files/")  # type: ignore[index]
+    with pytest.raises(genai.UnsupportedError, match="cannot do images.edit"):
+        client.images.edit(small, "add a hat", model=SCHNELL)
+
+
+def test_video_follows_a_running_prediction_to_its_end(genai_emulator: Emulator) -> None:
+    genai_emulator.replicate.job_seconds, genai_emulator.replicate.max_wait = 0.6, 0
+    client = _client(video=WAN, timeout=30)
+    progress: list[float] = []
+    result = client.videos.generate("a panda playing guitar", seconds=2, fps=16, size="832x480", seed=1,
+                                    on_progress=lambda p: progress.append(p.completed))
+    video = result.video
+    assert (video.media_type, video.width, video.height, video.fps) == ("video/mp4", 64, 48, 16.0)
+    assert video.duration == pytest.approx(2.0)
+    (sent,) = _creates(genai_emulator)
+    assert sent["input"] == {"prompt": "a panda playing guitar", "num_frames": 32, "frames_per_second": 16,
+                             "aspect_ratio": "16:9", "resolution": "480p", "seed": 1}
+    assert len(genai_emulator.calls("replicate.predictions.get")) >= 2, "the prediction was polled"
+    assert progress, "the model's progress reached on_progress"
+    assert video.provenance["request_id"] in genai_emulator.replicate.predictions
+    kling = client.videos.generate("a panda", model="replicate:kwaivgi/kling-v2.1", seconds=7, image=_png())
+    assert _creates(genai_emulator)[-1]["input"]["duration"] == 5  # type: ignore[index]
+    assert _creates(genai_emulator)[-1]["input"]["start_image"].startswith("data:image/png")  # type: ignore[index]
+    assert any("makes videos of 5 s where 7 s were asked for" in w for w in kling.warnings)
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image as PILImage
+
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (32, 32), (0, 90, 200)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_failed_poll_resumes_the_same_prediction_instead_of_paying_for_another(genai_emulator: Emulator) -> None:
+    genai_emulator.replicate.job_seconds, genai_emulator.replicate.max_wait = 0.3, 0
+    genai_emulator.fail("replicate.predictions.get", "unavailable", times=1)
+    client = _client(video=WAN, timeout=30)
+    result = client.videos.generate("a panda", seconds=2, fps=16)
+    assert len(_creates(genai_emulator)) == 1, "one prediction, however many attempts"
+    assert [e.kind for e in client.credits.history()].count("charge") == 1
+    assert result.cost.credits > 0
+
+
+def test_rate_limits_and_server_errors_on_create_are_retried(genai_emulator: Emulator) -> None:
+    genai_emulator.fail("replicate.predictions.create", "rate_limit", times=1, retry_after=0.05)
+    genai_emulator.fail("replicate.predictions.create", "server_error", times=1)
+    client = _client(image=SCHNELL)
+    result = client.images.generate("a cat")
+    statuses = [r.status for r in genai_emulator.calls("replicate.predictions.create")]
+    assert statuses == [429, 500, 201]
+    assert len(result.images) == 1
+
+
+def test_model_failures_and_refusals_are_not_charged(genai_emulator: Emulator) -> None:
+    client = _client(image=SCHNELL)
+    genai_emulator.replicate.fail_next_prediction("E1001: CUDA out of memory")
+    with pytest.raises(genai.GenerationFailedError, match="E1001") as failed:
+        client.images.generate("a cat")
+    assert failed.value.code == "E1001" and failed.value.request_id in genai_emulator.replicate.predictions
+    with pytest.raises(genai.ContentPolicyError) as refused:
+        client.images.generate("a forbidden cat", provider_options={"replicate": {}})
+    assert (refused.value.source, refused.value.stage) == ("provider", "output")
+    assert len(_creates(genai_emulator)) == 2, "neither failure was retried"
+    assert client.credits.history() == [] and client.credits.reserved() == 0
+
+
+def test_bad_tokens_unknown_models_and_missing_configuration(genai_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(genai.ConfigError, match="check the model name"):
+        _client(image="replicate:nobody/nothing").images.generate("a cat")
+    with pytest.raises(genai.ConfigError, match="malformed Replicate model"):
+        _client(image="replicate:Not A Model").images.generate("a cat")
+    monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_wrong_token_123")
+    with pytest.raises(genai.AuthenticationError, match="check REPLICATE_API_TOKEN") as denied:
+        _client(image=SCHNELL).images.generate("a cat")
+    assert "r8_wrong_token_123" not in str(denied.value) + repr(denied.value)
+    monkeypatch.delenv("REPLICATE_API_TOKEN")
+    with pytest.raises(genai.ConfigError, match="REPLICATE_API_TOKEN"):
+        _client(image=SCHNELL).images.generate("a cat")
+
+
+def test_a_call_past_its_timeout_cancels_its_prediction(genai_emulator: Emulator) -> None:
+    genai_emulator.replicate.job_seconds, genai_emulator.replicate.max_wait = 30, 0
+    client = _client(video=WAN, timeout=1)
+    started = time.monotonic()
+    with pytest.raises(genai.ProviderUnavailableError, match="did not finish within 1 s; it was canceled"):
+        client.videos.generate("a slow panda", seconds=2, fps=16)
+    assert time.monotonic() - started < 10
+    assert genai_emulator.replicate.status_counts() == {"canceled": 1}
+    assert client.credits.reserved() == 0 and client.credits.history() == []
+
+
+def test_cancelling_an_async_call_cancels_its_prediction(genai_emulator: Emulator) -> None:
+    genai_emulator.replicate.job_seconds, genai_emulator.replicate.max_wait = 30, 0
+
+    async def main() -> dict[str, int]:
+        async with genai.AsyncClient(video=WAN, ledger="memory://", timeout=60) as client:
+            task = asyncio.create_task(client.videos.generate("a long panda", seconds=2, fps=16))
+            while not genai_emulator.calls("replicate.predictions.get"):
+                await asyncio.sleep(0.05)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            deadline = time.monotonic() + 10
+            while genai_emulator.replicate.status_counts() != {"canceled": 1} and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert await client.credits.reserved() == 0
+            return genai_emulator.replicate.status_counts()
+
+    assert asyncio.run(main()) == {"canceled": 1}
+
+
+def test_models_users_add_to_the_emulator(genai_emulator: Emulator) -> None:
+    genai_emulator.replicate.add_model(EmulatedModel("acme", "sketch", {"text": {"type": "string"}}, required=("text",)))
+    with pytest.raises(genai.InvalidRequestError, match="takes no prompt"):
+        _client(image="replicate:acme/sketch").images.generate("a cat")
+    genai_emulator.replicate.add_model(EmulatedModel(
+        "acme", "styled", {"prompt": {"type": "string"}, "style": {"type": "string", "enum": ["ink", "oil"]}},
+        required=("prompt", "style"),
+    ))
+    client = _client(image="replicate:acme/styled")
+    with pytest.raises(genai.InvalidRequestError, match="needs the input.s. style: pass them as provider_options"):
+        client.images.generate("a cat")
+    result = client.images.generate("a cat", provider_options={"replicate": {"style": "ink"}})
+    assert _creates(genai_emulator)[-1] == {"input": {"prompt": "a cat", "style": "ink"}}
+    assert len(result.images) == 1
