@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._catalog import ModelInfo
+from .._errors import GenerationFailedError
 from .._media import Audio, Image, Video
 from .._requests import ImageRequest, Request, Segment, SynthesizeRequest, TranscribeRequest, VideoRequest
 
@@ -20,6 +21,10 @@ if TYPE_CHECKING:
 
 # (done, total, message): how far a long backend call has got, in the call's own units (seconds of audio, ...)
 StepReporter = Callable[[float, float, str], None]
+
+
+class Cancelled(GenerationFailedError):
+    """The caller gave up (a cancelled task, an exception from on_progress): the backend work was stopped."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from .._config import Settings
 from .._errors import ConfigError, GenerationFailedError, InvalidRequestError, UnsupportedError
 from .._media import Image, Video
 from .._requests import ImageRequest, Request, VideoRequest
-from .base import CallContext, ImageBatch, VideoOutcome, check_option_keys
+from .base import CallContext, Cancelled, ImageBatch, VideoOutcome, check_option_keys
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 _LOAD_OPTIONS = {"device", "dtype", "cpu_offload", "attention_slicing", "vae_tiling", "channels_last", "fast",
@@ -30,10 +30,6 @@ _LOAD_OPTIONS = {"device", "dtype", "cpu_offload", "attention_slicing", "vae_til
 _CALL_OPTIONS = {"strength", "eta"}
 _OPTIONS = _LOAD_OPTIONS | _CALL_OPTIONS
 DEFAULT_STRENGTH = {"edit": 0.75, "variations": 0.6}
-
-
-class Cancelled(GenerationFailedError):
-    """The caller gave up; the pipeline stopped at its next step."""
 
 
 def _torch() -> Any:

@@ -33,7 +33,7 @@ from .._media import Image, Video
 from .._requests import ImageRequest, Request, VideoRequest
 from .._retry import parse_retry_after
 from ._replicate_inputs import InputSchema, image_input, parse_schema, video_input
-from .base import CallContext, ImageBatch, VideoOutcome
+from .base import CallContext, Cancelled, ImageBatch, VideoOutcome
 
 DEFAULT_BASE_URL = "https://api.replicate.com"
 MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
@@ -43,10 +43,6 @@ _MODEL = re.compile(r"^(?P<owner>[a-z0-9][a-z0-9_.-]*)/(?P<name>[a-z0-9][a-z0-9_
 _TERMINAL = ("succeeded", "failed", "canceled", "aborted")
 _POLICY_WORDS = ("nsfw", "safety", "sensitive", "content policy", "flagged", "moderation")
 _PERCENT = re.compile(r"(\d{1,3})%\|")
-
-
-class Cancelled(GenerationFailedError):
-    """The caller gave up; the prediction was canceled on Replicate."""
 
 
 def parse_model(name: str) -> tuple[str, str, str | None]:
