@@ -7,12 +7,12 @@ A provider implements the operations its backend can do: ``images``/``aimages``,
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._catalog import ModelInfo
-from .._errors import GenerationFailedError
+from .._errors import GenerationFailedError, ProviderError
 from .._media import Audio, Image, Video
 from .._requests import ImageRequest, Request, Segment, SynthesizeRequest, TranscribeRequest, VideoRequest
 
@@ -155,6 +155,17 @@ class LoadedModels:
     def put(self, key: Hashable, model: Any) -> None:
         with self._lock:
             self._models[key] = model
+
+
+def read_capped(chunks: Iterable[bytes], limit: int, what: str, provider: str) -> bytes:
+    """The bytes of a streamed download, refused once past ``limit``: a result URL must not fill the memory."""
+    parts, size = [], 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise ProviderError(f"{what} exceeds {limit} bytes", provider=provider)
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def provider_options(request: Request, provider: str) -> dict[str, object]:

@@ -26,7 +26,7 @@ from .._errors import (
 from .._media import Audio, Image
 from .._requests import ImageRequest, Request, Segment, SynthesizeRequest, TranscribeRequest, Word
 from .._retry import parse_retry_after
-from .base import AudioPart, CallContext, ImageBatch, SpeechPart, TranscriptPart, check_option_keys
+from .base import AudioPart, CallContext, ImageBatch, SpeechPart, TranscriptPart, check_option_keys, read_capped
 
 if TYPE_CHECKING:
     import httpx2
@@ -384,15 +384,10 @@ class OpenAIProvider:
         try:
             with self._downloader.stream("GET", url, timeout=timeout or 60.0) as response:
                 response.raise_for_status()
-                chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > MAX_DOWNLOAD_BYTES:
-                        raise ProviderError(f"image at {url} exceeds {MAX_DOWNLOAD_BYTES} bytes", provider="openai")
-                    chunks.append(chunk)
+                data = read_capped(response.iter_bytes(), MAX_DOWNLOAD_BYTES, f"image at {url}", "openai")
         except httpx2.HTTPError as exc:
             raise ProviderUnavailableError(f"could not download the image: {exc}", provider="openai") from None
-        return Image.from_bytes(b"".join(chunks))
+        return Image.from_bytes(data)
 
     async def _adownload(self, url: str | None, timeout: float | None) -> Image:
         import httpx2

@@ -33,7 +33,7 @@ from .._media import Image, Video
 from .._requests import ImageRequest, Request, VideoRequest
 from .._retry import parse_retry_after
 from ._replicate_inputs import InputSchema, image_input, parse_schema, video_input
-from .base import CallContext, Cancelled, ImageBatch, VideoOutcome
+from .base import CallContext, Cancelled, ImageBatch, VideoOutcome, read_capped
 
 DEFAULT_BASE_URL = "https://api.replicate.com"
 MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
@@ -282,16 +282,10 @@ class ReplicateProvider:
         try:
             with self._downloads.stream("GET", url, timeout=ctx.timeout or 120.0) as response:
                 response.raise_for_status()
-                chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > MAX_DOWNLOAD_BYTES:
-                        raise ProviderError(f"the output at {url} exceeds {MAX_DOWNLOAD_BYTES} bytes", provider="replicate")
-                    chunks.append(chunk)
+                return read_capped(response.iter_bytes(), MAX_DOWNLOAD_BYTES, f"the output at {url}", "replicate")
         except httpx.HTTPError as exc:
             raise ProviderUnavailableError(f"could not download the output {url}: {exc}", provider="replicate",
                                            retryable=True) from None
-        return b"".join(chunks)
 
     def close(self) -> None:
         self._http.close()
