@@ -19,18 +19,28 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+EMULATOR_KEYS = {"OPENAI_BASE_URL", "OPENAI_API_KEY", "REPLICATE_BASE_URL", "REPLICATE_API_TOKEN"}
+
+
 @contextmanager
-def emulator_env() -> Iterator[dict[str, str]]:
+def emulator_env(*options: str) -> Iterator[dict[str, str]]:
     """The emulator in a process of its own (as a remote API would be), its address in the environment.
+    ``options`` go to ``genai emulator`` (``--job-seconds 1``).
 
     In-process, the server's threads would compete with the code under measurement for the GIL."""
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "genai_sdk.cli", "emulator", "--port", str(port)],
+        [sys.executable, "-m", "genai_sdk.cli", "emulator", "--port", str(port), *options],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     assert server.stdout is not None
-    env = dict(server.stdout.readline().strip().removeprefix("export ").split("=", 1) for _ in range(2))
+    env: dict[str, str] = {}
+    while not EMULATOR_KEYS <= set(env):
+        line = server.stdout.readline()
+        if not line:
+            raise RuntimeError("the emulator exited before printing its address")
+        key, _, value = line.strip().removeprefix("export ").partition("=")
+        env[key] = value
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:

@@ -289,6 +289,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     from .testing import Emulator
 
     emulator = Emulator(args.host, args.port).start()
+    emulator.replicate.job_seconds = args.job_seconds
     for key, value in emulator.env().items():
         print(f"export {key}={value}")
     print(f"# emulator listening on {emulator.url}; Ctrl-C stops it", file=sys.stderr)
@@ -400,6 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     emulator = commands.add_parser("emulator", help="run the API emulator on loopback until interrupted")
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--port", type=int, default=8765)
+    emulator.add_argument("--job-seconds", type=float, default=0.0, metavar="S",
+                          help="how long each Replicate prediction runs (default 0: at once)")
     emulator.set_defaults(func=cmd_emulator)
     return parser
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+import urllib.request
 from decimal import Decimal
 
 import pytest
@@ -27,19 +28,30 @@ def _creates(emulator: Emulator) -> list[dict[str, object]]:
     return [r.json for r in emulator.calls("replicate.predictions.create")]
 
 
-def test_flux_images_map_size_to_the_nearest_aspect_ratio(genai_emulator: Emulator) -> None:
+def test_flux_images_map_size_to_the_nearest_aspect_ratio_and_megapixels(genai_emulator: Emulator) -> None:
     client = _client(image=SCHNELL)
     result = client.images.generate("an avocado couch", n=2, size="1024x576", seed=3, steps=4)
-    assert [image.size for image in result.images] == [(256, 144), (256, 144)]
+    assert [image.size for image in result.images] == [(336, 192), (336, 192)], "1344x768 as FLUX makes it, shrunk 4x"
     assert result.images[0].media_type == "image/webp"
     (sent,) = _creates(genai_emulator)
-    assert sent == {"input": {"prompt": "an avocado couch", "aspect_ratio": "16:9", "seed": 3, "num_inference_steps": 4,
-                              "num_outputs": 2}}
-    assert any("aspect ratio 16:9" in w for w in result.warnings)
+    assert sent == {"input": {"prompt": "an avocado couch", "aspect_ratio": "16:9", "megapixels": "1", "seed": 3,
+                              "num_inference_steps": 4, "num_outputs": 2}}
+    assert any("aspect ratio 16:9 and 1 megapixels" in w for w in result.warnings)
     assert result.cost.usd == Decimal("0.006") and not result.cost.estimated, "0.003 USD an image"
     assert client.credits.history()[-1].credits == -result.cost.credits
     again = client.images.generate("an avocado couch", n=2, size="1024x576", seed=3, steps=4)
     assert [i.data for i in again.images] == [i.data for i in result.images]
+
+
+def test_a_small_size_asks_flux_for_a_quarter_megapixel(genai_emulator: Emulator) -> None:
+    client = _client(image=SCHNELL)
+    small = client.images.generate("a lamp", size="512x512")
+    assert _creates(genai_emulator)[-1]["input"]["megapixels"] == "0.25"  # type: ignore[index]
+    assert small.image.size == (128, 128), "512x512 as FLUX makes it, shrunk 4x"
+    tall = client.images.generate("a lamp", size="768x1344")
+    assert _creates(genai_emulator)[-1]["input"] == {"prompt": "a lamp", "aspect_ratio": "9:16", "megapixels": "1",
+                                                       "num_outputs": 1}
+    assert tall.image.size == (192, 336)
 
 
 def test_more_images_than_one_prediction_makes_are_split(genai_emulator: Emulator) -> None:
@@ -77,6 +89,29 @@ def test_settings_a_model_lacks_become_warnings_and_unknown_inputs_errors(genai_
     with pytest.raises(genai.InvalidRequestError, match="Replicate answered 422: - input.num_inference_steps: Must be less"):
         client.images.generate("a lamp", steps=9)
     assert client.credits.reserved() == 0
+
+
+def test_async_edit_uploads_a_large_image_and_reports_progress(genai_emulator: Emulator) -> None:
+    import os
+
+    from PIL import Image as PILImage
+
+    genai_emulator.replicate.job_seconds, genai_emulator.replicate.max_wait = 0.8, 0
+    noisy = PILImage.frombytes("RGB", (400, 400), os.urandom(400 * 400 * 3))
+    progress: list[genai.Progress] = []
+
+    async def main() -> genai.ImageResult:
+        async with genai.AsyncClient(image=SDXL, ledger="memory://", timeout=60) as client:
+            return await client.images.edit(noisy, "add a hat", size="512x512", on_progress=progress.append)
+
+    result = asyncio.run(main())
+    (upload,) = genai_emulator.calls("replicate.files.create")
+    assert len(upload.files["content"][0]) > 256 * 1024
+    assert _creates(genai_emulator)[-1]["input"]["image"].startswith(genai_emulator.url + "/files/")  # type: ignore[index]
+    assert result.image.size == (512, 512)
+    steps = [p.fraction for p in progress if p.stage == "processing"]
+    assert steps and steps == sorted(steps), "progress parsed from the model's logs, in order"
+    assert progress[-1].stage == "done"
 
 
 def test_edit_sends_the_image_and_mask_as_data_urls_or_uploads(genai_emulator: Emulator) -> None:
@@ -131,14 +166,41 @@ def _png() -> bytes:
     return buffer.getvalue()
 
 
-def test_a_failed_poll_resumes_the_same_prediction_instead_of_paying_for_another(genai_emulator: Emulator) -> None:
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_failed_poll_resumes_the_same_prediction_instead_of_paying_for_another(genai_emulator: Emulator, mode: str) -> None:
     genai_emulator.replicate.job_seconds, genai_emulator.replicate.max_wait = 0.3, 0
     genai_emulator.fail("replicate.predictions.get", "unavailable", times=1)
-    client = _client(video=WAN, timeout=30)
-    result = client.videos.generate("a panda", seconds=2, fps=16)
+    if mode == "sync":
+        client = _client(video=WAN, timeout=30)
+        result = client.videos.generate("a panda", seconds=2, fps=16)
+        history = client.credits.history()
+    else:
+        async def main() -> tuple[genai.VideoResult, list[genai.LedgerEntry]]:
+            async with genai.AsyncClient(video=WAN, ledger="memory://", timeout=30) as client:
+                done = await client.videos.generate("a panda", seconds=2, fps=16)
+                return done, await client.credits.history()
+
+        result, history = asyncio.run(main())
+    assert [r.status for r in genai_emulator.calls("replicate.predictions.get")][0] == 503
     assert len(_creates(genai_emulator)) == 1, "one prediction, however many attempts"
-    assert [e.kind for e in client.credits.history()].count("charge") == 1
-    assert result.cost.credits > 0
+    assert [e.kind for e in history].count("charge") == 1
+    assert result.cost.credits > 0 and result.video.fps == 16.0
+
+
+def test_async_calls_follow_many_predictions_at_once_without_worker_threads(genai_emulator: Emulator) -> None:
+    genai_emulator.replicate.job_seconds, genai_emulator.replicate.max_wait = 1.5, 0
+    calls = 12  # more than asyncio's default thread pool holds on a small machine (cores + 4)
+
+    async def main() -> list[genai.ImageResult]:
+        async with genai.AsyncClient(image=SCHNELL, ledger="memory://", timeout=60) as client:
+            return list(await asyncio.gather(*(client.images.generate(f"a fox, take {i}", size="512x512")
+                                               for i in range(calls))))
+
+    results = asyncio.run(main())
+    assert [len(r.images) for r in results] == [1] * calls
+    assert len({r.images[0].data for r in results}) == calls
+    assert genai_emulator.replicate.peak_running() == calls, "every prediction was in flight at once"
+    assert genai_emulator.replicate.status_counts() == {"succeeded": calls}
 
 
 def test_rate_limits_and_server_errors_on_create_are_retried(genai_emulator: Emulator) -> None:
@@ -209,6 +271,23 @@ def test_cancelling_an_async_call_cancels_its_prediction(genai_emulator: Emulato
     assert asyncio.run(main()) == {"canceled": 1}
 
 
+def test_an_on_progress_that_raises_stops_the_call_and_its_prediction(genai_emulator: Emulator) -> None:
+    genai_emulator.replicate.job_seconds, genai_emulator.replicate.max_wait = 30, 0
+
+    class Stop(Exception):
+        pass
+
+    def stop_when_running(progress: genai.Progress) -> None:
+        if progress.stage == "processing":
+            raise Stop
+
+    client = _client(video=WAN, timeout=60)
+    with pytest.raises(Stop):
+        client.videos.generate("a long panda", seconds=2, fps=16, on_progress=stop_when_running)
+    assert genai_emulator.replicate.status_counts() == {"canceled": 1}
+    assert client.credits.reserved() == 0 and client.credits.history() == []
+
+
 def test_models_users_add_to_the_emulator(genai_emulator: Emulator) -> None:
     genai_emulator.replicate.add_model(EmulatedModel("acme", "sketch", {"text": {"type": "string"}}, required=("text",)))
     with pytest.raises(genai.InvalidRequestError, match="takes no prompt"):
@@ -223,3 +302,25 @@ def test_models_users_add_to_the_emulator(genai_emulator: Emulator) -> None:
     result = client.images.generate("a cat", provider_options={"replicate": {"style": "ink"}})
     assert _creates(genai_emulator)[-1] == {"input": {"prompt": "a cat", "style": "ink"}}
     assert len(result.images) == 1
+
+
+def test_the_official_replicate_client_runs_models_on_the_emulator(genai_emulator: Emulator) -> None:
+    """Applications that call Replicate with its own client can test against the emulator too."""
+    replicate = pytest.importorskip("replicate", reason="the official client comes with the dev extra")
+    official = replicate.Client(api_token=genai_emulator.api_key, base_url=genai_emulator.url)
+    (output,) = official.run("black-forest-labs/flux-schnell", input={"prompt": "a fox", "aspect_ratio": "16:9"})
+    # the client wraps https URLs only; the emulator serves its files over http on loopback
+    assert genai.Image.from_bytes(urllib.request.urlopen(str(output)).read()).size == (336, 192)
+    genai_emulator.replicate.job_seconds, genai_emulator.replicate.max_wait = 0.5, 0
+    prediction = official.predictions.create(version=SDXL.rsplit(":", 1)[1], input={"prompt": "a fox", "num_outputs": 2})
+    assert prediction.status == "starting", "a create that did not wait answers the prediction as starting"
+    prediction.wait()
+    assert prediction.status == "succeeded" and len(prediction.output) == 2
+    assert prediction.metrics["predict_time"] > 0 and "100%" in prediction.logs
+    genai_emulator.replicate.fail_next_prediction("E1001: out of memory")
+    with pytest.raises(replicate.exceptions.ModelError, match="E1001"):
+        official.run("black-forest-labs/flux-schnell", input={"prompt": "a fox"})
+    genai_emulator.fail("replicate.predictions.create", "rate_limit", retry_after=0)
+    with pytest.raises(replicate.exceptions.ReplicateError) as throttled:
+        official.predictions.create(version=SDXL.rsplit(":", 1)[1], input={"prompt": "a fox"})
+    assert throttled.value.status == 429

@@ -7,7 +7,9 @@ and says in a warning what it could not map; ``provider_options={"replicate": {.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import base64
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -15,9 +17,8 @@ from typing import Any
 from .._errors import InvalidRequestError
 from .._media import Image
 from .._requests import ImageRequest, VideoRequest
-from .base import CallContext
 
-FileUrl = Callable[[bytes, str, CallContext], str]
+DATA_URL_LIMIT = 256 * 1024  # Replicate's advice: larger files go up through the files API
 
 _STEPS = ("num_inference_steps", "steps", "num_steps")
 _GUIDANCE = ("guidance_scale", "guidance", "cfg")
@@ -49,6 +50,20 @@ class InputSchema:
     def enum(self, name: str) -> list[Any]:
         values = self.properties.get(name, {}).get("enum")
         return list(values) if isinstance(values, list) else []
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An input file too large for a data URL: the provider sends it through the files API and puts its URL here."""
+
+    data: bytes
+    media_type: str
+
+
+def file_input(data: bytes, media_type: str) -> str | Upload:
+    if len(data) <= DATA_URL_LIMIT:
+        return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
+    return Upload(data, media_type)
 
 
 _USUAL = {"prompt", "negative_prompt", "width", "height", "seed", "num_outputs", "num_inference_steps", "guidance_scale",
@@ -125,20 +140,33 @@ def _size(size: str | None, schema: InputSchema, model_id: str, inputs: dict[str
         best = min(resolutions, key=lambda r: abs(int(r.rstrip("p")) - min(width, height)))
         inputs["resolution"] = best
         applied.append(f"resolution {best}")
+    megapixels = [m for m in schema.enum("megapixels") if _positive(m)]
+    if megapixels:  # FLUX: "1" or "0.25" million pixels; the nearest by ratio to the area asked for
+        area = width * height / 1_000_000
+        best = min(megapixels, key=lambda m: abs(math.log(float(m) / area)))
+        inputs["megapixels"] = best
+        applied.append(f"{best} megapixels")
     if applied:
         warnings.append(f"{model_id} takes no width and height: {' and '.join(applied)} were asked for, the nearest to {size}")
         return
     warnings.append(f"{model_id} has no size input: size={size} was not applied")
 
 
+def _positive(value: Any) -> bool:
+    try:
+        return float(value) > 0
+    except (TypeError, ValueError):
+        return False
+
+
 def _attach(images: tuple[Image, ...], names: tuple[str, ...], what: str, schema: InputSchema, model_id: str,
-            inputs: dict[str, Any], file_url: FileUrl, ctx: CallContext) -> None:
+            inputs: dict[str, Any]) -> None:
     if not images:
         return
     name = schema.first(names)
     if name is None:
         raise InvalidRequestError(f"{model_id} takes no {what} (its inputs: {', '.join(sorted(schema.properties))})")
-    inputs[name] = file_url(images[0].data, images[0].media_type, ctx)
+    inputs[name] = file_input(images[0].data, images[0].media_type)
 
 
 def _require(schema: InputSchema, inputs: Mapping[str, Any], model_id: str) -> None:
@@ -149,9 +177,9 @@ def _require(schema: InputSchema, inputs: Mapping[str, Any], model_id: str) -> N
         )
 
 
-def image_input(model_id: str, request: ImageRequest, n: int, schema: InputSchema, file_url: FileUrl,
-                ctx: CallContext) -> tuple[dict[str, Any], int, list[str]]:
-    """The prediction input for ``n`` images, how many one prediction makes, and the warnings."""
+def image_input(model_id: str, request: ImageRequest, n: int, schema: InputSchema) -> tuple[dict[str, Any], int, list[str]]:
+    """The prediction input for ``n`` images, how many one prediction makes, and the warnings.
+    Large input files are left as :class:`Upload` values for the provider to send first."""
     warnings: list[str] = []
     inputs: dict[str, Any] = {}
     if request.prompt is not None:
@@ -160,9 +188,9 @@ def image_input(model_id: str, request: ImageRequest, n: int, schema: InputSchem
         inputs["prompt"] = request.prompt
     _size(request.size, schema, model_id, inputs, warnings)
     _portable(request, schema, model_id, inputs, warnings)
-    _attach(request.images, _IMAGE, "input image", schema, model_id, inputs, file_url, ctx)
+    _attach(request.images, _IMAGE, "input image", schema, model_id, inputs)
     if request.mask is not None:
-        _attach((request.mask,), _MASK, "mask", schema, model_id, inputs, file_url, ctx)
+        _attach((request.mask,), _MASK, "mask", schema, model_id, inputs)
     if len(request.images) > 1:
         warnings.append(f"{model_id} takes one input image: the first of {len(request.images)} was used")
     if request.quality is not None:
@@ -177,8 +205,7 @@ def image_input(model_id: str, request: ImageRequest, n: int, schema: InputSchem
     return inputs, per_prediction, warnings
 
 
-def video_input(model_id: str, request: VideoRequest, schema: InputSchema, file_url: FileUrl,
-                ctx: CallContext) -> tuple[dict[str, Any], list[str]]:
+def video_input(model_id: str, request: VideoRequest, schema: InputSchema) -> tuple[dict[str, Any], list[str]]:
     warnings: list[str] = []
     inputs: dict[str, Any] = {"prompt": request.prompt}
     if request.seconds is not None:
@@ -204,10 +231,10 @@ def video_input(model_id: str, request: VideoRequest, schema: InputSchema, file_
     _size(request.size, schema, model_id, inputs, warnings)
     _portable(request, schema, model_id, inputs, warnings)
     if request.image is not None:
-        _attach((request.image,), _IMAGE, "starting image", schema, model_id, inputs, file_url, ctx)
+        _attach((request.image,), _IMAGE, "starting image", schema, model_id, inputs)
     inputs.update(_user_inputs(request, schema, model_id))
     _require(schema, inputs, model_id)
     return inputs, warnings
 
 
-__all__ = ["InputSchema", "image_input", "parse_schema", "video_input"]
+__all__ = ["InputSchema", "Upload", "file_input", "image_input", "parse_schema", "video_input"]

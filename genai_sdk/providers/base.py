@@ -7,7 +7,7 @@ A provider implements the operations its backend can do: ``images``/``aimages``,
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import AsyncIterable, Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -161,6 +161,17 @@ def read_capped(chunks: Iterable[bytes], limit: int, what: str, provider: str) -
     """The bytes of a streamed download, refused once past ``limit``: a result URL must not fill the memory."""
     parts, size = [], 0
     for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise ProviderError(f"{what} exceeds {limit} bytes", provider=provider)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def aread_capped(chunks: AsyncIterable[bytes], limit: int, what: str, provider: str) -> bytes:
+    """As :func:`read_capped`, for an async stream."""
+    parts, size = [], 0
+    async for chunk in chunks:
         size += len(chunk)
         if size > limit:
             raise ProviderError(f"{what} exceeds {limit} bytes", provider=provider)

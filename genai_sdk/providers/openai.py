@@ -26,7 +26,16 @@ from .._errors import (
 from .._media import Audio, Image
 from .._requests import ImageRequest, Request, Segment, SynthesizeRequest, TranscribeRequest, Word
 from .._retry import parse_retry_after
-from .base import AudioPart, CallContext, ImageBatch, SpeechPart, TranscriptPart, check_option_keys, read_capped
+from .base import (
+    AudioPart,
+    CallContext,
+    ImageBatch,
+    SpeechPart,
+    TranscriptPart,
+    aread_capped,
+    check_option_keys,
+    read_capped,
+)
 
 if TYPE_CHECKING:
     import httpx2
@@ -399,15 +408,10 @@ class OpenAIProvider:
         try:
             async with self._adownloader.stream("GET", url, timeout=timeout or 60.0) as response:
                 response.raise_for_status()
-                chunks, size = [], 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > MAX_DOWNLOAD_BYTES:
-                        raise ProviderError(f"image at {url} exceeds {MAX_DOWNLOAD_BYTES} bytes", provider="openai")
-                    chunks.append(chunk)
+                data = await aread_capped(response.aiter_bytes(), MAX_DOWNLOAD_BYTES, f"image at {url}", "openai")
         except httpx2.HTTPError as exc:
             raise ProviderUnavailableError(f"could not download the image: {exc}", provider="openai") from None
-        return Image.from_bytes(b"".join(chunks))
+        return Image.from_bytes(data)
 
     def close(self) -> None:
         if self._sync is not None:

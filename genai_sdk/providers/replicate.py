@@ -4,17 +4,23 @@ A prediction is created once per backend call and then followed to its end. The 
 each call's idempotency key started, so an attempt that the pipeline retries after a failed poll goes on following
 the same prediction instead of starting (and paying for) another. Waiting on a running prediction is not a retry:
 it is part of the one call, and it stops at once when the caller cancels.
+
+Each operation is written once, as a generator that yields what it needs done (an HTTP call, a pause, a download)
+and receives the answer. Two drivers run it: one with ``httpx.Client`` and blocking pauses, one with
+``httpx.AsyncClient`` and ``asyncio.sleep``, so async callers wait on the event loop, not in worker threads, and any
+number of predictions can be followed at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
+import contextlib
 import re
 import threading
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Generator, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 from .._catalog import IMAGE_OPERATIONS, REPLICATE_SIZES, ModelInfo, PriceTable
 from .._config import Settings
@@ -22,6 +28,7 @@ from .._errors import (
     AuthenticationError,
     ConfigError,
     ContentPolicyError,
+    GenAIError,
     GenerationFailedError,
     InvalidRequestError,
     ProviderError,
@@ -32,17 +39,51 @@ from .._errors import (
 from .._media import Image, Video
 from .._requests import ImageRequest, Request, VideoRequest
 from .._retry import parse_retry_after
-from ._replicate_inputs import InputSchema, image_input, parse_schema, video_input
-from .base import CallContext, Cancelled, ImageBatch, VideoOutcome, read_capped
+from ._replicate_inputs import InputSchema, Upload, image_input, parse_schema, video_input
+from .base import CallContext, Cancelled, ImageBatch, VideoOutcome, aread_capped, read_capped
 
 DEFAULT_BASE_URL = "https://api.replicate.com"
 MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
-DATA_URL_LIMIT = 256 * 1024  # Replicate's advice: larger files go up through the files API
 MAX_WAIT = 60  # seconds a create may block with "Prefer: wait"
 _MODEL = re.compile(r"^(?P<owner>[a-z0-9][a-z0-9_.-]*)/(?P<name>[a-z0-9][a-z0-9_.-]*)(?::(?P<version>[0-9a-f]{64}))?$")
 _TERMINAL = ("succeeded", "failed", "canceled", "aborted")
 _POLICY_WORDS = ("nsfw", "safety", "sensitive", "content policy", "flagged", "moderation")
 _PERCENT = re.compile(r"(\d{1,3})%\|")
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Http:
+    """A call to the Replicate API; the flow receives the decoded JSON answer, or the SDK's error is thrown in."""
+
+    method: str
+    path: str
+    timeout: float | None
+    json: Any = None
+    files: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Sleep:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Fetch:
+    """A download of an output file, without the token; the flow receives its bytes."""
+
+    url: str
+    timeout: float
+
+
+Flow = Generator[_Http | _Sleep | _Fetch, Any, T]
+
+
+class _Abandoned(Exception):
+    """Thrown into a flow whose caller gave up, so that it cancels its prediction on the way out."""
 
 
 def parse_model(name: str) -> tuple[str, str, str | None]:
@@ -69,10 +110,13 @@ class ReplicateProvider:
         self._settings = settings
         from .. import __version__
 
-        headers = {"Authorization": f"Bearer {token}", "User-Agent": f"genai-sdk/{__version__}"}
-        self._http = httpx.Client(headers=headers, timeout=httpx.Timeout(settings.timeout or 600.0, connect=10.0))
+        self._headers = {"Authorization": f"Bearer {token}", "User-Agent": f"genai-sdk/{__version__}"}
+        self._timeout = httpx.Timeout(settings.timeout or 600.0, connect=10.0)
+        self._http = httpx.Client(headers=self._headers, timeout=self._timeout)
         # Output files live on other hosts: they are fetched without the token.
-        self._downloads = httpx.Client(follow_redirects=True, headers={"User-Agent": headers["User-Agent"]})
+        self._downloads = httpx.Client(follow_redirects=True, headers={"User-Agent": self._headers["User-Agent"]})
+        self._ahttp: httpx.AsyncClient | None = None  # made on the first async call, inside its event loop
+        self._adownloads: httpx.AsyncClient | None = None
         self._lock = threading.Lock()
         self._schemas: dict[str, InputSchema] = {}
         self._started: dict[str, str] = {}  # idempotency key -> prediction id
@@ -104,62 +148,216 @@ class ReplicateProvider:
     # -- images and video ----------------------------------------------------------------------------------------
 
     def images(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch:
-        schema = self._schema(model.name, ctx)
-        inputs, per_prediction, warnings = image_input(model.id, request, n, schema, self._file_url, ctx)
+        return self._drive(self._images(model, request, n, ctx), ctx)
+
+    async def aimages(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch:
+        return await self._adrive(self._images(model, request, n, ctx), ctx)
+
+    def video(self, model: ModelInfo, request: VideoRequest, ctx: CallContext) -> VideoOutcome:
+        return self._drive(self._video(model, request, ctx), ctx)
+
+    async def avideo(self, model: ModelInfo, request: VideoRequest, ctx: CallContext) -> VideoOutcome:
+        return await self._adrive(self._video(model, request, ctx), ctx)
+
+    def _images(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> Flow[ImageBatch]:
+        schema = yield from self._schema(model.name, ctx)
+        inputs, per_prediction, warnings = image_input(model.id, request, n, schema)
+        yield from self._upload(inputs, ctx)
         images: list[Image] = []
         seconds = 0.0
         ids: list[str] = []
-        index = 0
         while len(images) < n:
             count = min(per_prediction, n - len(images))
             if schema.has("num_outputs"):
                 inputs["num_outputs"] = count
-            prediction = self._predict(model.name, inputs, ctx, f"{ctx.idempotency_key}/{index}", n)
-            index += 1
+            prediction = yield from self._predict(model.name, inputs, ctx, f"{ctx.idempotency_key}/{len(ids)}")
             ids.append(str(prediction["id"]))
             seconds += _predict_time(prediction)
-            urls = _outputs(prediction)
-            if not urls:
-                raise GenerationFailedError(f"{model.id} finished without output (prediction {prediction['id']})",
-                                            provider="replicate", request_id=str(prediction["id"]))
-            images.extend(Image.from_bytes(self._download(url, ctx)) for url in urls[:count])
+            for url in _outputs(prediction, model.id)[:count]:
+                images.append(Image.from_bytes((yield _Fetch(url, ctx.timeout or 120.0))))
         return ImageBatch(images, request_id=ids[0] if len(ids) == 1 else ",".join(ids), warnings=warnings,
                           seed=request.seed, compute_seconds=seconds)
 
-    async def aimages(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch:
-        return await asyncio.to_thread(self.images, model, request, n, ctx)
-
-    def video(self, model: ModelInfo, request: VideoRequest, ctx: CallContext) -> VideoOutcome:
-        schema = self._schema(model.name, ctx)
-        inputs, warnings = video_input(model.id, request, schema, self._file_url, ctx)
-        prediction = self._predict(model.name, inputs, ctx, f"{ctx.idempotency_key}/0", None)
-        urls = _outputs(prediction)
-        if not urls:
-            raise GenerationFailedError(f"{model.id} finished without output (prediction {prediction['id']})",
-                                        provider="replicate", request_id=str(prediction["id"]))
-        video = video_from_bytes(self._download(urls[0], ctx))
+    def _video(self, model: ModelInfo, request: VideoRequest, ctx: CallContext) -> Flow[VideoOutcome]:
+        schema = yield from self._schema(model.name, ctx)
+        inputs, warnings = video_input(model.id, request, schema)
+        yield from self._upload(inputs, ctx)
+        prediction = yield from self._predict(model.name, inputs, ctx, f"{ctx.idempotency_key}/0")
+        video = video_from_bytes((yield _Fetch(_outputs(prediction, model.id)[0], ctx.timeout or 120.0)))
         return VideoOutcome(video, request_id=str(prediction["id"]), seed=request.seed,
                             compute_seconds=_predict_time(prediction), warnings=warnings)
 
-    async def avideo(self, model: ModelInfo, request: VideoRequest, ctx: CallContext) -> VideoOutcome:
-        return await asyncio.to_thread(self.video, model, request, ctx)
+    # -- the steps every operation is made of ----------------------------------------------------------------------
 
-    # -- the HTTP API ----------------------------------------------------------------------------------------------
+    def _schema(self, model_name: str, ctx: CallContext) -> Flow[InputSchema]:
+        with self._lock:
+            schema = self._schemas.get(model_name)
+        if schema is not None:
+            return schema
+        owner, name, version = parse_model(model_name)
+        if version:
+            body = yield _Http("GET", f"/models/{owner}/{name}/versions/{version}", ctx.timeout)
+            document = body.get("openapi_schema") if isinstance(body, dict) else None
+        else:
+            body = yield _Http("GET", f"/models/{owner}/{name}", ctx.timeout)
+            latest = body.get("latest_version") if isinstance(body, dict) else None
+            document = latest.get("openapi_schema") if isinstance(latest, dict) else None
+        schema = parse_schema(document)
+        with self._lock:
+            self._schemas[model_name] = schema
+        return schema
 
-    def _call(self, method: str, path: str, ctx: CallContext | None, *, json: Any = None, files: Any = None,
-              headers: Mapping[str, str] | None = None, timeout: float | None = None) -> tuple[int, Any]:
+    def _upload(self, inputs: dict[str, Any], ctx: CallContext) -> Flow[None]:
+        """Send the files too large for data URLs through the files API, as Replicate advises, and use their URLs."""
+        for name, value in list(inputs.items()):
+            if isinstance(value, Upload):
+                extension = value.media_type.rsplit("/", 1)[-1]
+                body = yield _Http("POST", "/files", ctx.timeout,
+                                   files={"content": (f"input.{extension}", value.data, value.media_type)})
+                inputs[name] = str(body["urls"]["get"])
+
+    def _predict(self, model_name: str, inputs: dict[str, Any], ctx: CallContext, key: str) -> Flow[dict[str, Any]]:
+        owner, name, version = parse_model(model_name)
+        deadline = time.monotonic() + ctx.timeout if ctx.timeout is not None else None
+        with self._lock:
+            prediction_id = self._started.get(key)
+        if prediction_id is None:
+            wait = MAX_WAIT if ctx.timeout is None else max(1, min(MAX_WAIT, int(ctx.timeout) - 5))
+            headers = {"Prefer": f"wait={wait}"}
+            if ctx.timeout is not None:  # a prediction left behind by a crashed caller ends on its own
+                headers["Cancel-After"] = f"{max(5, int(ctx.timeout) + 60)}s"
+            timeout = None if ctx.timeout is None else ctx.timeout + 5
+            if version:
+                prediction = yield _Http("POST", "/predictions", timeout, json={"version": version, "input": inputs},
+                                         headers=headers)
+            else:
+                prediction = yield _Http("POST", f"/models/{owner}/{name}/predictions", timeout, json={"input": inputs},
+                                         headers=headers)
+            prediction_id = str(prediction["id"])
+            with self._lock:
+                self._started[key] = prediction_id
+        else:
+            prediction = yield _Http("GET", f"/predictions/{prediction_id}", ctx.timeout)
+        interval = 0.25
+        try:
+            while prediction.get("status") not in _TERMINAL:
+                try:
+                    self._report(prediction, ctx)
+                except Exception:  # on_progress raised to stop the call: the prediction must stop too
+                    yield from self._cancel(prediction_id)
+                    raise
+                if ctx.cancelled is not None and ctx.cancelled.is_set():
+                    raise _Abandoned
+                if deadline is not None and time.monotonic() >= deadline:
+                    yield from self._cancel(prediction_id)
+                    with self._lock:
+                        self._started.pop(key, None)
+                    raise ProviderUnavailableError(
+                        f"prediction {prediction_id} did not finish within {ctx.timeout:.3g} s; it was canceled (raise timeout=)",
+                        provider="replicate", request_id=prediction_id, retryable=False,
+                    )
+                yield _Sleep(interval)
+                interval = min(interval * 1.5, 5.0)
+                prediction = yield _Http("GET", f"/predictions/{prediction_id}", ctx.timeout)
+        except _Abandoned:
+            yield from self._cancel(prediction_id)
+            raise Cancelled(f"the call was cancelled; prediction {prediction_id} was canceled", provider="replicate",
+                            request_id=prediction_id) from None
+        with self._lock:
+            self._started.pop(key, None)
+        return _finished_or_raise(prediction, self._token)
+
+    def _report(self, prediction: dict[str, Any], ctx: CallContext) -> None:
+        if ctx.progress is None:
+            return
+        percents = _PERCENT.findall(str(prediction.get("logs") or ""))
+        if percents:
+            ctx.progress(float(percents[-1]), 100.0, str(prediction.get("status")))
+
+    def _cancel(self, prediction_id: str) -> Flow[None]:
+        try:
+            yield _Http("POST", f"/predictions/{prediction_id}/cancel", 10.0)
+        except (ProviderError, InvalidRequestError, ConfigError):
+            pass  # the prediction may have just ended; Cancel-After ends it otherwise
+
+    # -- the two drivers -------------------------------------------------------------------------------------------
+
+    def _drive(self, flow: Flow[T], ctx: CallContext) -> T:
+        answer: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                step = flow.send(answer) if error is None else flow.throw(error)
+            except StopIteration as stop:
+                return cast(T, stop.value)
+            answer, error = None, None
+            try:
+                if isinstance(step, _Http):
+                    answer = self._answer(self._send(step))
+                elif isinstance(step, _Sleep):
+                    if ctx.cancelled is not None:
+                        ctx.cancelled.wait(step.seconds)
+                    else:
+                        time.sleep(step.seconds)
+                else:
+                    with _fetching(step), self._downloads.stream("GET", step.url, timeout=step.timeout) as response:
+                        response.raise_for_status()
+                        answer = read_capped(response.iter_bytes(), MAX_DOWNLOAD_BYTES, f"the output at {step.url}", "replicate")
+            except GenAIError as exc:
+                error = exc
+
+    async def _adrive(self, flow: Flow[T], ctx: CallContext) -> T:
+        """As :meth:`_drive`, on the event loop. A cancelled task cancels its prediction before it ends."""
         import httpx
 
-        try:
-            response = self._http.request(method, self._api + path, json=json, files=files, headers=headers,
-                                          timeout=timeout if timeout is not None else (ctx.timeout if ctx else None))
-        except httpx.TimeoutException:
-            raise ProviderUnavailableError("Replicate did not answer in time", provider="replicate", retryable=True) from None
-        except httpx.HTTPError as exc:
-            raise ProviderUnavailableError(f"could not reach Replicate: {exc}", provider="replicate", retryable=True) from None
+        if self._ahttp is None or self._adownloads is None:
+            self._ahttp = httpx.AsyncClient(headers=self._headers, timeout=self._timeout)
+            self._adownloads = httpx.AsyncClient(follow_redirects=True, headers={"User-Agent": self._headers["User-Agent"]})
+        answer: Any = None
+        error: BaseException | None = None
+        cancelled: asyncio.CancelledError | None = None
+        while True:
+            try:
+                step = flow.send(answer) if error is None else flow.throw(error)
+            except StopIteration as stop:
+                return cast(T, stop.value)
+            except (Cancelled, _Abandoned):
+                if cancelled is not None:
+                    raise cancelled from None
+                raise
+            answer, error = None, None
+            try:
+                if isinstance(step, _Http):
+                    answer = self._answer(await self._asend(self._ahttp, step))
+                elif isinstance(step, _Sleep):
+                    await asyncio.sleep(step.seconds)
+                else:
+                    with _fetching(step):
+                        async with self._adownloads.stream("GET", step.url, timeout=step.timeout) as response:
+                            response.raise_for_status()
+                            answer = await aread_capped(response.aiter_bytes(), MAX_DOWNLOAD_BYTES,
+                                                       f"the output at {step.url}", "replicate")
+            except GenAIError as exc:
+                error = exc
+            except asyncio.CancelledError as exc:
+                if cancelled is not None:
+                    raise  # cancelled again while cancelling: give up at once
+                cancelled, error = exc, _Abandoned()
+
+    def _send(self, step: _Http) -> Any:
+        with _reaching():
+            return self._http.request(step.method, self._api + step.path, json=step.json, files=step.files,
+                                      headers=step.headers, timeout=step.timeout)
+
+    async def _asend(self, client: Any, step: _Http) -> Any:
+        with _reaching():
+            return await client.request(step.method, self._api + step.path, json=step.json, files=step.files,
+                                        headers=step.headers, timeout=step.timeout)
+
+    def _answer(self, response: Any) -> Any:
         if response.status_code >= 400:
             raise self._error(response)
-        return response.status_code, response.json() if response.content else None
+        return response.json() if response.content else None
 
     def _error(self, response: Any) -> ProviderError | InvalidRequestError | ConfigError:
         status = response.status_code
@@ -189,110 +387,40 @@ class ReplicateProvider:
             return InvalidRequestError(message)
         return ProviderError(message, retryable=False, **common)
 
-    def _schema(self, model_name: str, ctx: CallContext) -> InputSchema:
-        with self._lock:
-            schema = self._schemas.get(model_name)
-        if schema is not None:
-            return schema
-        owner, name, version = parse_model(model_name)
-        if version:
-            _, body = self._call("GET", f"/models/{owner}/{name}/versions/{version}", ctx)
-            document = body.get("openapi_schema") if isinstance(body, dict) else None
-        else:
-            _, body = self._call("GET", f"/models/{owner}/{name}", ctx)
-            latest = body.get("latest_version") if isinstance(body, dict) else None
-            document = latest.get("openapi_schema") if isinstance(latest, dict) else None
-        schema = parse_schema(document)
-        with self._lock:
-            self._schemas[model_name] = schema
-        return schema
-
-    def _predict(self, model_name: str, inputs: dict[str, Any], ctx: CallContext, key: str, images: int | None) -> dict[str, Any]:
-        owner, name, version = parse_model(model_name)
-        deadline = time.monotonic() + ctx.timeout if ctx.timeout is not None else None
-        with self._lock:
-            prediction_id = self._started.get(key)
-        if prediction_id is None:
-            wait = MAX_WAIT if ctx.timeout is None else max(1, min(MAX_WAIT, int(ctx.timeout) - 5))
-            headers = {"Prefer": f"wait={wait}"}
-            if ctx.timeout is not None:  # a prediction left behind by a crashed caller ends on its own
-                headers["Cancel-After"] = f"{max(5, int(ctx.timeout) + 60)}s"
-            if version:
-                _, prediction = self._call("POST", "/predictions", ctx, json={"version": version, "input": inputs}, headers=headers,
-                                           timeout=None if ctx.timeout is None else ctx.timeout + 5)
-            else:
-                _, prediction = self._call("POST", f"/models/{owner}/{name}/predictions", ctx, json={"input": inputs},
-                                           headers=headers, timeout=None if ctx.timeout is None else ctx.timeout + 5)
-            prediction_id = str(prediction["id"])
-            with self._lock:
-                self._started[key] = prediction_id
-        else:
-            _, prediction = self._call("GET", f"/predictions/{prediction_id}", ctx)
-        interval = 0.25
-        while prediction.get("status") not in _TERMINAL:
-            self._report(prediction, ctx)
-            if ctx.cancelled is not None and ctx.cancelled.is_set():
-                self._cancel(prediction_id)
-                raise Cancelled(f"the call was cancelled; prediction {prediction_id} was canceled", provider="replicate",
-                                request_id=prediction_id)
-            if deadline is not None and time.monotonic() >= deadline:
-                self._cancel(prediction_id)
-                with self._lock:
-                    self._started.pop(key, None)
-                raise ProviderUnavailableError(
-                    f"prediction {prediction_id} did not finish within {ctx.timeout:.3g} s; it was canceled (raise timeout=)",
-                    provider="replicate", request_id=prediction_id, retryable=False,
-                )
-            if ctx.cancelled is not None:
-                ctx.cancelled.wait(interval)
-            else:
-                time.sleep(interval)
-            interval = min(interval * 1.5, 5.0)
-            _, prediction = self._call("GET", f"/predictions/{prediction_id}", ctx)
-        with self._lock:
-            self._started.pop(key, None)
-        return _finished_or_raise(prediction, self._token)
-
-    def _report(self, prediction: dict[str, Any], ctx: CallContext) -> None:
-        if ctx.progress is None:
-            return
-        percents = _PERCENT.findall(str(prediction.get("logs") or ""))
-        if percents:
-            ctx.progress(float(percents[-1]), 100.0, str(prediction.get("status")))
-
-    def _cancel(self, prediction_id: str) -> None:
-        try:
-            self._call("POST", f"/predictions/{prediction_id}/cancel", None, timeout=10.0)
-        except (ProviderError, InvalidRequestError, ConfigError):
-            pass  # the prediction may have just ended; Cancel-After ends it otherwise
-
-    def _file_url(self, data: bytes, media_type: str, ctx: CallContext) -> str:
-        """A data URL for small files; larger ones go up through the files API, as Replicate advises."""
-        if len(data) <= DATA_URL_LIMIT:
-            return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
-        extension = media_type.rsplit("/", 1)[-1]
-        _, body = self._call("POST", "/files", ctx, files={"content": (f"input.{extension}", data, media_type)})
-        return str(body["urls"]["get"])
-
-    def _download(self, url: str, ctx: CallContext) -> bytes:
-        import httpx
-
-        if url.startswith("data:"):
-            return base64.b64decode(url.split(",", 1)[1])
-        try:
-            with self._downloads.stream("GET", url, timeout=ctx.timeout or 120.0) as response:
-                response.raise_for_status()
-                return read_capped(response.iter_bytes(), MAX_DOWNLOAD_BYTES, f"the output at {url}", "replicate")
-        except httpx.HTTPError as exc:
-            raise ProviderUnavailableError(f"could not download the output {url}: {exc}", provider="replicate",
-                                           retryable=True) from None
-
     def close(self) -> None:
         self._http.close()
         self._downloads.close()
 
     async def aclose(self) -> None:
+        if self._ahttp is not None:
+            await self._ahttp.aclose()
+        if self._adownloads is not None:
+            await self._adownloads.aclose()
         self.close()
+
+
+@contextlib.contextmanager
+def _reaching() -> Iterator[None]:
+    """Transport failures as the SDK's retryable error."""
+    import httpx
+
+    try:
+        yield
+    except httpx.TimeoutException:
+        raise ProviderUnavailableError("Replicate did not answer in time", provider="replicate", retryable=True) from None
+    except httpx.HTTPError as exc:
+        raise ProviderUnavailableError(f"could not reach Replicate: {exc}", provider="replicate", retryable=True) from None
+
+
+@contextlib.contextmanager
+def _fetching(step: _Fetch) -> Iterator[None]:
+    import httpx
+
+    try:
+        yield
+    except httpx.HTTPError as exc:
+        raise ProviderUnavailableError(f"could not download the output {step.url}: {exc}", provider="replicate",
+                                       retryable=True) from None
 
 
 def _finished_or_raise(prediction: dict[str, Any], token: str) -> dict[str, Any]:
@@ -309,15 +437,20 @@ def _finished_or_raise(prediction: dict[str, Any], token: str) -> dict[str, Any]
                                 request_id=pid, code=code.group(1) if code else None)
 
 
-def _outputs(prediction: Mapping[str, Any]) -> list[str]:
+def _outputs(prediction: Mapping[str, Any], model_id: str) -> list[str]:
+    """The output URLs of a succeeded prediction; none is an error, never an empty result."""
     output = prediction.get("output")
+    urls: list[str] = []
     if isinstance(output, str):
-        return [output]
-    if isinstance(output, list):
-        return [item for item in output if isinstance(item, str)]
-    if isinstance(output, dict):  # some models name their files: {"video": url, ...}
-        return [item for item in output.values() if isinstance(item, str)]
-    return []
+        urls = [output]
+    elif isinstance(output, list):
+        urls = [item for item in output if isinstance(item, str)]
+    elif isinstance(output, dict):  # some models name their files: {"video": url, ...}
+        urls = [item for item in output.values() if isinstance(item, str)]
+    if not urls:
+        raise GenerationFailedError(f"{model_id} finished without output (prediction {prediction['id']})",
+                                    provider="replicate", request_id=str(prediction["id"]))
+    return urls
 
 
 def _predict_time(prediction: Mapping[str, Any]) -> float:

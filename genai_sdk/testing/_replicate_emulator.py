@@ -1,7 +1,7 @@
 """The Replicate endpoints of the emulator: models with input schemas, predictions that run, files.
 
 Predictions take ``job_seconds`` to finish (0: at once). A create that asks ``Prefer: wait`` gets the finished
-prediction (201) when it ends within the wait, else the running one (202), as Replicate answers. Output files are
+prediction (201) when it ends within the wait, else the prediction still "starting" (202), as Replicate answers. Output files are
 served by the emulator, without the token, as Replicate's delivery hosts serve them.
 """
 
@@ -77,12 +77,14 @@ def default_models() -> list[EmulatedModel]:
     flux_schnell = EmulatedModel("black-forest-labs", "flux-schnell", {
         "prompt": _prop("string"),
         "aspect_ratio": _prop("string", enum=ASPECT_RATIOS, default="1:1"),
+        "megapixels": _prop("string", enum=["1", "0.25"], default="1"),
         "num_outputs": _prop("integer", minimum=1, maximum=4, default=1),
         "num_inference_steps": _prop("integer", minimum=1, maximum=4, default=4),
         "seed": _prop("integer"),
         "output_format": _prop("string", enum=["webp", "jpg", "png"], default="webp"),
         "output_quality": _prop("integer", minimum=0, maximum=100, default=80),
         "go_fast": _prop("boolean", default=True),
+        "disable_safety_checker": _prop("boolean", default=False),
     })
     flux_dev = EmulatedModel("black-forest-labs", "flux-dev", {
         **flux_schnell.inputs,
@@ -149,8 +151,9 @@ def _ok(status: int, body: Any) -> Answer:
 class _Prediction:
     body: dict[str, Any]
     model: EmulatedModel
-    ends_at: float
+    ends_at: float  # when it finishes, or when it was canceled
     failure: str | None = None
+    created: float = field(default_factory=time.monotonic)
 
 
 class ReplicateEmulator:
@@ -173,6 +176,17 @@ class ReplicateEmulator:
         """Make the next predictions end ``failed`` with this error, as a model that fails does (HTTP stays 2xx)."""
         with self._lock:
             self._failures.extend([error] * times)
+
+    def peak_running(self) -> int:
+        """The most predictions that were running at one time: how many a client really had in flight."""
+        with self._lock:
+            spans = [(p.created, max(p.created, p.ends_at)) for p in self.predictions.values()]
+        events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+        peak = running = 0
+        for _, change in events:  # at equal times an end sorts first: touching spans do not overlap
+            running += change
+            peak = max(peak, running)
+        return peak
 
     def status_counts(self) -> dict[str, int]:
         with self._lock:
@@ -214,6 +228,7 @@ class ReplicateEmulator:
             if self._advance(prediction)["status"] not in ("succeeded", "failed", "canceled"):
                 with self._lock:
                     prediction.body.update(status="canceled", completed_at=_now())
+                    prediction.ends_at = min(prediction.ends_at, time.monotonic())
             return _ok(200, self._advance(prediction))
         return _ok(200, self._advance(prediction))
 
@@ -278,6 +293,8 @@ class ReplicateEmulator:
             time.sleep(max(0.0, min(limit, prediction.ends_at - time.monotonic())))
         current = self._advance(prediction)
         finished = current["status"] in ("succeeded", "failed", "canceled")
+        if not finished:  # the published spec: a wait that runs out answers the prediction as "starting"
+            current.update(status="starting", logs="")
         headers = {"Preference-Applied": f"wait={wait.group(1) or 60}"} if wait is not None else {}
         status, answer_headers, payload = _ok(201 if finished else 202, current)
         return status, {**answer_headers, **headers}, payload
@@ -376,11 +393,15 @@ def serve_replicate(emulator: Emulator, method: str, path: str, headers: dict[st
 
 
 def _pixels(inputs: dict[str, Any]) -> tuple[int, int]:
+    """Width and height as FLUX picks them (megapixels of 1024x1024 at the aspect ratio, sides multiples of 64),
+    shrunk four times to keep the emulator quick: 1:1 at 1 megapixel is 256x256."""
     if "width" in inputs and "height" in inputs:
         return int(inputs["width"]), int(inputs["height"])
     w, h = (int(v) for v in str(inputs.get("aspect_ratio") or "1:1").split(":"))
-    scale = 256 / max(w, h)  # small pictures keep the emulator quick
-    return max(8, round(w * scale)), max(8, round(h * scale))
+    area = float(inputs.get("megapixels") or 1) * 1024 * 1024
+    width = max(64, round((area * w / h) ** 0.5 / 64) * 64)
+    height = max(64, round((area * h / w) ** 0.5 / 64) * 64)
+    return width // 4, height // 4
 
 
 def _validate(model: EmulatedModel, inputs: dict[str, Any]) -> list[tuple[str, str]]:
