@@ -304,6 +304,27 @@ def test_models_users_add_to_the_emulator(genai_emulator: Emulator) -> None:
     assert len(result.images) == 1
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_outputs_answered_inline_as_data_urls_are_decoded(genai_emulator: Emulator, mode: str) -> None:
+    genai_emulator.replicate.inline_outputs = True
+    if mode == "sync":
+        images = _client(image=SCHNELL).images.generate("a fox", n=2, size="512x512").images
+        clip = _client(video=WAN).videos.generate("a fox", seconds=1, fps=8)
+    else:
+        async def main() -> tuple[list[genai.Image], genai.VideoResult]:
+            async with genai.AsyncClient(image=SCHNELL, video=WAN, ledger="memory://") as client:
+                made = await client.images.generate("a fox", n=2, size="512x512")
+                return made.images, await client.videos.generate("a fox", seconds=1, fps=8)
+
+        images, clip = asyncio.run(main())
+    assert [image.size for image in images] == [(128, 128), (128, 128)] and images[0].data != images[1].data
+    assert (clip.video.fps, clip.video.width) == (8.0, 64)
+    assert _creates(genai_emulator)[-1]["input"]["num_frames"] == 17  # type: ignore[index]
+    assert any("makes 17-121 frames: 17 frames were asked for where 1 s at 8 fps would be 8" in w for w in clip.warnings)
+    assert all(str(url).startswith("data:") for c in genai_emulator.replicate.predictions.values()
+               for url in (c.body["output"] if isinstance(c.body["output"], list) else [c.body["output"]]))
+
+
 def test_the_official_replicate_client_runs_models_on_the_emulator(genai_emulator: Emulator) -> None:
     """Applications that call Replicate with its own client can test against the emulator too."""
     replicate = pytest.importorskip("replicate", reason="the official client comes with the dev extra")

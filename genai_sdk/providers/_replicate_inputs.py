@@ -47,6 +47,10 @@ class InputSchema:
         value = self.properties.get(name, {}).get("maximum")
         return int(value) if isinstance(value, (int, float)) else None
 
+    def minimum(self, name: str) -> int | None:
+        value = self.properties.get(name, {}).get("minimum")
+        return int(value) if isinstance(value, (int, float)) else None
+
     def enum(self, name: str) -> list[Any]:
         values = self.properties.get(name, {}).get("enum")
         return list(values) if isinstance(values, list) else []
@@ -219,7 +223,14 @@ def video_input(model_id: str, request: VideoRequest, schema: InputSchema) -> tu
                 warnings.append(f"{model_id} makes videos of {seconds:g} s where {request.seconds:g} s were asked for")
             inputs[name] = seconds
         elif schema.has("num_frames"):
-            inputs["num_frames"] = max(1, round(request.seconds * (request.fps or 16)))
+            frames = wanted = max(1, round(request.seconds * (request.fps or 16)))
+            low, high = schema.minimum("num_frames"), schema.maximum("num_frames")
+            frames = max(frames, low) if low is not None else frames
+            frames = min(frames, high) if high is not None else frames
+            if frames != wanted:
+                warnings.append(f"{model_id} makes {low}-{high} frames: {frames} frames were asked for where "
+                                f"{request.seconds:g} s at {request.fps or 16} fps would be {wanted}")
+            inputs["num_frames"] = frames
         else:
             warnings.append(f"{model_id} has no duration input: seconds={request.seconds:g} was not applied")
     if request.fps is not None:

@@ -14,6 +14,7 @@ number of predictions can be followed at once.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import re
 import threading
@@ -21,6 +22,7 @@ import time
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
+from urllib.parse import unquote_to_bytes
 
 from .._catalog import IMAGE_OPERATIONS, REPLICATE_SIZES, ModelInfo, PriceTable
 from .._config import Settings
@@ -174,7 +176,7 @@ class ReplicateProvider:
             ids.append(str(prediction["id"]))
             seconds += _predict_time(prediction)
             for url in _outputs(prediction, model.id)[:count]:
-                images.append(Image.from_bytes((yield _Fetch(url, ctx.timeout or 120.0))))
+                images.append(Image.from_bytes((yield from self._output(url, ctx))))
         return ImageBatch(images, request_id=ids[0] if len(ids) == 1 else ",".join(ids), warnings=warnings,
                           seed=request.seed, compute_seconds=seconds)
 
@@ -183,7 +185,7 @@ class ReplicateProvider:
         inputs, warnings = video_input(model.id, request, schema)
         yield from self._upload(inputs, ctx)
         prediction = yield from self._predict(model.name, inputs, ctx, f"{ctx.idempotency_key}/0")
-        video = video_from_bytes((yield _Fetch(_outputs(prediction, model.id)[0], ctx.timeout or 120.0)))
+        video = video_from_bytes((yield from self._output(_outputs(prediction, model.id)[0], ctx)))
         return VideoOutcome(video, request_id=str(prediction["id"]), seed=request.seed,
                             compute_seconds=_predict_time(prediction), warnings=warnings)
 
@@ -266,6 +268,18 @@ class ReplicateProvider:
         with self._lock:
             self._started.pop(key, None)
         return _finished_or_raise(prediction, self._token)
+
+    def _output(self, url: str, ctx: CallContext) -> Flow[bytes]:
+        """An output file's bytes: inline when Replicate answered with a data URL, else downloaded."""
+        if url.startswith("data:"):
+            header, _, payload = url.partition(",")
+            try:
+                return base64.b64decode(payload, validate=True) if header.endswith(";base64") else unquote_to_bytes(payload)
+            except ValueError:
+                raise GenerationFailedError("Replicate returned an output data URL that does not decode",
+                                            provider="replicate") from None
+        data: bytes = yield _Fetch(url, ctx.timeout or 120.0)
+        return data
 
     def _report(self, prediction: dict[str, Any], ctx: CallContext) -> None:
         if ctx.progress is None:

@@ -166,6 +166,7 @@ class ReplicateEmulator:
         self.predictions: dict[str, _Prediction] = {}
         self.job_seconds = 0.0
         self.max_wait: float | None = None  # caps "Prefer: wait" (0: creates answer at once, so callers poll)
+        self.inline_outputs = False  # outputs as base64 data URLs, as Replicate may answer, instead of file URLs
         self._failures: list[str] = []
 
     def add_model(self, model: EmulatedModel) -> None:
@@ -346,12 +347,17 @@ class ReplicateEmulator:
         if model.output == "video":
             fps = int(inputs.get("frames_per_second") or inputs.get("fps") or 16)
             frames = int(inputs.get("num_frames") or fps * int(inputs.get("duration") or 5))
-            return self._emulator._store_file(make_video(prompt, 64, 48, min(frames, 160), fps), ".mp4")
+            return self._publish(make_video(prompt, 64, 48, min(frames, 160), fps), "video/mp4", ".mp4")
         fmt = str(inputs.get("output_format") or "webp").replace("jpg", "jpeg")
         width, height = _pixels(inputs)
         seed = inputs.get("seed")
-        return [self._emulator._store_file(make_image(prompt, width, height, i, seed, fmt), "." + fmt.replace("jpeg", "jpg"))
+        return [self._publish(make_image(prompt, width, height, i, seed, fmt), f"image/{fmt}", "." + fmt.replace("jpeg", "jpg"))
                 for i in range(int(inputs.get("num_outputs") or 1))]
+
+    def _publish(self, content: bytes, media_type: str, suffix: str) -> str:
+        if self.inline_outputs:
+            return f"data:{media_type};base64,{base64.b64encode(content).decode('ascii')}"
+        return self._emulator._store_file(content, suffix)
 
 
 def serve_replicate(emulator: Emulator, method: str, path: str, headers: dict[str, str], raw: bytes) -> Answer:
