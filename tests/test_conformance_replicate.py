@@ -72,7 +72,8 @@ def test_operations_the_sdk_uses_exist_in_the_spec(spec: dict[str, Any]) -> None
         ("/models/{model_owner}/{model_name}/predictions", "post"), ("/predictions", "post"),
         ("/predictions/{prediction_id}", "get"), ("/predictions/{prediction_id}/cancel", "post"),
         ("/models/{model_owner}/{model_name}", "get"), ("/models/{model_owner}/{model_name}/versions/{version_id}", "get"),
-        ("/files", "post"),
+        ("/files", "post"), ("/deployments/{deployment_owner}/{deployment_name}", "get"),
+        ("/deployments/{deployment_owner}/{deployment_name}/predictions", "post"),
     }
     missing = [(path, method) for path, method in used if method not in spec["paths"].get(path, {})]
     assert not missing
@@ -83,9 +84,11 @@ def test_prediction_requests_the_sdk_sends_conform(spec: dict[str, Any], genai_e
     client.images.generate("a couch", model="replicate:black-forest-labs/flux-schnell", n=2, size="512x512", seed=1)
     client.images.generate("a couch", model=f"replicate:stability-ai/sdxl:{SDXL_VERSION}", negative_prompt="red", steps=3)
     client.videos.generate("a panda", model="replicate:wan-video/wan-2.2-t2v-fast", seconds=2, fps=16)
+    genai_emulator.replicate.add_deployment("acme", "couches", "stability-ai/sdxl")
+    client.images.generate("a couch", model="replicate:deployments/acme/couches", size="512x512")
     prefer = re.compile(spec["components"]["parameters"]["parameters_prefer_header"]["schema"]["pattern"])
     calls = genai_emulator.calls("replicate.predictions.create")
-    assert len(calls) == 3
+    assert len(calls) == 4 and calls[-1].path == "/v1/deployments/acme/couches/predictions"
     for call in calls:
         _valid(spec, "schemas_version_prediction_request" if call.path == "/v1/predictions" else "schemas_prediction_request", call.json)
         assert prefer.match(call.headers["prefer"])
@@ -94,7 +97,7 @@ def test_prediction_requests_the_sdk_sends_conform(spec: dict[str, Any], genai_e
 def test_emulator_answers_conform(spec: dict[str, Any], genai_emulator: Emulator) -> None:
     genai_emulator.replicate.job_seconds, genai_emulator.replicate.max_wait = 30, 0
     status, created = _get(genai_emulator, "/v1/models/black-forest-labs/flux-schnell/predictions", "POST", {"input": {"prompt": "a cat"}})
-    assert status == 202 and created["status"] in ("starting", "processing")
+    assert status == 202 and created["status"] == "starting", "the spec: a wait that runs out answers 'starting'"
     _valid(spec, "schemas_prediction_response", created)
     status, current = _get(genai_emulator, f"/v1/predictions/{created['id']}")
     assert status == 200 and current["status"] == "processing"
@@ -112,6 +115,13 @@ def test_emulator_answers_conform(spec: dict[str, Any], genai_emulator: Emulator
     status, version = _get(genai_emulator, f"/v1/models/stability-ai/sdxl/versions/{SDXL_VERSION}")
     assert status == 200
     _valid(spec, "schemas_version_response", version)
+    genai_emulator.replicate.add_deployment("acme", "couches", "stability-ai/sdxl")
+    status, deployment = _get(genai_emulator, "/v1/deployments/acme/couches")
+    assert status == 200 and deployment["current_release"]["version"] == SDXL_VERSION
+    _valid(spec, "schemas_deployment_response", deployment)
+    status, made = _get(genai_emulator, "/v1/deployments/acme/couches/predictions", "POST", {"input": {"prompt": "a cat"}})
+    assert status == 201 and made["deployment"] == "acme/couches" and made["model"] == "stability-ai/sdxl"
+    _valid(spec, "schemas_prediction_response", made)
     status, problem = _get(genai_emulator, "/v1/models/black-forest-labs/flux-schnell/predictions", "POST", {"input": {"num_outputs": 9}})
     assert status == 422 and {"title", "detail", "status"} <= set(problem)
     assert "prompt is required" in problem["detail"] and "Must be less than or equal to 4" in problem["detail"]

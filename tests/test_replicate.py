@@ -288,6 +288,22 @@ def test_an_on_progress_that_raises_stops_the_call_and_its_prediction(genai_emul
     assert client.credits.reserved() == 0 and client.credits.history() == []
 
 
+def test_deployments_run_the_model_of_their_current_release(genai_emulator: Emulator) -> None:
+    genai_emulator.replicate.add_deployment("acme", "couch-maker", "stability-ai/sdxl")
+    client = _client(image="replicate:deployments/acme/couch-maker")
+    result = client.images.generate("a green couch", size="512x384", steps=8)
+    assert result.image.size == (512, 384), "the inputs were mapped from the deployed model's schema"
+    (call,) = genai_emulator.calls("replicate.predictions.create")
+    assert call.path == "/v1/deployments/acme/couch-maker/predictions" and "version" not in call.json
+    assert call.json["input"]["num_inference_steps"] == 8
+    assert genai_emulator.replicate.predictions[result.request_ids[0]].body["deployment"] == "acme/couch-maker"
+    assert result.cost.usd is None and result.cost.credits > 0, "deployments are billed by hardware time: unpriced"
+    with pytest.raises(genai.ConfigError, match="deployments/owner/name"):
+        _client(image="replicate:deployments/acme/missing").images.generate("a couch")
+    with pytest.raises(genai.ConfigError, match="a deployment runs the version of its current release"):
+        _client(image=f"replicate:deployments/acme/couch-maker:{SDXL.rsplit(':', 1)[1]}").images.generate("a couch")
+
+
 def test_models_users_add_to_the_emulator(genai_emulator: Emulator) -> None:
     genai_emulator.replicate.add_model(EmulatedModel("acme", "sketch", {"text": {"type": "string"}}, required=("text",)))
     with pytest.raises(genai.InvalidRequestError, match="takes no prompt"):

@@ -47,7 +47,9 @@ from .base import CallContext, Cancelled, ImageBatch, VideoOutcome, aread_capped
 DEFAULT_BASE_URL = "https://api.replicate.com"
 MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
 MAX_WAIT = 60  # seconds a create may block with "Prefer: wait"
-_MODEL = re.compile(r"^(?P<owner>[a-z0-9][a-z0-9_.-]*)/(?P<name>[a-z0-9][a-z0-9_.-]*)(?::(?P<version>[0-9a-f]{64}))?$")
+_MODEL = re.compile(
+    r"^(?P<deployment>deployments/)?(?P<owner>[a-z0-9][a-z0-9_.-]*)/(?P<name>[a-z0-9][a-z0-9_.-]*)(?::(?P<version>[0-9a-f]{64}))?$"
+)
 _TERMINAL = ("succeeded", "failed", "canceled", "aborted")
 _POLICY_WORDS = ("nsfw", "safety", "sensitive", "content policy", "flagged", "moderation")
 _PERCENT = re.compile(r"(\d{1,3})%\|")
@@ -88,13 +90,31 @@ class _Abandoned(Exception):
     """Thrown into a flow whose caller gave up, so that it cancels its prediction on the way out."""
 
 
-def parse_model(name: str) -> tuple[str, str, str | None]:
+@dataclass(frozen=True)
+class ModelRef:
+    """What a ``replicate:`` name points at: a model (its latest version), a pinned version, or a deployment."""
+
+    owner: str
+    name: str
+    version: str | None = None
+    deployment: bool = False
+
+    def create_path(self) -> str:
+        if self.deployment:
+            return f"/deployments/{self.owner}/{self.name}/predictions"
+        return "/predictions" if self.version else f"/models/{self.owner}/{self.name}/predictions"
+
+
+def parse_model(name: str) -> ModelRef:
     match = _MODEL.match(name)
     if match is None:
         raise ConfigError(
-            f"malformed Replicate model {name!r}: write 'replicate:owner/name' or 'replicate:owner/name:<64-hex version>'"
+            f"malformed Replicate model {name!r}: write 'replicate:owner/name', 'replicate:owner/name:<64-hex version>' "
+            "or 'replicate:deployments/owner/name'"
         )
-    return match.group("owner"), match.group("name"), match.group("version")
+    if match.group("deployment") and match.group("version"):
+        raise ConfigError(f"{name!r}: a deployment runs the version of its current release; drop ':{match.group('version')}'")
+    return ModelRef(match.group("owner"), match.group("name"), match.group("version"), bool(match.group("deployment")))
 
 
 class ReplicateProvider:
@@ -196,12 +216,20 @@ class ReplicateProvider:
             schema = self._schemas.get(model_name)
         if schema is not None:
             return schema
-        owner, name, version = parse_model(model_name)
-        if version:
-            body = yield _Http("GET", f"/models/{owner}/{name}/versions/{version}", ctx.timeout)
+        ref = parse_model(model_name)
+        model, version = f"{ref.owner}/{ref.name}", ref.version
+        if ref.deployment:  # its current release names the model and version it runs
+            body = yield _Http("GET", f"/deployments/{ref.owner}/{ref.name}", ctx.timeout)
+            release = body.get("current_release") if isinstance(body, dict) else None
+            release = release if isinstance(release, dict) else {}
+            model, version = str(release.get("model") or ""), str(release.get("version") or "")
+        if ref.deployment and not (model and version):
+            document = None
+        elif version:
+            body = yield _Http("GET", f"/models/{model}/versions/{version}", ctx.timeout)
             document = body.get("openapi_schema") if isinstance(body, dict) else None
         else:
-            body = yield _Http("GET", f"/models/{owner}/{name}", ctx.timeout)
+            body = yield _Http("GET", f"/models/{model}", ctx.timeout)
             latest = body.get("latest_version") if isinstance(body, dict) else None
             document = latest.get("openapi_schema") if isinstance(latest, dict) else None
         schema = parse_schema(document)
@@ -219,7 +247,7 @@ class ReplicateProvider:
                 inputs[name] = str(body["urls"]["get"])
 
     def _predict(self, model_name: str, inputs: dict[str, Any], ctx: CallContext, key: str) -> Flow[dict[str, Any]]:
-        owner, name, version = parse_model(model_name)
+        ref = parse_model(model_name)
         deadline = time.monotonic() + ctx.timeout if ctx.timeout is not None else None
         with self._lock:
             prediction_id = self._started.get(key)
@@ -229,12 +257,8 @@ class ReplicateProvider:
             if ctx.timeout is not None:  # a prediction left behind by a crashed caller ends on its own
                 headers["Cancel-After"] = f"{max(5, int(ctx.timeout) + 60)}s"
             timeout = None if ctx.timeout is None else ctx.timeout + 5
-            if version:
-                prediction = yield _Http("POST", "/predictions", timeout, json={"version": version, "input": inputs},
-                                         headers=headers)
-            else:
-                prediction = yield _Http("POST", f"/models/{owner}/{name}/predictions", timeout, json={"input": inputs},
-                                         headers=headers)
+            body = {"input": inputs} if ref.deployment or not ref.version else {"version": ref.version, "input": inputs}
+            prediction = yield _Http("POST", ref.create_path(), timeout, json=body, headers=headers)
             prediction_id = str(prediction["id"])
             with self._lock:
                 self._started[key] = prediction_id
@@ -396,7 +420,7 @@ class ReplicateProvider:
         if status >= 500 or status == 408:
             return ProviderUnavailableError(message, retryable=True, retry_after=parse_retry_after(response.headers), **common)
         if status == 404:
-            return ConfigError(message + ": check the model name (owner/name, or owner/name:version)")
+            return ConfigError(message + ": check the model name (owner/name, owner/name:version or deployments/owner/name)")
         if status in (400, 413, 422):
             return InvalidRequestError(message)
         return ProviderError(message, retryable=False, **common)
@@ -492,4 +516,4 @@ def video_from_bytes(data: bytes) -> Video:
         raise GenerationFailedError(f"Replicate returned a file that is not a video: {exc}", provider="replicate") from None
 
 
-__all__ = ["ReplicateProvider", "parse_model", "video_from_bytes"]
+__all__ = ["ModelRef", "ReplicateProvider", "parse_model", "video_from_bytes"]

@@ -31,7 +31,8 @@ ASPECT_RATIOS = ["1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3"
 ROUTES = [
     ("POST", re.compile(r"^/v1/models/(?P<owner>[^/]+)/(?P<name>[^/]+)/predictions$"), "replicate.predictions.create"),
     ("POST", re.compile(r"^/v1/predictions$"), "replicate.predictions.create"),
-    ("POST", re.compile(r"^/v1/deployments/(?P<owner>[^/]+)/(?P<name>[^/]+)/predictions$"), "replicate.predictions.create"),
+    ("POST", re.compile(r"^/v1/deployments/(?P<deployment>[^/]+/[^/]+)/predictions$"), "replicate.predictions.create"),
+    ("GET", re.compile(r"^/v1/deployments/(?P<deployment>[^/]+/[^/]+)$"), "replicate.deployments.get"),
     ("GET", re.compile(r"^/v1/predictions/(?P<id>[a-z0-9]+)$"), "replicate.predictions.get"),
     ("POST", re.compile(r"^/v1/predictions/(?P<id>[a-z0-9]+)/cancel$"), "replicate.predictions.cancel"),
     ("GET", re.compile(r"^/v1/models/(?P<owner>[^/]+)/(?P<name>[^/]+)$"), "replicate.models.get"),
@@ -163,6 +164,7 @@ class ReplicateEmulator:
         self._emulator = emulator
         self._lock = threading.Lock()
         self.models: dict[str, EmulatedModel] = {f"{m.owner}/{m.name}": m for m in default_models()}
+        self.deployments: dict[str, str] = {}  # "owner/name" of a deployment -> "owner/name" of the model it runs
         self.predictions: dict[str, _Prediction] = {}
         self.job_seconds = 0.0
         self.max_wait: float | None = None  # caps "Prefer: wait" (0: creates answer at once, so callers poll)
@@ -172,6 +174,13 @@ class ReplicateEmulator:
     def add_model(self, model: EmulatedModel) -> None:
         with self._lock:
             self.models[f"{model.owner}/{model.name}"] = model
+
+    def add_deployment(self, owner: str, name: str, model: str) -> None:
+        """A deployment ``owner/name`` that runs ``model`` ("owner/name" of an emulated model) at its version."""
+        if model not in self.models:
+            raise ValueError(f"no emulated model {model!r}; add it first (known: {', '.join(sorted(self.models))})")
+        with self._lock:
+            self.deployments[f"{owner}/{name}"] = model
 
     def fail_next_prediction(self, error: str = "E1001: the model crashed (injected)", times: int = 1) -> None:
         """Make the next predictions end ``failed`` with this error, as a model that fails does (HTTP stays 2xx)."""
@@ -217,6 +226,8 @@ class ReplicateEmulator:
     def answer(self, operation: str, params: dict[str, str], record: RecordedRequest) -> Answer:
         if operation == "replicate.models.get":
             return self._model(params)
+        if operation == "replicate.deployments.get":
+            return self._deployment(params["deployment"])
         if operation == "replicate.predictions.create":
             return self._create(params, record)
         if operation == "replicate.files.create":
@@ -250,7 +261,20 @@ class ReplicateEmulator:
             "default_example": None, "latest_version": version, "is_official": True,
         })
 
+    def _deployment(self, reference: str) -> Answer:
+        model = self.models.get(self.deployments.get(reference, ""))
+        if model is None:
+            return _problem(404, "Not found", "The requested resource could not be found.")
+        owner, name = reference.split("/")
+        return _ok(200, {"owner": owner, "name": name, "current_release": {
+            "number": 1, "model": f"{model.owner}/{model.name}", "version": model.version, "created_at": "2024-01-01T00:00:00Z",
+            "created_by": {"type": "organization", "username": owner},
+            "configuration": {"hardware": "gpu-l40s", "min_instances": 0, "max_instances": 1},
+        }})
+
     def _find(self, params: dict[str, str], body: dict[str, Any]) -> EmulatedModel | None:
+        if "deployment" in params:
+            return self.models.get(self.deployments.get(params["deployment"], ""))
         if "owner" in params:
             return self.models.get(f"{params['owner']}/{params['name']}")
         version = str(body.get("version", ""))
@@ -279,6 +303,7 @@ class ReplicateEmulator:
             pid = uuid.uuid4().hex[:26]
             prediction = _Prediction({
                 "id": pid, "model": f"{model.owner}/{model.name}", "version": model.version, "input": inputs,
+                **({"deployment": params["deployment"]} if "deployment" in params else {}),
                 "logs": "", "output": None, "data_removed": False, "error": None, "status": "starting",
                 "created_at": _now(), "source": "api",
                 "urls": {"get": f"{self._emulator.url}/v1/predictions/{pid}",
