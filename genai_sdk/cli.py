@@ -280,6 +280,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         print("\nlocal models are named by file or folder and described when first used:")
         print("  whisper:tiny.en (bundled) or whisper:/path, piper:en_US-joe-medium (bundled) or piper:/path/voice.onnx,")
         print("  diffusers:/path/to/pipeline; their compute-seconds are unpriced unless local_usd_per_second is set")
+        print("any Replicate model runs as replicate:owner/name, replicate:owner/name:<version> or")
+        print("  replicate:deployments/owner/name; its inputs are read from its schema; GPU-time billing is unpriced")
     return 0
 
 

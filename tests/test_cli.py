@@ -20,6 +20,7 @@ def test_models_lists_capabilities_prices_and_retirements(capsys: pytest.Capture
     assert "openai:gpt-image-1.5" in out and "recommended" in out
     assert "openai:dall-e-3" in out and "retired 2026-05-12 -> openai:gpt-image-1.5" in out
     assert "0.016-0.020/image" in out and "unpriced" in out
+    assert "replicate:black-forest-labs/flux-schnell" in out and "replicate:deployments/owner/name" in out
 
 
 def test_models_json(capsys: pytest.CaptureFixture[str]) -> None:
