@@ -45,3 +45,16 @@ def test_subtitles_example(tmp_path: Path) -> None:
     assert "avocados" in done.stdout.lower()
     assert (tmp_path / "script.srt").read_text(encoding="utf-8").startswith("1\n00:00:00,000 --> ")
     assert (tmp_path / "script.vtt").read_text(encoding="utf-8").startswith("WEBVTT")
+
+
+def test_storyboard_example(genai_emulator: Emulator, tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, str(REPO / "examples" / "storyboard.py"), str(tmp_path)],
+                          env={**os.environ, **genai_emulator.env()}, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    saved = sorted(p.name for p in tmp_path.iterdir())
+    assert len(saved) == 3, "a 1-credit grant pays for three 0.3-credit images, whatever the interleaving"
+    assert done.stdout.count("refused before sending") == 1 and "balance left: 0.1000 credits" in done.stdout
+    assert len(genai_emulator.calls("replicate.predictions.create")) == 3, "the refused scene sent nothing"
+    images = [genai.Image.from_path(tmp_path / name) for name in saved]
+    assert all(i.media_type == "image/png" and i.size == (336, 192) for i in images)
+    assert all(i.provenance["model"] == "replicate:black-forest-labs/flux-schnell" for i in images)
