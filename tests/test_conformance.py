@@ -42,13 +42,15 @@ def _valid(spec: dict[str, Any], schema_name: str, document: Any) -> None:
     assert not errors, f"{schema_name}: " + "; ".join(errors[:5])
 
 
-def _answer(emulator: Emulator, path: str, body: dict[str, Any], key: str | None = None) -> tuple[int, Any]:
+def _answer(emulator: Emulator, path: str, body: Any = None, key: str | None = None, method: str = "POST") -> tuple[int, Any]:
+    """The emulator's status and JSON answer to one request (POST with a JSON body unless told otherwise)."""
     import urllib.error
     import urllib.request
 
     request = urllib.request.Request(
         emulator.url + path,
-        data=json.dumps(body).encode(),
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
         headers={"Authorization": f"Bearer {key or emulator.api_key}", "Content-Type": "application/json"},
     )
     try:

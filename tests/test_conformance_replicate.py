@@ -12,7 +12,7 @@ import pytest
 import genai_sdk as genai
 from genai_sdk.testing import Emulator
 
-from .test_conformance import SPECS
+from .test_conformance import SPECS, _answer
 
 pytest.importorskip("httpx", reason="the Replicate tests need the 'replicate' extra: pip install -e '.[dev]'")
 
@@ -55,18 +55,6 @@ def _valid(spec: dict[str, Any], schema_name: str, document: Any) -> None:
     assert not errors, f"{schema_name}: " + "; ".join(errors[:5])
 
 
-def _get(emulator: Emulator, path: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
-    import urllib.error
-
-    request = urllib.request.Request(emulator.url + path, method=method, data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Authorization": f"Bearer {emulator.api_key}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 def test_operations_the_sdk_uses_exist_in_the_spec(spec: dict[str, Any]) -> None:
     used = {
         ("/models/{model_owner}/{model_name}/predictions", "post"), ("/predictions", "post"),
@@ -96,33 +84,33 @@ def test_prediction_requests_the_sdk_sends_conform(spec: dict[str, Any], genai_e
 
 def test_emulator_answers_conform(spec: dict[str, Any], genai_emulator: Emulator) -> None:
     genai_emulator.replicate.job_seconds, genai_emulator.replicate.max_wait = 30, 0
-    status, created = _get(genai_emulator, "/v1/models/black-forest-labs/flux-schnell/predictions", "POST", {"input": {"prompt": "a cat"}})
+    status, created = _answer(genai_emulator, "/v1/models/black-forest-labs/flux-schnell/predictions", {"input": {"prompt": "a cat"}})
     assert status == 202 and created["status"] == "starting", "the spec: a wait that runs out answers 'starting'"
     _valid(spec, "schemas_prediction_response", created)
-    status, current = _get(genai_emulator, f"/v1/predictions/{created['id']}")
+    status, current = _answer(genai_emulator, f"/v1/predictions/{created['id']}", method="GET")
     assert status == 200 and current["status"] == "processing"
     _valid(spec, "schemas_prediction_response", current)
-    status, canceled = _get(genai_emulator, f"/v1/predictions/{created['id']}/cancel", "POST")
+    status, canceled = _answer(genai_emulator, f"/v1/predictions/{created['id']}/cancel")
     assert canceled["status"] == "canceled"
     _valid(spec, "schemas_prediction_response", canceled)
     genai_emulator.replicate.job_seconds = 0
-    status, done = _get(genai_emulator, "/v1/models/stability-ai/sdxl/predictions", "POST", {"input": {"prompt": "a cat"}})
+    status, done = _answer(genai_emulator, "/v1/models/stability-ai/sdxl/predictions", {"input": {"prompt": "a cat"}})
     assert status == 201 and done["status"] == "succeeded" and done["output"][0].startswith(genai_emulator.url)
     _valid(spec, "schemas_prediction_response", done)
-    status, model = _get(genai_emulator, "/v1/models/stability-ai/sdxl")
+    status, model = _answer(genai_emulator, "/v1/models/stability-ai/sdxl", method="GET")
     _valid(spec, "schemas_model_response", model)
     _valid(spec, "schemas_version_response", model["latest_version"])
-    status, version = _get(genai_emulator, f"/v1/models/stability-ai/sdxl/versions/{SDXL_VERSION}")
+    status, version = _answer(genai_emulator, f"/v1/models/stability-ai/sdxl/versions/{SDXL_VERSION}", method="GET")
     assert status == 200
     _valid(spec, "schemas_version_response", version)
     genai_emulator.replicate.add_deployment("acme", "couches", "stability-ai/sdxl")
-    status, deployment = _get(genai_emulator, "/v1/deployments/acme/couches")
+    status, deployment = _answer(genai_emulator, "/v1/deployments/acme/couches", method="GET")
     assert status == 200 and deployment["current_release"]["version"] == SDXL_VERSION
     _valid(spec, "schemas_deployment_response", deployment)
-    status, made = _get(genai_emulator, "/v1/deployments/acme/couches/predictions", "POST", {"input": {"prompt": "a cat"}})
+    status, made = _answer(genai_emulator, "/v1/deployments/acme/couches/predictions", {"input": {"prompt": "a cat"}})
     assert status == 201 and made["deployment"] == "acme/couches" and made["model"] == "stability-ai/sdxl"
     _valid(spec, "schemas_prediction_response", made)
-    status, problem = _get(genai_emulator, "/v1/models/black-forest-labs/flux-schnell/predictions", "POST", {"input": {"num_outputs": 9}})
+    status, problem = _answer(genai_emulator, "/v1/models/black-forest-labs/flux-schnell/predictions", {"input": {"num_outputs": 9}})
     assert status == 422 and {"title", "detail", "status"} <= set(problem)
     assert "prompt is required" in problem["detail"] and "Must be less than or equal to 4" in problem["detail"]
 
