@@ -1,10 +1,11 @@
 """Per-call overhead of client.images.generate against the raw openai client, same emulator, sequential calls.
 
-The SDK runs its whole pipeline (catalog validation, the 'standard' policy, a reservation against a granted
-balance and a budget, the retry wrapper, decoding and provenance, the commit). Calls alternate between the two
+The SDK runs its whole pipeline (catalog validation, the content policy (--policy standard: the prompt check and
+the output image check; off: none), a reservation against a granted balance and a budget, the retry wrapper,
+decoding and provenance, the commit). Calls alternate between the two
 so that drift in the machine affects both alike.
 
-    python benchmarks/overhead.py [--calls 300]
+    python benchmarks/overhead.py [--calls 300] [--policy standard|off]
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ PROMPT = "an avocado couch"
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--policy", default="standard",
+                        help="standard (the default: prompt and output checks) or off (the SDK's own overhead)")
     parser.add_argument("--size", default="256x256")
     parser.add_argument("--ledger", default="memory://", help="ledger URL; the SDK's default is a SQLite file")
     args = parser.parse_args()
     with emulator_env():
         raw = openai.OpenAI(max_retries=0)
-        client = genai.Client(image="openai:dall-e-2", policy="standard", ledger=args.ledger)
+        client = genai.Client(image="openai:dall-e-2", policy=args.policy, ledger=args.ledger)
         client.credits.grant(10**9)
         client.credits.set_budget(credits=10**9, period="day")
 

@@ -30,10 +30,10 @@ MODEL = "black-forest-labs/flux-schnell"
 INPUT = {"prompt": "an avocado couch", "aspect_ratio": "1:1", "megapixels": "0.25", "num_outputs": 1}
 
 
-def per_call(calls: int) -> None:
+def per_call(calls: int, policy: str) -> None:
     official = replicate.Client(api_token=os.environ["REPLICATE_API_TOKEN"], base_url=os.environ["REPLICATE_BASE_URL"])
     downloads = httpx.Client()
-    client = genai.Client(image=f"replicate:{MODEL}", policy="standard", ledger="memory://")
+    client = genai.Client(image=f"replicate:{MODEL}", policy=policy, ledger="memory://")
     client.credits.grant(10**9)
 
     def call_raw() -> None:
@@ -61,11 +61,11 @@ def per_call(calls: int) -> None:
     print(f"ratio sdk/raw (medians) {ratio:.3f}")
 
 
-async def bursts(concurrency: int, rounds: int, job_seconds: float) -> None:
+async def bursts(concurrency: int, rounds: int, job_seconds: float, policy: str) -> None:
     official = replicate.Client(api_token=os.environ["REPLICATE_API_TOKEN"], base_url=os.environ["REPLICATE_BASE_URL"])
     limits = httpx.Limits(max_connections=concurrency * 2)
     async with httpx.AsyncClient(limits=limits) as downloads, \
-            genai.AsyncClient(image=f"replicate:{MODEL}", ledger="memory://", timeout=120) as client:
+            genai.AsyncClient(image=f"replicate:{MODEL}", ledger="memory://", timeout=120, policy=policy) as client:
 
         async def raw_one(i: int) -> None:
             (url,) = await official.async_run(MODEL, input=dict(INPUT, prompt=f"a fox, take {i}"))
@@ -96,14 +96,16 @@ async def bursts(concurrency: int, rounds: int, job_seconds: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--policy", default="standard",
+                        help="standard (the default: prompt and output checks) or off (the SDK's own overhead)")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--job-seconds", type=float, default=1.0)
     args = parser.parse_args()
     with emulator_env():
-        per_call(args.calls)
+        per_call(args.calls, args.policy)
     with emulator_env("--job-seconds", str(args.job_seconds)):
-        asyncio.run(bursts(args.concurrency, args.rounds, args.job_seconds))
+        asyncio.run(bursts(args.concurrency, args.rounds, args.job_seconds, args.policy))
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from ._retry import RetryPolicy
 from .credits import Budget, open_ledger
 from .credits._plans import plan_named
 from .credits._rules import utcnow
-from .policy import Policy
+from .policy import Policy, config_from_setting
 from .providers import ProviderPool
 
 _PERIODS = ("day", "month")
@@ -321,14 +321,33 @@ class AsyncCredits(_Namespace):
         return self._sync.buy(packs, account)
 
 
+def _policy_text(text: object) -> str:
+    if not isinstance(text, str):
+        raise InvalidRequestError(f"policy.check takes the text to check, not {type(text).__name__}")
+    return text
+
+
 class PolicyNamespace(_Namespace):
+    """``client.policy``: the decisions the content policy would make, without making a call."""
+
     def check(self, text: str) -> PolicyDecision:
-        return self._pipeline.policy.check(text)
+        """The decision on a prompt: categories, scores, the layer that decided and a reason."""
+        return self._pipeline.policy.check(_policy_text(text))
+
+    def check_image(self, image: object, *, people: list[str] | None = None) -> PolicyDecision:
+        """The output checks on any image (a path, bytes, a genai.Image or a PIL image); ``people`` names the public
+        figures a prompt asked for, which turns on the likeness check."""
+        return self._pipeline.policy.check_image(image, people=people or ())
 
 
 class AsyncPolicyNamespace(_Namespace):
     async def check(self, text: str) -> PolicyDecision:
-        return self._pipeline.policy.check(text)
+        return await self._pipeline.policy.acheck(_policy_text(text))
+
+    async def check_image(self, image: object, *, people: list[str] | None = None) -> PolicyDecision:
+        import asyncio
+
+        return await asyncio.to_thread(self._pipeline.policy.check_image, image, people=people or ())
 
 
 def _build_pipeline(
@@ -339,13 +358,24 @@ def _build_pipeline(
 ) -> Pipeline:
     settings = resolve_settings(config, profile, **overrides)
     now = clock or utcnow
+    providers = ProviderPool(settings)
+    retry = RetryPolicy(max_retries=settings.max_retries)
+    policy_config = config_from_setting(settings.policy)
+    moderator = None
+    if settings.policy_moderator and policy_config.level != "off":
+        from .policy._moderator import Moderator
+
+        moderator = Moderator(
+            settings.policy_moderator, providers, retry, outage=settings.policy_moderator_outage,
+            thresholds=policy_config.moderator_thresholds, strict=policy_config.strict,
+        )  # fmt: skip
     return Pipeline(
         settings=settings,
         catalog=default_catalog(),
-        policy=Policy.from_setting(settings.policy),
+        policy=Policy(policy_config, moderator),
         ledger=open_ledger(settings.ledger, now, settings.ledger_ttl()),
-        providers=ProviderPool(settings),
-        retry=RetryPolicy(max_retries=settings.max_retries),
+        providers=providers,
+        retry=retry,
         plan=plan_named(settings.plan),
         clock=now,
     )
@@ -364,6 +394,8 @@ class _BaseClient:
         ledger: str | None = None,
         account: str | None = None,
         policy: str | None = None,
+        policy_moderator: str | None = None,
+        policy_moderator_outage: str | None = None,
         max_retries: int | None = None,
         timeout: float | None = None,
         credits_per_usd: object = None,
@@ -380,6 +412,8 @@ class _BaseClient:
             "ledger": ledger,
             "account": account,
             "policy": policy,
+            "policy_moderator": policy_moderator,
+            "policy_moderator_outage": policy_moderator_outage,
             "max_retries": max_retries,
             "timeout": timeout,
             "credits_per_usd": credits_per_usd,

@@ -22,7 +22,9 @@ class Settings:
     ledger: str | None = None  # None: a SQLite file in the user's data folder
     reservation_ttl: float | None = None  # None: the timeout (or an hour) plus a minute
     account: str = "default"
-    policy: str = "off"
+    policy: str = "standard"  # off, standard, strict, monitor, or a rules file extending one
+    policy_moderator: str | None = None  # e.g. "openai:omni-moderation-latest": a hosted second opinion
+    policy_moderator_outage: str = "warn"  # or "refuse": what a moderator that cannot be reached means
     max_retries: int = 2
     timeout: float | None = 600.0
     credits_per_usd: Decimal = Decimal(100)  # one credit is one US cent unless configured otherwise
@@ -59,6 +61,10 @@ def _coerce(key: str, value: object, origin: str) -> object:
             if rate <= 0:
                 raise ValueError
             return rate
+        if key == "policy_moderator" and (value is None or str(value).lower() in ("", "none", "off")):
+            return None
+        if key == "policy_moderator_outage" and str(value) not in ("warn", "refuse"):
+            raise ConfigError(f"{origin}: policy_moderator_outage must be 'warn' or 'refuse', not {value!r}")
         if key == "local_usd_per_second":
             if value is None or str(value).lower() in ("", "none"):
                 return None

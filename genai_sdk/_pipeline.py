@@ -2,10 +2,14 @@
 
     resolve model -> validate -> policy.check(prompt) -> ledger.reserve(estimate)
       -> retry(provider call) for each backend call -> policy.check_output -> ledger.commit | ledger.release
+
+A refusal at either check, or the provider's, is recorded in the ledger's history and never charged.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -14,9 +18,18 @@ from typing import Any
 
 from ._catalog import Catalog, ModelInfo, split_model_id
 from ._config import Settings
-from ._errors import ConfigError, ContentPolicyError, InvalidRequestError
+from ._errors import ConfigError, ContentPolicyError, GenAIError, InvalidRequestError
 from ._jobs import Job, build_image_job
-from ._requests import Cost, ImageRequest, Progress, Request, SynthesizeRequest, TranscribeRequest, VideoRequest
+from ._requests import (
+    Cost,
+    ImageRequest,
+    PolicyDecision,
+    Progress,
+    Request,
+    SynthesizeRequest,
+    TranscribeRequest,
+    VideoRequest,
+)
 from ._retry import Attempt, Deadline, RetryPolicy, acall_with_retry, call_with_retry
 from .credits import Ledger
 from .credits._plans import Plan, UsdPlan
@@ -24,6 +37,8 @@ from .credits._rules import utcnow
 from .policy import Policy
 from .providers import ProviderPool
 from .providers.base import CallContext, Provider
+
+log = logging.getLogger("genai_sdk")
 
 _MODALITY_SETTING = {
     "images": "image",
@@ -114,51 +129,105 @@ class Pipeline:
     def estimate(self, request: Request) -> Cost:
         return self.plan.price(self.build(request, estimate_only=True).estimate)
 
-    def _check_prompt(self, job: Job[Any, Any, Any]) -> None:
-        decision = self.policy.check(job.policy_text)
-        if not decision.allowed:
-            raise ContentPolicyError(
-                f"refused by the local content policy: {decision.reason}",
-                stage="prompt",
-                source="local",
-                categories=decision.categories,
-            )
+    # -- the content policy ---------------------------------------------------------------------------------
 
-    def _check_output(self, result: object) -> None:
-        decision = self.policy.check_output(result)
-        if not decision.allowed:
-            raise ContentPolicyError(
-                f"output refused by the local content policy: {decision.reason}",
-                stage="output",
-                source="local",
-                categories=decision.categories,
-            )
+    def _record_refusal(self, error: ContentPolicyError, account: str, request_id: str, job: Job[Any, Any, Any]) -> None:
+        """Every refusal leaves a line in the history, never a charge: model, stage, source, categories, and a digest
+        of the prompt (not the prompt)."""
+        digest = hashlib.sha256((job.policy_text or "").encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        categories = ", ".join(error.categories) or "unspecified"
+        reason = f"content policy: {error.stage} refused by {error.source} ({categories}); prompt sha256:{digest}"
+        try:
+            self.ledger.record(account, "refusal", reason, request_id, job.model.id)
+        except GenAIError as exc:  # the refusal stands; only its record is lost
+            log.warning("could not record a content-policy refusal in the ledger: %s", exc)
+
+    def _enforce(self, decision: PolicyDecision | None, account: str, request_id: str, job: Job[Any, Any, Any]) -> None:
+        if decision is None or decision.allowed:
+            return
+        what = "output" if decision.stage == "output" else "prompt"
+        error = ContentPolicyError(
+            f"the {what} was refused by the content policy ({self.policy.name}): {decision.reason}",
+            stage=decision.stage, source="local", categories=decision.categories, request_id=request_id,
+        )  # fmt: skip
+        self._record_refusal(error, account, request_id, job)
+        raise error
+
+    @staticmethod
+    def _attach(result: Any, decisions: list[PolicyDecision | None]) -> None:
+        """The decisions go on the result; a flag or a moderator outage also becomes a warning."""
+        if not hasattr(result, "policy"):  # a language guess: nothing was checked that it could carry
+            return
+        for decision in decisions:
+            if decision is None:
+                continue
+            result.policy.append(decision)
+            result.warnings.extend(w for w in decision.warnings if w not in result.warnings)
+            if decision.action == "flag":
+                result.warnings.append(
+                    f"content policy flagged the {decision.stage} ({', '.join(decision.categories)}): {decision.reason}"
+                )
 
     # -- running ----------------------------------------------------------------------------------------------
 
-    def _prepare(self, request: Request) -> tuple[Job[Any, Any, Any], str, str, Cost]:
-        """Everything before the reservation: validation, the prompt check, the plan's grants, the estimate."""
+    def _prepare(self, request: Request) -> tuple[Job[Any, Any, Any], str, str, Cost, PolicyDecision | None]:
+        """Everything before the reservation: validation, the prompt check (a refusal reserves nothing), the
+        estimate."""
         job = self.build(request)
-        self._check_prompt(job)
         account = request.options.account or self.settings.account
-        return job, os.urandom(16).hex(), account, self.plan.price(job.estimate)
+        request_id = os.urandom(16).hex()
+        decision = self.policy.check(job.policy_text) if self.policy.enabled and job.policy_text else None
+        self._enforce(decision, account, request_id, job)
+        return job, request_id, account, self.plan.price(job.estimate), decision
 
-    def _run(self, request: Request, job: Job[Any, Any, Any], request_id: str, reservation: Any) -> _Run:
+    async def _aprepare(self, request: Request) -> tuple[Job[Any, Any, Any], str, str, Cost, PolicyDecision | None]:
+        job = self.build(request)
+        account = request.options.account or self.settings.account
+        request_id = os.urandom(16).hex()
+        decision = await self.policy.acheck(job.policy_text) if self.policy.enabled and job.policy_text else None
+        if decision is not None and not decision.allowed:
+            await self._ledger(self._enforce, decision, account, request_id, job)
+        return job, request_id, account, self.plan.price(job.estimate), decision
+
+    def _run(
+        self,
+        request: Request,
+        job: Job[Any, Any, Any],
+        request_id: str,
+        reservation: Any,
+        account: str,
+        decision: PolicyDecision | None,
+    ) -> _Run:
         timeout = request.options.timeout if request.options.timeout is not None else self.settings.timeout
-        return _Run(job, request_id, reservation, Deadline(timeout), request.options.on_progress)
+        run = _Run(job, request_id, reservation, Deadline(timeout), request.options.on_progress)
+        run.account, run.decision = account, decision
+        return run
 
     def _priced_result(self, run: _Run, outcomes: list[Any]) -> tuple[Any, Cost]:
         """Price what was produced and check it (the caller releases the reservation if this raises)."""
         cost = self.plan.price(run.job.cost(outcomes))
         result = run.job.result(outcomes, cost, run.request_id)
-        self._check_output(result)
+        output = self.policy.check_output(result, run.decision) if self.policy.enabled else None
+        self._enforce(output, run.account, run.request_id, run.job)
+        self._attach(result, [run.decision, output])
         return result, cost
 
+    async def _apriced_result(self, run: _Run, outcomes: list[Any]) -> tuple[Any, Cost]:
+        import asyncio
+
+        # The output checks decode pictures and run models: off the event loop.
+        return await asyncio.to_thread(self._priced_result, run, outcomes)
+
+    def _failed(self, error: BaseException, run: _Run) -> None:
+        """A refusal from any layer, local or the provider's, is recorded (the reservation is released anyway)."""
+        if isinstance(error, ContentPolicyError) and error.source == "provider":
+            self._record_refusal(error, run.account, run.request_id, run.job)
+
     def run(self, request: Request) -> Any:
-        job, request_id, account, estimate = self._prepare(request)
+        job, request_id, account, estimate, decision = self._prepare(request)
         self.plan.prepare(self.ledger, account, self.clock())
         reservation = self.ledger.reserve(account, estimate.credits, estimate.usd, request_id, job.model.id)
-        run = self._run(request, job, request_id, reservation)
+        run = self._run(request, job, request_id, reservation, account, decision)
         try:
             run.report("started", job.model.id)
             outcomes = []
@@ -172,9 +241,10 @@ class Pipeline:
                 )
                 run.part_done()
             result, cost = self._priced_result(run, outcomes)
-        except BaseException:
+        except BaseException as error:
             run.cancelled.set()
             self.ledger.release(reservation)
+            self._failed(error, run)
             raise
         self.ledger.commit(reservation, cost.credits, cost.usd)
         run.report("done")
@@ -189,10 +259,10 @@ class Pipeline:
         return await asyncio.to_thread(operation, *args)
 
     async def arun(self, request: Request) -> Any:
-        job, request_id, account, estimate = self._prepare(request)
+        job, request_id, account, estimate, decision = await self._aprepare(request)
         await self._ledger(self.plan.prepare, self.ledger, account, self.clock())
         reservation = await self._ledger(self.ledger.reserve, account, estimate.credits, estimate.usd, request_id, job.model.id)
-        run = self._run(request, job, request_id, reservation)
+        run = self._run(request, job, request_id, reservation, account, decision)
 
         async def one(index: int, part: Any) -> Any:
             async def attempt(a: Attempt) -> Any:
@@ -223,14 +293,21 @@ class Pipeline:
                 async with asyncio.TaskGroup() as group:
                     tasks = [group.create_task(one(i, part)) for i, part in enumerate(job.parts)]
                 outcomes = [task.result() for task in tasks]
-            result, cost = self._priced_result(run, outcomes)
+            if self.policy.enabled:
+                result, cost = await self._apriced_result(run, outcomes)
+            else:
+                result, cost = self._priced_result(run, outcomes)
         except BaseExceptionGroup as group_error:
             run.cancelled.set()
             await self._ledger(self.ledger.release, reservation)
+            if isinstance(group_error.exceptions[0], ContentPolicyError):
+                await self._ledger(self._failed, group_error.exceptions[0], run)
             raise group_error.exceptions[0] from None
-        except BaseException:  # a cancelled task too: local work in a thread stops at its next step
+        except BaseException as error:  # a cancelled task too: local work in a thread stops at its next step
             run.cancelled.set()
             await self._ledger(self.ledger.release, reservation)
+            if isinstance(error, ContentPolicyError):
+                await self._ledger(self._failed, error, run)
             raise
         await self._ledger(self.ledger.commit, reservation, cost.credits, cost.usd)
         run.report("done")
@@ -240,7 +317,10 @@ class Pipeline:
 class _Run:
     """One call in flight: its job, ids, reservation, deadline and progress reporting."""
 
-    __slots__ = ("job", "request_id", "reservation", "deadline", "callback", "done", "on_retry", "on_step", "cancelled")
+    __slots__ = (
+        "job", "request_id", "reservation", "deadline", "callback", "done", "on_retry", "on_step", "cancelled", "account",
+        "decision",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -259,6 +339,8 @@ class _Run:
         self.on_retry = self._on_retry if callback is not None else None
         self.on_step = self._on_step if callback is not None else None
         self.cancelled = threading.Event()
+        self.account = ""
+        self.decision: PolicyDecision | None = None
 
     def report(self, stage: str, message: str = "") -> None:
         if self.callback is not None:  # no Progress object is built when nobody listens

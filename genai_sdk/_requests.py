@@ -203,6 +203,7 @@ class ImageResult:
     model: str
     warnings: list[str] = field(default_factory=list)
     request_ids: list[str] = field(default_factory=list)
+    policy: list[PolicyDecision] = field(default_factory=list)  # the content policy's decisions (prompt, output)
 
     @property
     def image(self) -> Image:
@@ -216,6 +217,7 @@ class VideoResult:
     model: str
     warnings: list[str] = field(default_factory=list)
     request_ids: list[str] = field(default_factory=list)
+    policy: list[PolicyDecision] = field(default_factory=list)  # the content policy's decisions (prompt, output)
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,7 @@ class Transcript:
     cost: Cost
     model: str
     warnings: list[str] = field(default_factory=list)
+    policy: list[PolicyDecision] = field(default_factory=list)  # the content policy's decisions (prompt, output)
 
     def to_srt(self) -> str:
         blocks = [
@@ -297,13 +300,32 @@ class SpeechResult:
     cost: Cost
     model: str
     warnings: list[str] = field(default_factory=list)
+    policy: list[PolicyDecision] = field(default_factory=list)  # the content policy's decisions (prompt, output)
 
 
 @dataclass(frozen=True)
 class PolicyDecision:
+    """What the content policy decided about a prompt, a transcript or an image.
+
+    ``action`` is "allow", "flag" (recorded and reported, not blocked) or "block"; ``allowed`` is False only for
+    "block". ``categories`` are those flagged or blocked; ``scores`` hold each layer's score per category (a rule
+    match counts as 1.0); ``layer`` names the check that decided ("rules", "classifier", "moderator",
+    "nsfw-image", "faces"), or the layers consulted when nothing was found.
+    """
+
     allowed: bool
     categories: list[str] = field(default_factory=list)
     reason: str = ""
+    scores: Mapping[str, float] = field(default_factory=dict)
+    layer: str = ""
+    action: str = ""
+    stage: str = "prompt"
+    people: list[str] = field(default_factory=list)  # public figures the text names
+    warnings: list[str] = field(default_factory=list)  # a layer that could not run (the moderator unreachable)
+
+    def __post_init__(self) -> None:
+        if not self.action:
+            object.__setattr__(self, "action", "allow" if self.allowed else "block")
 
 
 @dataclass(frozen=True)

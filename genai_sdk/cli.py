@@ -235,6 +235,47 @@ def cmd_credits(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_decision(what: str, decision: Any, as_json: bool) -> None:
+    from .policy import describe
+
+    if as_json:
+        print(json.dumps({"checked": what, **describe(decision)}, indent=2))
+        return
+    verdict = {"block": "refused", "flag": "flagged (allowed)", "allow": "allowed"}[decision.action]
+    categories = ", ".join(decision.categories) or "none"
+    print(f"{what}: {verdict}; categories: {categories}; layer: {decision.layer}")
+    if decision.reason:
+        print(f"  reason: {decision.reason}")
+    shown = sorted(((k, v) for k, v in decision.scores.items() if v >= 0.01), key=lambda kv: -kv[1])[:8]
+    if shown:
+        print("  scores: " + ", ".join(f"{k} {v:.2f}" for k, v in shown))
+    if decision.people:
+        print(f"  public figures named: {', '.join(decision.people)}")
+    for warning in decision.warnings:
+        print(f"  warning: {warning}")
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    """Exit 0 when everything checked is allowed (flagged included), 1 when anything is refused."""
+    if args.text is None and not args.image:
+        raise InvalidRequestError("give a text to check, - to read it from standard input, or --image FILE")
+    client = _client(args, ledger="memory://", **({"policy": args.policy} if args.policy else {}))  # checks spend nothing
+    refused = False
+    try:
+        if args.text is not None:
+            text = sys.stdin.read() if args.text == "-" else args.text
+            decision = client.policy.check(text)
+            refused |= not decision.allowed
+            _print_decision("text", decision, args.json)
+        for path in args.image or []:
+            decision = client.policy.check_image(path, people=args.people or None)
+            refused |= not decision.allowed
+            _print_decision(path, decision, args.json)
+    finally:
+        client.close()
+    return 1 if refused else 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from datetime import date
 
@@ -394,6 +435,17 @@ def build_parser() -> argparse.ArgumentParser:
         elif name == "buy":
             action.add_argument("--packs", type=int, default=1)
         action.set_defaults(func=cmd_credits)
+
+    policy = commands.add_parser("policy", help="the content policy's decision on a text or an image")
+    checks = policy.add_subparsers(dest="action", required=True)
+    check = checks.add_parser("check", help="check a prompt or images; exit 0 if allowed, 1 if refused")
+    check.add_argument("text", nargs="?", help="the prompt to check, or - to read it from standard input")
+    check.add_argument("--image", action="append", metavar="FILE", help="an image to check (repeatable)")
+    check.add_argument("--people", action="append", metavar="NAME",
+                       help="a public figure the image's prompt named: turns on the likeness check (repeatable)")
+    check.add_argument("--policy", help="off, standard, strict, monitor or a rules file (default: the configured one)")
+    check.add_argument("--json", action="store_true", help="print the decision as JSON")
+    check.set_defaults(func=cmd_policy)
 
     models = commands.add_parser("models", help="the model catalog: capabilities, prices, retirement dates")
     models.add_argument("--provider")

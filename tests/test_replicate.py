@@ -223,7 +223,10 @@ def test_model_failures_and_refusals_are_not_charged(genai_emulator: Emulator) -
         client.images.generate("a forbidden cat", provider_options={"replicate": {}})
     assert (refused.value.source, refused.value.stage) == ("provider", "output")
     assert len(_creates(genai_emulator)) == 2, "neither failure was retried"
-    assert client.credits.history() == [] and client.credits.reserved() == 0
+    assert refused.value.categories == ["sexual"]
+    (entry,) = client.credits.history()  # the refusal is recorded, neither failure is charged
+    assert entry.kind == "refusal" and entry.credits == 0 and "output refused by provider (sexual)" in entry.reason
+    assert client.credits.reserved() == 0 and client.credits.balance() == 0
 
 
 def test_bad_tokens_unknown_models_and_missing_configuration(genai_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -213,6 +213,16 @@ class MemoryLedger:
                 self._grant_keys[key] = entry
             return entry
 
+    def record(self, account: str, kind: str, reason: str, request_id: str, model: str | None) -> LedgerEntry:
+        with self._lock:
+            state = self._account(account)
+            for entry in state.entries:
+                if entry.kind == kind and entry.request_id == request_id:
+                    return entry
+            entry = LedgerEntry(next(self._ids), account, kind, Decimal(0), Decimal(0), self._clock(), reason, request_id, model)
+            state.entries.append(entry)
+            return entry
+
     def set_budget(self, account: str, budget: Budget) -> None:
         with self._lock:
             state = self._account(account)

@@ -322,6 +322,20 @@ class SQLLedger:
             assert row is not None
             return self._entry(row)
 
+    def record(self, account: str, kind: str, reason: str, request_id: str, model: str | None) -> LedgerEntry:
+        with self._transaction(account) as tx:
+            done = tx.one(f"SELECT {self._ENTRY_COLUMNS} FROM genai_entries WHERE kind = ? AND request_id = ?", (kind, request_id))
+            if done is not None:
+                return self._entry(done)
+            self._ensure_account(tx, account)
+            row = tx.one(
+                "INSERT INTO genai_entries (account, kind, credits, usd, created, reason, request_id, model) "
+                f"VALUES (?, ?, 0, 0, ?, ?, ?, ?) RETURNING {self._ENTRY_COLUMNS}",
+                (account, kind, _time_in(self._clock()), reason, request_id, model),
+            )
+            assert row is not None
+            return self._entry(row)
+
     def set_budget(self, account: str, budget: Budget) -> None:
         with self._transaction(account) as tx:
             self._ensure_account(tx, account)

@@ -19,7 +19,7 @@ from typing import Any
 
 from .._catalog import ModelInfo, PriceTable, SizeRule
 from .._config import Settings
-from .._errors import ConfigError, GenerationFailedError, InvalidRequestError, UnsupportedError
+from .._errors import ConfigError, ContentPolicyError, GenerationFailedError, InvalidRequestError, UnsupportedError
 from .._media import Image, Video
 from .._requests import ImageRequest, Request, VideoRequest
 from .base import CallContext, Cancelled, ImageBatch, VideoOutcome, check_option_keys
@@ -165,6 +165,14 @@ def _derive(base: Any, task: str) -> Any:
 POOL = PipelinePool()
 # One generation at a time per process: pooled pipelines are shared by every client, and a pipeline's scheduler
 # keeps per-run state.
+def _dtype_keyword() -> str:
+    """diffusers 0.42 renamed from_pretrained's ``torch_dtype`` to ``dtype`` and warns at every use of the old name."""
+    import diffusers
+
+    version = tuple(int(part) for part in diffusers.__version__.split(".")[:2] if part.isdigit())
+    return "dtype" if version >= (0, 42) else "torch_dtype"
+
+
 _RUNNING = threading.Lock()
 
 
@@ -261,7 +269,7 @@ class DiffusersProvider:
 
             try:
                 pipeline = DiffusionPipeline.from_pretrained(
-                    folder, torch_dtype=dtype, local_files_only=True, use_safetensors=None if allow_pickle else True
+                    folder, **{_dtype_keyword(): dtype}, local_files_only=True, use_safetensors=None if allow_pickle else True
                 )
             except (OSError, ValueError, TypeError, KeyError) as exc:
                 raise ConfigError(f"could not load the diffusers pipeline in {folder}: {exc}") from None
@@ -307,11 +315,13 @@ class DiffusersProvider:
                 kwargs["mask_image"] = _mask_to_repaint(request.mask, original.size)
                 kwargs["strength"] = float(str(options.get("strength", 1.0)))
             elif task == "img2img":
+                kwargs["image"] = [original] * n  # one starting image per output (diffusers warns when it must copy)
                 kwargs["strength"] = float(str(options.get("strength", DEFAULT_STRENGTH[request.operation])))
                 kwargs.pop("width", None)
                 kwargs.pop("height", None)
         started = time.perf_counter()
         output = self._run(pipeline, kwargs, ctx, request.steps)
+        _refuse_flagged(output)
         pictures = list(output.images)
         if task == "inpaint" and original is not None:
             # Keep every pixel outside the mask exactly: the VAE's round trip would otherwise blur it.
@@ -474,6 +484,17 @@ def _spatial_multiple(pipeline: Any) -> int:
     if isinstance(patch, (tuple, list)):
         patch = patch[-1]
     return int(scale) * int(patch)
+
+
+def _refuse_flagged(output: Any) -> None:
+    """A pipeline with a safety checker blacks out what it flags; the SDK refuses instead of returning black images."""
+    flags = getattr(output, "nsfw_content_detected", None)
+    if flags is not None and any(bool(flag) for flag in flags):
+        raise ContentPolicyError(
+            f"the pipeline's safety checker flagged {sum(bool(f) for f in flags)} of {len(flags)} image(s) as NSFW; "
+            "nothing is returned (the pipeline had blacked them out)",
+            stage="output", source="provider", categories=["sexual"],
+        )  # fmt: skip
 
 
 def _frames(frames: Any) -> Any:

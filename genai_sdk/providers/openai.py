@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 DALLE2_MAX_UPLOAD = 4 * 1024 * 1024
 _POLICY_CODES = {"content_policy_violation", "moderation_blocked"}
+_SAFETY_VIOLATIONS = re.compile(r"safety_violations=\[([^\]]*)\]")
 _SPEECH_OPTION_KEYS = {"transcribe": {"temperature"}, "translate": {"temperature"}, "synthesize": {"instructions"}}
 OPENAI_PCM_RATE = 24000  # response_format="pcm" is 24 kHz 16-bit little-endian mono
 _UPLOAD_NAMES = {
@@ -62,6 +64,22 @@ _OPTION_KEYS = {
     "edit": {"background", "input_fidelity", "output_format", "output_compression", "user", "response_format"},
     "variations": {"user", "response_format"},
 }
+
+
+def _refusal_details(body: Mapping[str, Any], message: str) -> tuple[str, list[str]]:
+    """Stage and categories of a safety refusal: gpt-image models send ``moderation_details``
+    (``moderation_stage`` input or output, coarse ``categories``); older answers name ``safety_violations=[...]``
+    in the message. An output-stage refusal means the picture was made and withheld."""
+    details = body.get("moderation_details")
+    details = details if isinstance(details, Mapping) else {}
+    stage = "output" if str(details.get("moderation_stage") or "").lower() == "output" else "prompt"
+    raw = details.get("categories")
+    categories = [str(c) for c in raw if isinstance(c, str)] if isinstance(raw, list) else []
+    if not categories:
+        found = _SAFETY_VIOLATIONS.search(message)
+        if found:
+            categories = [c.strip(" '\"") for c in found.group(1).split(",") if c.strip(" '\"")]
+    return stage, categories
 
 
 def map_error(exc: BaseException, secrets: tuple[str, ...] = ()) -> GenAIError:
@@ -84,7 +102,11 @@ def map_error(exc: BaseException, secrets: tuple[str, ...] = ()) -> GenAIError:
     common: dict[str, Any] = {"provider": "openai", "status": status, "request_id": request_id, "code": code or kind}
 
     if status == 400 and (code in _POLICY_CODES or kind in _POLICY_CODES):
-        return ContentPolicyError(message, stage="prompt", source="provider", categories=[code or kind or "unknown"], request_id=request_id)
+        stage, categories = _refusal_details(body, detail)
+        return ContentPolicyError(
+            message, stage=stage, source="provider", categories=categories or [code or kind or "unknown"],
+            request_id=request_id,
+        )  # fmt: skip
     if status in (401, 403):
         return AuthenticationError(message + ": check OPENAI_API_KEY", **common)
     should = headers.get("x-should-retry")
@@ -99,6 +121,15 @@ def map_error(exc: BaseException, secrets: tuple[str, ...] = ()) -> GenAIError:
     if status == 409:
         return ProviderError(message, retryable=True if forced is None else forced, retry_after=parse_retry_after(headers), **common)
     return ProviderError(message, retryable=bool(forced), **common)
+
+
+def _current(method: Any) -> Any:
+    """The method without the ``openai`` package's ``@deprecated`` wrapper. dall-e-2 variations and translations are
+    still served and part of the SDK's contract (the catalog says when a model retires); the package's warning
+    at every call would reach the SDK's users as noise about code they did not write."""
+    function = getattr(method, "__func__", None)
+    wrapped = getattr(function, "__wrapped__", None)
+    return wrapped.__get__(method.__self__) if wrapped is not None else method
 
 
 def _with_call_options(args: dict[str, Any], request: Request, ctx: CallContext) -> dict[str, Any]:
@@ -251,7 +282,7 @@ class OpenAIProvider:
             elif request.operation == "edit":
                 response = self.client.images.edit(**args)
             else:
-                response = self.client.images.create_variation(**args)
+                response = _current(self.client.images.create_variation)(**args)
         except openai.OpenAIError as exc:
             raise map_error(exc, (self._key,)) from None
         images = []
@@ -271,7 +302,7 @@ class OpenAIProvider:
             elif request.operation == "edit":
                 response = await self.aclient.images.edit(**args)
             else:
-                response = await self.aclient.images.create_variation(**args)
+                response = await _current(self.aclient.images.create_variation)(**args)
         except openai.OpenAIError as exc:
             raise map_error(exc, (self._key,)) from None
         images = []
@@ -321,7 +352,7 @@ class OpenAIProvider:
         args = self._transcription_args(model, request, part, ctx)
         try:
             if request.operation == "translate":
-                response = self.client.audio.translations.create(**args)
+                response = _current(self.client.audio.translations.create)(**args)
             else:
                 response = self.client.audio.transcriptions.create(**args)
         except openai.OpenAIError as exc:
@@ -332,7 +363,7 @@ class OpenAIProvider:
         args = self._transcription_args(model, request, part, ctx)
         try:
             if request.operation == "translate":
-                response = await self.aclient.audio.translations.create(**args)
+                response = await _current(self.aclient.audio.translations.create)(**args)
             else:
                 response = await self.aclient.audio.transcriptions.create(**args)
         except openai.OpenAIError as exc:
@@ -382,6 +413,44 @@ class OpenAIProvider:
         return self._speech(response, args["response_format"])
 
     # -- URL results: fetched at once, with a size cap -----------------------------------------------------
+
+    # -- moderation (the policy's second opinion) -----------------------------------------------------------
+
+    @staticmethod
+    def _moderation_input(model: str, inputs: list[dict[str, Any]]) -> Any:
+        if len(inputs) == 1 and inputs[0].get("type") == "text":
+            return inputs[0]["text"]  # every moderation model takes a plain string; only omni-* take parts
+        return inputs
+
+    @staticmethod
+    def _moderation_scores(response: Any) -> list[dict[str, float]]:
+        results = getattr(response, "results", None)
+        if not isinstance(results, list) or not results:
+            raise ProviderError("OpenAI's moderation answer has no results", provider="openai", retryable=True)
+        scores = []
+        for result in results:
+            raw = result.category_scores.model_dump(by_alias=True) if result.category_scores is not None else {}
+            scores.append({str(k): float(v) for k, v in raw.items() if isinstance(v, int | float)})
+        return scores
+
+    def moderate(self, model: str, inputs: list[dict[str, Any]], timeout: float | None) -> list[dict[str, float]]:
+        """OpenAI's category scores for each input (text or image parts)."""
+        try:
+            response = self.client.moderations.create(
+                model=model, input=self._moderation_input(model, inputs), timeout=timeout
+            )
+        except openai.OpenAIError as exc:
+            raise map_error(exc, (self._key,)) from None
+        return self._moderation_scores(response)
+
+    async def amoderate(self, model: str, inputs: list[dict[str, Any]], timeout: float | None) -> list[dict[str, float]]:
+        try:
+            response = await self.aclient.moderations.create(
+                model=model, input=self._moderation_input(model, inputs), timeout=timeout
+            )
+        except openai.OpenAIError as exc:
+            raise map_error(exc, (self._key,)) from None
+        return self._moderation_scores(response)
 
     def _download(self, url: str | None, timeout: float | None) -> Image:
         import httpx2

@@ -467,9 +467,15 @@ def _finished_or_raise(prediction: dict[str, Any], token: str) -> dict[str, Any]
     if status == "succeeded":
         return prediction
     error = redact(str(prediction.get("error") or f"the prediction was {status}"), (token,))
-    if any(word in error.lower() for word in _POLICY_WORDS):
-        raise ContentPolicyError(f"Replicate refused: {error} (prediction {pid})", stage="output", source="provider",
-                                 categories=["provider_filter"], request_id=pid)
+    lowered = error.lower()
+    if any(word in lowered for word in _POLICY_WORDS):
+        # Models' safety checkers run on what was made ("NSFW content detected in one or more images"); some check
+        # the prompt first ("the prompt was flagged as sensitive").
+        flagged_input = re.search(r"\b(prompt|input)\b[^.]*\b(flagged|rejected|blocked|refused|sensitive|violat)", lowered)
+        stage = "prompt" if flagged_input and "output" not in lowered else "output"
+        categories = ["sexual"] if "nsfw" in lowered or "nud" in lowered else ["provider_filter"]
+        raise ContentPolicyError(f"Replicate refused: {error} (prediction {pid})", stage=stage, source="provider",
+                                 categories=categories, request_id=pid)
     code = re.match(r"^(E\d{4})\b", error)
     raise GenerationFailedError(f"the prediction {status}: {error} (prediction {pid})", provider="replicate",
                                 request_id=pid, code=code.group(1) if code else None)

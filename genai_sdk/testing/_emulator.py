@@ -28,11 +28,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ._media_maker import make_image, make_speech_wav, spoken_text, wav_duration
+from ._moderation_emulator import ModerationEndpoint
 from ._replicate_emulator import OPERATIONS as REPLICATE_OPERATIONS
 from ._replicate_emulator import ReplicateEmulator, serve_replicate
 
 DEFAULT_KEY = "sk-emulator-0000000000000000"
 DEFAULT_BLOCKED = ("forbidden", "blockedword")
+# gpt-image models refuse prompts with these at the output stage: the picture was made, then withheld.
+DEFAULT_OUTPUT_BLOCKED = ("blockedpicture",)
 
 ROUTES = {
     "/v1/images/generations": "images.generate",
@@ -108,12 +111,15 @@ class _Server(ThreadingHTTPServer):
 
 
 class _ApiError(Exception):
-    def __init__(self, status: int, message: str, kind: str, code: str | None = None, param: str | None = None):
+    def __init__(
+        self, status: int, message: str, kind: str, code: str | None = None, param: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
-        self.status, self.kind, self.code, self.param = status, kind, code, param
+        self.status, self.kind, self.code, self.param, self.details = status, kind, code, param, details
 
 
-class Emulator:
+class Emulator(ModerationEndpoint):
     """The OpenAI and Replicate APIs on 127.0.0.1, answering with valid, deterministic media."""
 
     def __init__(
@@ -123,10 +129,14 @@ class Emulator:
         *,
         api_key: str | None = DEFAULT_KEY,
         blocked_words: tuple[str, ...] = DEFAULT_BLOCKED,
+        output_blocked_words: tuple[str, ...] = DEFAULT_OUTPUT_BLOCKED,
         max_records: int = 10_000,
     ) -> None:
         self.api_key = api_key
         self.blocked_words = tuple(w.lower() for w in blocked_words)
+        self.output_blocked_words = tuple(w.lower() for w in output_blocked_words)
+        self._moderation_rules: list[tuple[str, dict[str, float]]] = []
+        self._image_moderation: dict[str, float] = {}
         self.requests: deque[RecordedRequest] = deque(maxlen=max_records)
         self._faults: dict[str, deque[Fault]] = {}
         self._files: dict[str, bytes] = {}
@@ -233,9 +243,12 @@ class Emulator:
         with self._lock:
             return self._files.get(name)
 
-    def _blocked(self, text: str) -> bool:
+    def _blocked(self, text: str, words: tuple[str, ...] | None = None) -> bool:
         lowered = text.lower()
-        return any(re.search(rf"\b{re.escape(word)}\b", lowered) for word in self.blocked_words)
+        return any(re.search(rf"\b{re.escape(word)}\b", lowered) for word in (words or self.blocked_words))
+
+    def _api_error(self, status: int, message: str, kind: str, code: str | None, param: str | None) -> Exception:
+        return _ApiError(status, message, kind, code, param)
 
     # -- endpoints ------------------------------------------------------------------------------------------
 
@@ -280,12 +293,9 @@ class Emulator:
                         "invalid_request_error",
                         "content_policy_violation",
                     )
-                raise _ApiError(
-                    400,
-                    "Your request was rejected by the safety system.",
-                    "image_generation_user_error",
-                    "moderation_blocked",
-                )
+                raise _safety_refusal("input", ["violence"])
+            if self._blocked(prompt, self.output_blocked_words) and not model.startswith("dall-e"):
+                raise _safety_refusal("output", ["sexual"])  # made, then withheld
         if not rules.url_default and params.get("response_format") not in (None, "b64_json"):
             raise _ApiError(400, f"response_format is not supported for {model}", "invalid_request_error", None, "response_format")
         return model, rules, n, size
@@ -343,25 +353,6 @@ class Emulator:
         if not images:
             raise _ApiError(400, "image is required", "invalid_request_error", None, "image")
         return self._images_response("images.variations", dict(record.form), "variation|" + str(len(images[0])))
-
-    def _op_moderations(self, record: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
-        params = record.json if isinstance(record.json, dict) else {}
-        inputs = params.get("input", "")
-        texts = [inputs] if isinstance(inputs, str) else [t if isinstance(t, str) else t.get("text", "") for t in inputs]
-        categories = ("harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
-                      "self-harm", "self-harm/intent", "self-harm/instructions", "sexual", "sexual/minors",
-                      "violence", "violence/graphic")
-        results = []
-        for text in texts:
-            flagged = self._blocked(text)
-            results.append({
-                "flagged": flagged,
-                "categories": {c: flagged and c == "violence" for c in categories},
-                "category_scores": {c: (0.97 if flagged and c == "violence" else 0.001) for c in categories},
-                "category_applied_input_types": {c: ["text"] for c in categories},
-            })
-        body = {"id": f"modr-{next(self._ids)}", "model": params.get("model") or "omni-moderation-latest", "results": results}
-        return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
 
     def _op_audio_speech(self, record: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
         params = record.json if isinstance(record.json, dict) else {}
@@ -438,8 +429,19 @@ class Emulator:
 _FILE_TYPES = {"png": "image/png", "webp": "image/webp", "jpg": "image/jpeg", "mp4": "video/mp4"}
 
 
+def _safety_refusal(stage: str, categories: list[str]) -> _ApiError:
+    """gpt-image models' refusal: ``moderation_blocked`` with the stage (input or output) and coarse categories."""
+    return _ApiError(
+        400, "Your request was rejected by the safety system.", "image_generation_user_error", "moderation_blocked",
+        details={"moderation_stage": stage, "categories": categories},
+    )  # fmt: skip
+
+
 def _error_body(error: _ApiError) -> bytes:
-    return json.dumps({"error": {"message": str(error), "type": error.kind, "param": error.param, "code": error.code}}).encode()
+    body: dict[str, Any] = {"message": str(error), "type": error.kind, "param": error.param, "code": error.code}
+    if error.details is not None:
+        body["moderation_details"] = error.details
+    return json.dumps({"error": body}).encode()
 
 
 def _fault_response(fault: Fault) -> tuple[int, dict[str, str], bytes]:

@@ -49,6 +49,13 @@ def _vae() -> Any:
     )
 
 
+def _scheduler() -> Any:
+    """DDIM as current Stable Diffusion checkpoints configure it (older defaults make diffusers warn at load)."""
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler(steps_offset=1, clip_sample=False)
+
+
 def _unet(scale: int) -> Any:
     from diffusers import UNet2DConditionModel
 
@@ -59,14 +66,35 @@ def _unet(scale: int) -> Any:
     )
 
 
-def stable_diffusion(folder: Path, *, safetensors: bool = True, scale: int = 1) -> Path:
+def _flagging_safety_checker() -> tuple[Any, Any]:
+    """diffusers' own StableDiffusionSafetyChecker, tiny, with concept thresholds below any similarity: it flags
+    every image as NSFW, as a real checker does a picture it recognises."""
     import torch
-    from diffusers import DDIMScheduler, StableDiffusionPipeline
+    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+    from transformers import CLIPConfig, CLIPImageProcessor
+
+    config = CLIPConfig(
+        text_config={"hidden_size": 16, "intermediate_size": 16, "num_attention_heads": 2, "num_hidden_layers": 1},
+        vision_config={"hidden_size": 16, "intermediate_size": 16, "num_attention_heads": 2, "num_hidden_layers": 1,
+                       "image_size": 32, "patch_size": 8},
+        projection_dim=16,
+    )  # fmt: skip
+    checker = StableDiffusionSafetyChecker(config)
+    with torch.no_grad():
+        checker.concept_embeds_weights.fill_(-2.0)  # cosine similarity is at least -1: every concept "matches"
+    return checker, CLIPImageProcessor(crop_size=32, size=32)
+
+
+def stable_diffusion(folder: Path, *, safetensors: bool = True, scale: int = 1, flag_nsfw: bool = False) -> Path:
+    """A tiny text-to-image pipeline; ``flag_nsfw`` gives it a safety checker that flags every image."""
+    import torch
+    from diffusers import StableDiffusionPipeline
 
     torch.manual_seed(0)
+    checker, extractor = _flagging_safety_checker() if flag_nsfw else (None, None)
     pipeline = StableDiffusionPipeline(
         unet=_unet(scale), vae=_vae(), text_encoder=_text_encoder(), tokenizer=_tokenizer(folder.parent / f"{folder.name}-tok"),
-        scheduler=DDIMScheduler(), safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+        scheduler=_scheduler(), safety_checker=checker, feature_extractor=extractor, requires_safety_checker=flag_nsfw,
     )
     pipeline.save_pretrained(folder, safe_serialization=safetensors)
     return folder
@@ -93,7 +121,7 @@ def text_to_video(folder: Path) -> Path:
 def image_variation(folder: Path) -> Path:
     """A tiny image-variation pipeline (an image encoder where the others have a text encoder)."""
     import torch
-    from diffusers import DDIMScheduler, StableDiffusionImageVariationPipeline
+    from diffusers import StableDiffusionImageVariationPipeline
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
     torch.manual_seed(0)
@@ -103,7 +131,7 @@ def image_variation(folder: Path) -> Path:
         intermediate_size=16, patch_size=4,
     ))
     pipeline = StableDiffusionImageVariationPipeline(
-        vae=_vae(), image_encoder=encoder, unet=unet, scheduler=DDIMScheduler(), safety_checker=None,
+        vae=_vae(), image_encoder=encoder, unet=unet, scheduler=_scheduler(), safety_checker=None,
         feature_extractor=CLIPImageProcessor(crop_size=32, size=32), requires_safety_checker=False,
     )
     pipeline.save_pretrained(folder, safe_serialization=True)
