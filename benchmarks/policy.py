@@ -24,6 +24,9 @@ from _common import machine
 ROOT = Path(__file__).resolve().parent.parent
 EVAL = ROOT / "tests" / "data" / "policy_eval.tsv"
 PARTI = ROOT.parent / "shared" / "data" / "partiprompts" / "PartiPrompts.tsv"
+# Padding that must not dilute a request.
+STYLE_SUFFIX = ", golden hour light, shallow depth of field, 85mm lens, highly detailed, trending on artstation, sharp focus"
+STYLE_PREFIX = "masterpiece, best quality, 8k, ultra realistic, "
 
 
 def rows(path: Path) -> list[dict[str, str]]:
@@ -98,6 +101,10 @@ def main() -> None:
         if row["label"] != "benign":
             kinds[row["kind"]].append(not full.check(row["prompt"]).allowed)
     print("recall by kind: " + ", ".join(f"{k} {sum(v) / len(v):.3f} ({len(v)})" for k, v in sorted(kinds.items())))
+    bad = [r["prompt"] for r in data if r["label"] != "benign"]
+    padded_after = sum(not full.check(p + STYLE_SUFFIX).allowed for p in bad) / len(bad)
+    padded_before = sum(not full.check(STYLE_PREFIX + p).allowed for p in bad) / len(bad)
+    print(f"recall with style words added: after the prompt {padded_after:.3f}, before it {padded_before:.3f}")
     print("deciding layer of the refusals: " + ", ".join(f"{k} {v}" for k, v in by_layer.most_common()))
     for kind in ("tricky", "ordinary"):
         hits = caught[f"benign/{kind}"]

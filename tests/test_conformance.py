@@ -177,3 +177,23 @@ def test_audio_requests_the_sdk_sends_conform(spec: dict[str, Any], genai_emulat
                     form[name.removesuffix("[]")] = values
             form["file"] = "<binary>"
             _valid(spec, schema, form)
+
+
+def test_moderation_requests_the_sdk_sends_conform(spec: dict[str, Any], genai_emulator: Emulator) -> None:
+    pytest.importorskip("onnxruntime", reason="image checks need the 'policy' extra")
+    client = genai.Client(policy_moderator="openai:omni-moderation-latest", ledger="memory://")
+    client.policy.check("a quiet harbour at dawn")
+    from PIL import Image as PILImage
+
+    client.policy.check_image(PILImage.new("RGB", (32, 32), (10, 200, 30)))
+    calls = genai_emulator.calls("moderations")
+    assert [type(c.json["input"]).__name__ for c in calls] == ["str", "list"]
+    for call in calls:
+        _valid(spec, "CreateModerationRequest", call.json)
+    status, answer = _answer(genai_emulator, "/v1/moderations", calls[1].json)
+    assert status == 200 and len(answer["results"]) == 1
+    _valid(spec, "CreateModerationResponse", answer)
+    moderation_blocked = {"model": "gpt-image-1.5", "prompt": "a blockedpicture", "size": "1024x1024"}
+    got, refusal = _answer(genai_emulator, "/v1/images/generations", moderation_blocked)
+    assert got == 400 and refusal["error"]["moderation_details"] == {"moderation_stage": "output", "categories": ["sexual"]}
+    _valid(spec, "ErrorResponse", refusal)

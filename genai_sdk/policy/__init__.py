@@ -29,6 +29,7 @@ file that extends a level::
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -88,6 +89,21 @@ class _Finding:
     reason: str
 
 
+_CLAUSE = re.compile(r"[,;:.!?\n|()\[\]]+|\s[-–—]\s")
+_CLAUSE_LIMIT = 2000  # characters: a longer text (a transcript) is read in windows, not also clause by clause
+
+
+def clauses_of(text: str) -> list[str]:
+    """Of a prompt of several clauses, the first (where the subject usually is) and the longest (where it is when
+    style words come first): each also scored alone, so that a long list of style words cannot dilute a request
+    ("..., golden hour, 85mm lens, highly detailed"). Two at most: each costs a few milliseconds."""
+    parts = [p.strip() for p in _CLAUSE.split(text)]
+    parts = [p for p in parts if len(p.split()) >= 2]
+    if len(parts) < 2:
+        return []
+    return list(dict.fromkeys((parts[0], max(parts, key=len))))
+
+
 _BUILTIN: RuleSet | None = None
 _BUILTIN_LOCK = threading.Lock()
 _NOTED: set[str] = set()
@@ -129,10 +145,16 @@ def config_from_setting(setting: str) -> PolicyConfig:
     """``off``, ``standard``, ``strict``, ``monitor``, or the path of a TOML rules file that extends one of them."""
     if setting in LEVELS:
         return PolicyConfig(setting, setting)
-    path = Path(setting)
+    try:
+        return _config_from_file(Path(setting))
+    except (OSError, ValueError, RecursionError) as exc:  # a path the system refuses, a file nested too deep
+        raise ConfigError(f"policy {setting[:200]!r}: cannot be read as a rules file ({type(exc).__name__}: {exc})") from exc
+
+
+def _config_from_file(path: Path) -> PolicyConfig:
     if not path.is_file():
         raise ConfigError(
-            f"policy {setting!r}: use one of {', '.join(LEVELS)}, or the path of a TOML rules file "
+            f"policy {str(path)[:200]!r}: use one of {', '.join(LEVELS)}, or the path of a TOML rules file "
             "(no such file)"
         )
     from ._rules import RuleSet, load_rules_file
@@ -155,6 +177,17 @@ def config_from_setting(setting: str) -> PolicyConfig:
         raise ConfigError(f"{origin}: [actions] maps a category to one of {', '.join(ACTIONS)}")
     config.actions = {str(k): str(v) for k, v in actions.items()}
     config.thresholds = _floats(document.get("thresholds"), origin, "thresholds")
+    categories = document.get("categories", {})
+    if not isinstance(categories, dict):
+        raise ConfigError(f"{origin}: [categories] must be a table")
+    named = set(CATEGORIES) | set(categories) | {"moderator-unavailable"}
+    for table_name, names in (("actions", set(config.actions)), ("thresholds", set(config.thresholds))):
+        typos = sorted(names - named)
+        if typos:
+            raise ConfigError(
+                f"{origin}: [{table_name}] names no category: {', '.join(typos)} (categories: {', '.join(CATEGORIES)}, "
+                "or one of [categories])"
+            )
     config.image_thresholds = _floats(document.get("image_thresholds"), origin, "image_thresholds")
     config.moderator_thresholds = _floats(document.get("moderator_thresholds"), origin, "moderator_thresholds")
     classifier = document.get("classifier", True)
@@ -172,9 +205,6 @@ def config_from_setting(setting: str) -> PolicyConfig:
     if not isinstance(image_checks, bool):
         raise ConfigError(f"{origin}: image_checks must be true or false")
     config.image_checks = image_checks
-    categories = document.get("categories", {})
-    if not isinstance(categories, dict):
-        raise ConfigError(f"{origin}: [categories] must be a table")
     if categories:
         rules = builtin_rules().copy() if level != "off" else RuleSet()
         for category, body in categories.items():
@@ -268,19 +298,21 @@ class Policy:
         classifier = _text_classifier(self.config.classifier)
         if classifier is not None and self.config.level != "off" and normalized:
             layers.append("classifier")
-            self._apply_classifier(classifier, normalized, scan, findings, scores)
+            clauses = [rules.normalize(c) for c in clauses_of(text)] if len(normalized) < _CLAUSE_LIMIT else []
+            self._apply_classifier(classifier, normalized, clauses, scan, findings, scores)
         return findings, scores, layers, scan.people, warnings
 
     def _apply_classifier(
         self,
         classifier: TextClassifier,
         normalized: str,
+        clauses: list[str],
         scan: Scan,
         findings: dict[str, _Finding],
         scores: dict[str, float],
     ) -> None:
         level = "strict" if self.config.strict else "standard"
-        predicted = classifier.scores(normalized)
+        predicted = classifier.scores(normalized, clauses)
         unsafe = predicted.pop("unsafe")
         scores["unsafe"] = round(unsafe, 4)
         for category, score in predicted.items():

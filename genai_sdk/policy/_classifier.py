@@ -25,6 +25,7 @@ from .._errors import ConfigError
 
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 MAX_TOKENS = 128  # the length all-MiniLM-L6-v2 was trained at; longer texts are read in overlapping windows
+MAX_WINDOWS = 96  # about 12,000 tokens, an hour of speech, in about 1.5 s on one core; the rules read all of a text
 _CLS, _SEP, _UNK = "[CLS]", "[SEP]", "[UNK]"
 
 
@@ -55,13 +56,15 @@ class WordPiece:
         return tuple(pieces)
 
     def encode(self, text: str) -> list[list[int]]:
-        """Token ids with [CLS] and [SEP], in windows of at most MAX_TOKENS (overlapping by a quarter)."""
+        """Token ids with [CLS] and [SEP], in windows of at most MAX_TOKENS: overlapping by a quarter for a prompt,
+        side by side for a long text (a transcript, a chapter to speak), and at most MAX_WINDOWS of them."""
         ids = [i for w in text.split() for i in self.word(w)]
         body = MAX_TOKENS - 2
         if len(ids) <= body:
             return [[self.cls, *ids, self.sep]]
-        step = body * 3 // 4
-        return [[self.cls, *ids[s : s + body], self.sep] for s in range(0, len(ids) - body // 4, step)]
+        step = body * 3 // 4 if len(ids) <= 8 * body else body
+        starts = range(0, max(1, len(ids) - body // 4), step)
+        return [[self.cls, *ids[s : s + body], self.sep] for s in starts][:MAX_WINDOWS]
 
 
 def _model_path() -> Path:
@@ -97,8 +100,11 @@ class Encoder:
         """One vector per (short) text, of its first window: what the heads are trained on."""
         return self._embed_windows([self.tokenizer.encode(t)[0] for t in texts])
 
-    def embed_windows(self, text: str) -> np.ndarray:
-        return self._embed_windows(self.tokenizer.encode(text))
+    def embed_windows(self, text: str, clauses: Sequence[str] = ()) -> np.ndarray:
+        """Vectors of a text's windows and, one each, of its clauses."""
+        windows = self.tokenizer.encode(text)
+        windows += [self.tokenizer.encode(clause)[0] for clause in clauses if clause and clause != text]
+        return self._embed_windows(windows)
 
     def _embed_windows(self, windows: list[list[int]]) -> np.ndarray:
         out = []
@@ -126,18 +132,15 @@ class TextClassifier:
 
     def __init__(self, encoder: Encoder, model: dict[str, Any]) -> None:
         self.encoder = encoder
-        self.classes: list[str] = list(model["classes"])
-        self.layers = [np.asarray(layer, dtype=np.float32) for layer in model["layers"]]
-        self.thresholds: dict[str, float] = {str(k): float(v) for k, v in model["thresholds"].items()}
-        if self.classes[0] != "benign" or len(self.layers) != 4 or self.layers[0].shape[0] != 384:
-            raise ConfigError("the policy classifier's file does not fit the encoder (benign first, 384 inputs)")
+        self.classes, self.layers, self.thresholds = _checked(model)
 
     def threshold(self, level: str) -> float:
         return self.thresholds.get(level, self.thresholds["standard"])
 
-    def scores(self, normalized: str) -> dict[str, float]:
-        """Each category's probability, and "unsafe": the share of all categories together."""
-        return self.scores_of(self.encoder.embed_windows(normalized))
+    def scores(self, normalized: str, clauses: Sequence[str] = ()) -> dict[str, float]:
+        """Each category's probability, and "unsafe": the share of all categories together, for the text or the
+        worst of its clauses (a request buried under a long list of style words scores as itself)."""
+        return self.scores_of(self.encoder.embed_windows(normalized, clauses))
 
     def scores_of(self, vectors: np.ndarray) -> dict[str, float]:
         hidden = np.maximum(0.0, vectors @ self.layers[0] + self.layers[1])
@@ -151,12 +154,41 @@ class TextClassifier:
         return scores
 
 
+def _checked(model: object) -> tuple[list[str], list[np.ndarray], dict[str, float]]:
+    """The classes, layers and thresholds of a classifier file, or ConfigError saying what does not fit."""
+    problem = "expected an object with classes, layers and thresholds"
+    if isinstance(model, dict):
+        classes, layers, thresholds = model.get("classes"), model.get("layers"), model.get("thresholds")
+        if not (isinstance(classes, list) and classes and classes[0] == "benign" and all(isinstance(c, str) for c in classes)):
+            problem = "classes must be a list of names, benign first"
+        elif not (isinstance(thresholds, dict) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 1 for v in thresholds.values()
+        ) and "standard" in thresholds):  # fmt: skip
+            problem = "thresholds must map standard (and strict) to numbers in (0, 1]"
+        elif not (isinstance(layers, list) and len(layers) == 4):
+            problem = "layers must be four arrays: weights and bias of the hidden layer, then of the output"
+        else:
+            try:
+                arrays = [np.asarray(layer, dtype=np.float32) for layer in layers]
+            except (TypeError, ValueError):
+                arrays = []
+            hidden = arrays[1].shape[0] if len(arrays) == 4 and arrays[1].ndim == 1 else -1
+            shapes = [(384, hidden), (hidden,), (hidden, len(classes)), (len(classes),)]
+            if len(arrays) == 4 and [a.shape for a in arrays] == shapes and all(np.isfinite(a).all() for a in arrays):
+                return list(classes), arrays, {str(k): float(v) for k, v in thresholds.items()}
+            problem = f"layers must have the shapes 384 x H, H, H x {len(classes)}, {len(classes)} and finite numbers"
+    raise ConfigError(f"the policy classifier's file does not fit: {problem}")
+
+
 def load_heads(path: Path | None = None) -> dict[str, Any]:
-    if path is None:
-        text = resources.files("genai_sdk.policy").joinpath("data/classifier.json").read_text(encoding="utf-8")
-    else:
-        text = path.read_text(encoding="utf-8")
-    heads: dict[str, Any] = json.loads(text)
+    try:
+        if path is None:
+            text = resources.files("genai_sdk.policy").joinpath("data/classifier.json").read_text(encoding="utf-8")
+        else:
+            text = path.read_text(encoding="utf-8")
+        heads: dict[str, Any] = json.loads(text)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ConfigError(f"the policy classifier's file {path or 'data/classifier.json'} cannot be read: {exc}") from exc
     return heads
 
 
@@ -188,6 +220,4 @@ def shared_classifier(heads: Path | None = None) -> TextClassifier | None:
                     f"content policy: the learned classifier needs the policy extra ({exc.name or exc} is missing): "
                     "the rules run alone; pip install 'genai-sdk[policy]' adds it",
                 )
-            except (OSError, ValueError, KeyError) as exc:
-                raise ConfigError(f"the policy classifier's heads {heads or 'data/classifier.json'} cannot be read: {exc}") from exc
     return _CLASSIFIERS.get(heads)

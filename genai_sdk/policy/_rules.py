@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .._errors import ConfigError
 from ._categories import CATEGORIES
-from ._normalize import Normalizer, squeeze, term_words, vocabulary
+from ._normalize import Normalizer, term_words, vocabulary
 
 _CATEGORY_FILES = {category: category.replace("/", "_").replace("-", "_") + ".toml" for category in CATEGORIES}
 _NUMBER_WORDS = {
@@ -215,6 +215,7 @@ class RuleSet:
             terms = document.get(kind, [])
             if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
                 raise ConfigError(f"{origin}: {kind} must be a list of strings")
+            _check_terms(terms, f"{origin} {kind}")
             self.lists.setdefault(f"{category}.{kind}", []).extend(terms)
         self._index = None
 
@@ -227,12 +228,16 @@ class RuleSet:
             where = f"{origin} combination {number + 1}"
             if not isinstance(table, dict) or not isinstance(table.get("groups"), list) or len(table["groups"]) < 2:
                 raise ConfigError(f"{where}: needs name and groups = [[...], [...]] (two groups or more)")
+            unknown = sorted(set(table) - {"name", "groups", "window", "level", "ordered"})
+            if unknown:
+                raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: name, groups, window, level, ordered")
             group_ids = []
             for position, group in enumerate(table["groups"]):
                 if not isinstance(group, list) or not group or not all(isinstance(t, str) for t in group):
                     raise ConfigError(f"{where}: each group must be a non-empty list of strings")
                 ids = set()
                 inline = [t for t in group if not t.startswith("@")]
+                _check_terms(inline, where)
                 for reference in (t[1:] for t in group if t.startswith("@")):
                     ids.add(self._resolve(reference, where))
                 if inline:
@@ -241,7 +246,7 @@ class RuleSet:
                     ids.add(inline_id)
                 group_ids.append(frozenset(ids))
             window = table.get("window")
-            if window is not None and (not isinstance(window, int) or window < 1):
+            if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 1):
                 raise ConfigError(f"{where}: window must be a whole number of words >= 1")
             level = table.get("level", "standard")
             if level not in ("standard", "strict"):
@@ -272,9 +277,7 @@ class RuleSet:
             index = TermIndex()
             for list_id, terms in self.lists.items():
                 index.add(list_id, terms)
-            words = frozenset(index.words)
-            stretched = {squeeze(w): w for w in words if len(w) > 2}
-            self._normalizer = Normalizer(index.is_term, vocabulary().__contains__, stretched)
+            self._normalizer = Normalizer(index.is_term, vocabulary().__contains__, index.words)
             self._index = index
         return self._index, self._normalizer
 
@@ -334,6 +337,18 @@ def _combine(combination: Combination, live: Mapping[str, list[Hit]]) -> list[Hi
         else:
             return chosen
     return None
+
+
+def _check_terms(terms: Sequence[str], origin: str) -> None:
+    """A term must have a word, and a starred word enough letters before its star: three alone, two in a phrase
+    ("a*" would match half of English, "my ex*" is precise enough)."""
+    for text in terms:
+        words = term_words(text)
+        least = 3 if len(words) == 1 else 2
+        if not words or any(w.endswith("*") and len(w.rstrip("*")) < least for w in words):
+            raise ConfigError(
+                f"{origin}: {text!r} is not a usable term (a word; 3 letters or more before a *, 2 in a phrase)"
+            )
 
 
 def _load_toml_text(text: str, origin: str) -> dict[str, object]:

@@ -6,7 +6,8 @@ and one for benign, softmax) is fitted with numpy, each class weighted to count 
 benign prompts (words that sound dangerous and are not) counting double. Benign competing with every category
 in one softmax is what keeps false alarms low: a prompt is refused only when the categories together outweigh
 benign. The threshold on that unsafe share is chosen from out-of-fold scores (5 folds): the lowest at which at
-most 1 % (standard) or 4 % (strict) of the benign examples would be refused.
+most 1 % (standard) or 4 % (strict) of the benign examples would be refused. (Padding a request with style words
+does not dilute it: at check time the first and the longest clause of a prompt are also scored alone.)
 
 The repository's data are ``tests/data/policy_train.tsv``; ``tests/data/policy_eval.tsv`` is held out and never
 used here. A rules file can point at a classifier trained on one's own data: ``classifier = "mine.json"``.
