@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -55,9 +56,54 @@ def _options(
     provider_options: Mapping[str, Mapping[str, object]] | None,
     on_progress: ProgressCallback | None,
 ) -> CallOptions:
-    if provider_options is not None and not all(isinstance(v, Mapping) for v in provider_options.values()):
+    """The options every call takes, checked before anything is reserved or sent."""
+    if model is not None and not isinstance(model, str):
+        raise InvalidRequestError(f"model={model!r}: name a model as 'provider:model', for example 'openai:dall-e-2'")
+    if account is not None and (not isinstance(account, str) or not account.strip()):
+        raise InvalidRequestError(f"account={account!r}: an account is a non-empty string")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not math.isfinite(timeout) or timeout <= 0
+    ):
+        raise InvalidRequestError(f"timeout={timeout!r}: give seconds as a finite number above 0 (or None for the default)")
+    if provider_options is not None and (
+        not isinstance(provider_options, Mapping) or not all(isinstance(v, Mapping) for v in provider_options.values())
+    ):
         raise InvalidRequestError("provider_options must map a provider name to a dict of that provider's options")
-    return CallOptions(model, account, timeout, dict(provider_options or {}), on_progress)
+    if on_progress is not None and not callable(on_progress):
+        raise InvalidRequestError(f"on_progress must be a function taking a genai.Progress, not {type(on_progress).__name__}")
+    return CallOptions(model, account, None if timeout is None else float(timeout), dict(provider_options or {}), on_progress)
+
+
+def _text(value: object, what: str, *, optional: bool = False) -> str | None:
+    """A prompt or another text setting: a string that UTF-8 can carry (no lone surrogates)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequestError(f"{what} must be a string, not {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidRequestError(
+            f"{what} contains a character UTF-8 cannot carry (a lone surrogate at position {exc.start}): "
+            "decode the text it came from correctly"
+        ) from None
+    return value
+
+
+def _whole(value: object, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidRequestError(f"{what}={value!r}: give a whole number")
+    return value
+
+
+def _number(value: object, what: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidRequestError(f"{what}={value!r}: give a finite number")
+    return float(value)
 
 
 def _image_request(
@@ -80,21 +126,22 @@ def _image_request(
     provider_options: Mapping[str, Mapping[str, object]] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> ImageRequest:
+    options = _options(model, account, timeout, provider_options, on_progress)
     inputs = tuple(as_image(item) for item in sequence_of_images(images)) if images is not None else ()
     return ImageRequest(
         operation=operation,  # type: ignore[arg-type]
-        prompt=prompt,
-        options=_options(model, account, timeout, provider_options, on_progress),
+        prompt=_text(prompt, "the prompt", optional=operation == "variations"),
+        options=options,
         images=inputs,
         mask=as_image(mask, "mask") if mask is not None else None,
         n=n,
-        size=size,
-        quality=quality,
-        style=style,
-        seed=seed,
-        negative_prompt=negative_prompt,
-        steps=steps,
-        guidance=guidance,
+        size=_text(size, "size", optional=True),
+        quality=_text(quality, "quality", optional=True),
+        style=_text(style, "style", optional=True),
+        seed=_whole(seed, "seed"),
+        negative_prompt=_text(negative_prompt, "negative_prompt", optional=True),
+        steps=_whole(steps, "steps"),
+        guidance=_number(guidance, "guidance"),
     )
 
 
@@ -160,8 +207,16 @@ class AsyncImages(_Namespace):
 
 def _video_request(prompt: str, **kwargs: Any) -> VideoRequest:
     common = {k: kwargs.pop(k, None) for k in ("model", "account", "timeout", "provider_options", "on_progress")}
+    options = _options(**common)
     image = kwargs.pop("image", None)
-    return VideoRequest(prompt, _options(**common), image=as_image(image) if image is not None else None, **kwargs)
+    for name in ("fps", "seed", "steps"):
+        kwargs[name] = _whole(kwargs.get(name), name)
+    for name in ("seconds", "guidance"):
+        kwargs[name] = _number(kwargs.get(name), name)
+    for name in ("size", "negative_prompt"):
+        kwargs[name] = _text(kwargs.get(name), name, optional=True)
+    text = _text(prompt, "the prompt")
+    return VideoRequest(text or "", options, image=as_image(image) if image is not None else None, **kwargs)
 
 
 class Videos(_Namespace):
@@ -178,14 +233,25 @@ class AsyncVideos(_Namespace):
 
 def _speech_request(operation: str, audio: object, **kwargs: Any) -> TranscribeRequest:
     common = {k: kwargs.pop(k, None) for k in ("model", "account", "timeout", "provider_options", "on_progress")}
-    return TranscribeRequest(operation, _audio_input(audio), _options(**common), **kwargs)  # type: ignore[arg-type]
+    options = _options(**common)
+    for name in ("language", "prompt"):
+        if name in kwargs:
+            kwargs[name] = _text(kwargs[name], name, optional=True)
+    return TranscribeRequest(operation, _audio_input(audio), options, **kwargs)  # type: ignore[arg-type]
 
 
 def _synthesize_request(text: str, **kwargs: Any) -> SynthesizeRequest:
     common = {k: kwargs.pop(k, None) for k in ("model", "account", "timeout", "provider_options", "on_progress")}
-    if not text or not text.strip():
+    options = _options(**common)
+    spoken = _text(text, "the text to speak") or ""
+    if not spoken.strip():
         raise InvalidRequestError("the text to speak is empty")
-    return SynthesizeRequest(text, _options(**common), **kwargs)
+    for name in ("voice", "format"):
+        if name in kwargs:
+            kwargs[name] = _text(kwargs[name], name, optional=True)
+    if "speed" in kwargs:
+        kwargs["speed"] = _number(kwargs["speed"], "speed")
+    return SynthesizeRequest(spoken, options, **kwargs)
 
 
 def _speech_estimate_request(operation: str, value: object, **kwargs: Any) -> TranscribeRequest | SynthesizeRequest:
@@ -242,14 +308,31 @@ class AsyncSpeech(_Namespace):
         return self._pipeline.estimate(_speech_estimate_request(operation, value, **kwargs))
 
 
-def _decimal(value: object, what: str) -> Decimal:
+MAX_CREDITS = Decimal(10) ** 12  # beyond any real grant or budget; the SQL ledgers store 64-bit integers
+
+
+def _decimal(value: object, what: str, *, positive: bool = False) -> Decimal:
+    if isinstance(value, bool):
+        raise InvalidRequestError(f"{what} must be a number, not {value!r}")
     try:
         number = Decimal(str(value))
     except ArithmeticError:
         raise InvalidRequestError(f"{what} must be a number, not {value!r}") from None
     if not number.is_finite():
         raise InvalidRequestError(f"{what} must be a finite number, not {value!r}")
+    if abs(number) >= MAX_CREDITS:
+        raise InvalidRequestError(f"{what}={value!r} is out of range: below {MAX_CREDITS:,} please")
+    if positive and number <= 0:
+        raise InvalidRequestError(f"{what}={value!r}: give a number above 0 (or None to have no limit)")
     return number
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is not None and (not isinstance(moment, datetime) or moment.tzinfo is None):
+        raise InvalidRequestError(
+            f"expires={moment!r}: give a datetime with a time zone, for example datetime(2027, 1, 1, tzinfo=UTC)"
+        )
+    return moment
 
 
 class Credits(_Namespace):
@@ -275,7 +358,9 @@ class Credits(_Namespace):
     def grant(
         self, credits: object, account: str | None = None, reason: str = "purchase", expires: datetime | None = None
     ) -> LedgerEntry:
-        return self._pipeline.ledger.grant(self._account(account), _decimal(credits, "credits"), reason, expires)
+        return self._pipeline.ledger.grant(
+            self._account(account), _decimal(credits, "credits"), reason, _aware(expires)
+        )
 
     def set_budget(
         self, credits: object = None, usd: object = None, period: str = "month", account: str | None = None
@@ -284,13 +369,17 @@ class Credits(_Namespace):
             raise InvalidRequestError(f"period={period!r}: use one of {', '.join(_PERIODS)}")
         budget = Budget(
             period,
-            None if credits is None else _decimal(credits, "credits"),
-            None if usd is None else _decimal(usd, "usd"),
+            None if credits is None else _decimal(credits, "credits", positive=True),
+            None if usd is None else _decimal(usd, "usd", positive=True),
         )
         self._pipeline.ledger.set_budget(self._account(account), budget)
 
     def history(self, account: str | None = None) -> list[LedgerEntry]:
         return self._pipeline.ledger.history(self._account(account))
+
+    def budgets(self, account: str | None = None) -> list[Budget]:
+        """The account's budgets (``set_budget`` with neither credits nor usd removes one)."""
+        return self._pipeline.ledger.budgets(self._account(account))
 
 
 class AsyncCredits(_Namespace):
@@ -313,6 +402,9 @@ class AsyncCredits(_Namespace):
 
     async def history(self, account: str | None = None) -> list[LedgerEntry]:
         return self._sync.history(account)
+
+    async def budgets(self, account: str | None = None) -> list[Budget]:
+        return self._sync.budgets(account)
 
     async def reserved(self, account: str | None = None) -> Decimal:
         return self._sync.reserved(account)
@@ -436,8 +528,10 @@ class _BaseClient:
         return self._pipeline.retry
 
     def __repr__(self) -> str:
+        from ._errors import redact
+
         s = self.settings
-        return f"{type(self).__name__}(image={s.image!r}, ledger={s.ledger!r}, account={s.account!r})"
+        return redact(f"{type(self).__name__}(image={s.image!r}, ledger={s.ledger!r}, account={s.account!r})")
 
 
 class Client(_BaseClient):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -31,7 +32,11 @@ class Settings:
     plan: str = "usd"  # or "dalle": one credit a prompt, free monthly credits
     local_usd_per_second: Decimal | None = None  # price of a compute-second of a local model; unpriced if None
 
-    # Where each value came from, for `genai config` style diagnostics and clear errors.
+    def __repr__(self) -> str:  # a ledger URL may hold a database password
+        from ._errors import redact
+
+        return redact(f"Settings({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in fields(self))})")
+
     def ledger_ttl(self) -> float:
         """How long a reservation outlives its call before it is taken for abandoned and its credits return."""
         if self.reservation_ttl is not None:
@@ -45,20 +50,24 @@ KEYS = tuple(f.name for f in fields(Settings))
 def _coerce(key: str, value: object, origin: str) -> object:
     try:
         if key == "max_retries":
+            if isinstance(value, bool | float):
+                raise ValueError
             number = int(str(value))
-            if number < 0:
+            if not 0 <= number <= 100:
                 raise ValueError
             return number
         if key in ("timeout", "reservation_ttl"):
             if value is None or str(value).lower() in ("", "none"):
                 return None
+            if isinstance(value, bool):
+                raise ValueError
             seconds = float(str(value))
-            if seconds <= 0:
+            if not math.isfinite(seconds) or seconds <= 0:
                 raise ValueError
             return seconds
         if key == "credits_per_usd":
             rate = Decimal(str(value))
-            if rate <= 0:
+            if not rate.is_finite() or rate <= 0 or rate > 10**9:
                 raise ValueError
             return rate
         if key == "policy_moderator" and (value is None or str(value).lower() in ("", "none", "off")):
@@ -69,16 +78,16 @@ def _coerce(key: str, value: object, origin: str) -> object:
             if value is None or str(value).lower() in ("", "none"):
                 return None
             price = Decimal(str(value))
-            if price < 0:
+            if not price.is_finite() or price < 0:
                 raise ValueError
             return price
     except (ValueError, InvalidOperation):
         kind = {
-            "max_retries": "a whole number >= 0",
-            "timeout": "seconds > 0",
-            "reservation_ttl": "seconds > 0",
-            "credits_per_usd": "a number > 0",
-            "local_usd_per_second": "a number >= 0",
+            "max_retries": "a whole number from 0 to 100",
+            "timeout": "a finite number of seconds > 0",
+            "reservation_ttl": "a finite number of seconds > 0",
+            "credits_per_usd": "a finite number > 0",
+            "local_usd_per_second": "a finite number >= 0",
         }[key]
         raise ConfigError(f"{origin}: {key} must be {kind}, not {value!r}") from None
     if value is not None and not isinstance(value, str):
@@ -100,14 +109,20 @@ def _read_toml(path: Path, profile: str | None) -> dict[str, object]:
             document = tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder, not a TOML file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML (in UTF-8): {exc}") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
     profiles = document.pop("profiles", {})
     table: dict[str, object] = dict(document)
     _check_keys(table, str(path))
+    if not isinstance(profiles, dict) or not all(isinstance(p, dict) for p in profiles.values()):
+        raise ConfigError(f"{path}: [profiles] must hold tables, one per profile ([profiles.NAME])")
     if profile is not None:
-        if not isinstance(profiles, dict) or profile not in profiles:
-            known = ", ".join(sorted(profiles)) if isinstance(profiles, dict) and profiles else "none"
+        if profile not in profiles:
+            known = ", ".join(sorted(profiles)) if profiles else "none"
             raise ConfigError(f"{path} has no [profiles.{profile}] table (profiles there: {known})")
         chosen = profiles[profile]
         _check_keys(chosen, f"{path} [profiles.{profile}]")
@@ -129,7 +144,7 @@ def resolve_settings(
     config_path = config if config is not None else env.get("GENAI_CONFIG")
     if config_path is not None:
         values.update(_read_toml(Path(config_path), profile))
-    elif Path(DEFAULT_CONFIG_FILE).is_file():
+    elif Path(DEFAULT_CONFIG_FILE).exists():
         values.update(_read_toml(Path(DEFAULT_CONFIG_FILE), profile))
     elif profile is not None:
         raise ConfigError(f"profile {profile!r} asked for, but there is no {DEFAULT_CONFIG_FILE} here and no config= given")

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 # Keys look like "sk-...", "r8_...", or are passed as bearer tokens; none may reach a message or repr.
 _SECRET_PATTERNS = (
+    re.compile(r"(://[^/:@\s]*:)[^@/\s]+(?=@)"),  # the password of a URL: postgresql://user:secret@host
     re.compile(r"sk-[A-Za-z0-9_\-]{6,}"),
     re.compile(r"r8_[A-Za-z0-9]{6,}"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9_\-\.]{6,}"),

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Generic, TypeVar, cast
 
 from ._catalog import MAX_IMAGES_PER_CALL, Catalog, ModelInfo
-from ._errors import InvalidRequestError, ModelRetiredError, UnsupportedError
+from ._errors import GenerationFailedError, InvalidRequestError, ModelRetiredError, UnsupportedError
 from ._media import Image, make_provenance
 from ._requests import Cost, ImageRequest, ImageResult
 from .credits._pricing import image_cost, unit_cost
@@ -120,10 +120,27 @@ class ImageJob(Job[int, ImageBatch, ImageResult]):
     credits_per_usd: Decimal = Decimal(100)
 
     def call(self, part: int, ctx: CallContext) -> ImageBatch:
-        return cast(ImageProvider, self.provider).images(self.model, self.effective, part, ctx)
+        return self._counted(cast(ImageProvider, self.provider).images(self.model, self.effective, part, ctx), part)
 
     async def acall(self, part: int, ctx: CallContext) -> ImageBatch:
-        return await cast(ImageProvider, self.provider).aimages(self.model, self.effective, part, ctx)
+        batch = await cast(ImageProvider, self.provider).aimages(self.model, self.effective, part, ctx)
+        return self._counted(batch, part)
+
+    def _counted(self, batch: ImageBatch, asked: int) -> ImageBatch:
+        """No image is a failure, not an empty success; more than were asked for are not kept, nor charged."""
+        if not batch.images:
+            raise GenerationFailedError(
+                f"{self.model.id} answered with no image", provider=self.model.provider, request_id=batch.request_id
+            )
+        if len(batch.images) > asked:
+            batch.warnings.append(
+                f"{self.model.id} answered with {len(batch.images)} images where {asked} were asked for: "
+                f"the first {asked} were kept and charged"
+            )
+            batch.images = batch.images[:asked]
+        elif len(batch.images) < asked:
+            batch.warnings.append(f"{self.model.id} made {len(batch.images)} of the {asked} images asked for")
+        return batch
 
     @property
     def effective(self) -> ImageRequest:

@@ -9,10 +9,12 @@ import json
 import os
 import struct
 import tempfile
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -32,6 +34,8 @@ _IMAGE_FORMATS = {  # extension -> (Pillow format, media type)
     ".webp": ("WEBP", "image/webp"),
 }
 _VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".gif": "image/gif", ".mov": "video/quicktime"}
+IMAGE_EXTENSIONS = tuple(_IMAGE_FORMATS)
+VIDEO_EXTENSIONS = tuple(_VIDEO_TYPES)
 _AUDIO_TYPES = {
     ".wav": "audio/wav",
     ".mp3": "audio/mpeg",
@@ -42,6 +46,7 @@ _AUDIO_TYPES = {
     ".m4a": "audio/mp4",
     ".pcm": "audio/pcm",
 }
+AUDIO_EXTENSIONS = tuple(_AUDIO_TYPES)
 
 
 def make_provenance(
@@ -79,11 +84,49 @@ def _file_mode() -> int:
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], object]) -> Path:
     """Write through a temporary file in the target folder, then rename: never a half-written file."""
-    target = Path(path)
+    target = _checked_path(path)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise InvalidRequestError(f"cannot save {target}: the folder {folder} does not exist")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    if target.is_dir():
+        raise InvalidRequestError(f"cannot save to {target}: it is a folder; give a file name")
+    _remove_stale_temporaries(folder, target.name)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise InvalidRequestError(f"cannot save {target}: {exc.strerror or exc}") from exc
+    try:
+        _write_through(fd, tmp_name, target, write)
+    except OSError as exc:
+        raise InvalidRequestError(f"cannot save {target}: {exc.strerror or exc}") from exc
+    return target
+
+
+STALE_TEMPORARY = 3600.0  # seconds after which a temporary file of a save is taken for one a killed process left
+
+
+def _remove_stale_temporaries(folder: Path, name: str) -> None:
+    """A process killed mid-save (kill -9, a power cut) leaves its temporary file behind: the next save of the same
+    file removes those older than an hour."""
+    import time
+
+    limit = time.time() - STALE_TEMPORARY
+    for stale in folder.glob(f".{glob_escape(name)}.*.tmp"):
+        try:
+            if stale.stat().st_mtime < limit:
+                stale.unlink()
+        except OSError:
+            pass  # another process's, or already gone
+
+
+def _checked_path(path: str | os.PathLike[str]) -> Path:
+    text = os.fspath(path)
+    if isinstance(text, bytes) or "\x00" in text or not text:
+        raise InvalidRequestError(f"{text!r} is not a usable file name (empty, or with a NUL character)")
+    return Path(text)
+
+
+def _write_through(fd: int, tmp_name: str, target: Path, write: Callable[[IO[bytes]], object]) -> None:
     try:
         os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "wb") as handle:
@@ -97,7 +140,6 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], obje
         except FileNotFoundError:
             pass
         raise
-    return target
 
 
 def sniff_image(data: bytes) -> tuple[str, int, int]:
@@ -113,6 +155,33 @@ def sniff_image(data: bytes) -> tuple[str, int, int]:
     if data[:2] == b"\xff\xd8":
         return ("image/jpeg", *_jpeg_size(data))
     raise InvalidRequestError("not a PNG, JPEG, WebP or GIF image (the first bytes match none of them)")
+
+
+MAX_PIXELS = 100_000_000  # 100 megapixels: above any model's output (upscalers included), far below a "bomb"
+
+
+def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[str, int, int]:
+    """Media type and size of image bytes from anywhere untrusted (a backend, a user's file), after decoding every
+    pixel: a truncated file, junk after a valid header or a "decompression bomb" (a small file declaring a huge
+    picture) is an InvalidRequestError here, not a crash later in ``save()``. The declared size is checked against
+    ``max_pixels`` before anything is decompressed."""
+    media_type, width, height = sniff_image(data)
+    if width <= 0 or height <= 0 or width * height > max_pixels:
+        raise InvalidRequestError(f"the image declares {width}x{height} pixels: the limit is {max_pixels:,} pixels")
+    from PIL import Image as PILImageModule
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PILImageModule.DecompressionBombWarning)
+            picture = PILImageModule.open(io.BytesIO(data))
+            if picture.width * picture.height > max_pixels:
+                raise InvalidRequestError(f"the image is {picture.width}x{picture.height}: over {max_pixels:,} pixels")
+            picture.load()
+    except InvalidRequestError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError, PILImageModule.DecompressionBombError, Warning) as exc:
+        raise InvalidRequestError(f"the {media_type} image cannot be decoded: {exc}") from exc
+    return media_type, picture.width, picture.height
 
 
 def _webp_size(data: bytes) -> tuple[int, int]:
@@ -147,13 +216,15 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
 
 
 def _load_bytes(source: str | os.PathLike[str]) -> bytes:
-    path = Path(source)
+    path = _checked_path(source)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise InvalidRequestError(f"no such file: {path}") from None
     except IsADirectoryError:
         raise InvalidRequestError(f"{path} is a folder, not a file") from None
+    except OSError as exc:
+        raise InvalidRequestError(f"cannot read {path}: {exc.strerror or exc}") from exc
     if not data:
         raise InvalidRequestError(f"{path} is empty")
     return data
@@ -171,7 +242,8 @@ class Image:
 
     @classmethod
     def from_bytes(cls, data: bytes, provenance: Mapping[str, str] | None = None) -> Image:
-        media_type, width, height = sniff_image(data)
+        """An image from encoded bytes, decoded in full (under MAX_PIXELS) to make sure it is one."""
+        media_type, width, height = decode_image(data)
         return cls(data, media_type, width, height, dict(provenance or {}))
 
     @classmethod

@@ -29,6 +29,23 @@ def output_paths(pattern: str, count: int, prompt: str, model: str) -> list[Path
     return [Path(name) for name in names]
 
 
+def check_output(pattern: str, count: int, prompt: str, model: str | None, extensions: Sequence[str], what: str) -> None:
+    """Refuse an output pattern that could not be saved, before anything is sent (and paid for): an unknown
+    placeholder, an extension the result cannot be saved as, a folder that does not exist."""
+    if not pattern or not pattern.strip():
+        raise InvalidRequestError("-o/--output is empty: give a file name, for example out.png")
+    for path in output_paths(pattern, count, prompt, model or "model"):
+        if path.suffix.lower() not in extensions:
+            raise InvalidRequestError(
+                f"cannot save {what} as {str(path)!r}: use one of {', '.join(extensions)} as its extension"
+            )
+        folder = path.parent if str(path.parent) else Path(".")
+        if not folder.is_dir():
+            raise InvalidRequestError(f"cannot save {path}: the folder {folder} does not exist")
+        if path.is_dir():
+            raise InvalidRequestError(f"cannot save to {path}: it is a folder; give a file name")
+
+
 def _client(args: argparse.Namespace, **settings: Any) -> Any:
     from ._client import Client
 
@@ -45,8 +62,10 @@ def _report(result: Any, paths: Sequence[Path]) -> None:
 
 def _images(args: argparse.Namespace, label: str, call: Callable[[Any, Any], Any]) -> int:
     """Run an image call with a progress bar, then save what it made under the output pattern."""
+    from ._media import IMAGE_EXTENSIONS
     from ._progress import ProgressBar
 
+    check_output(args.output, args.n, args.prompt, args.model, IMAGE_EXTENSIONS, "an image")
     client = _client(args)
     bar = ProgressBar(label)
     try:
@@ -75,8 +94,10 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 
 def cmd_video(args: argparse.Namespace) -> int:
+    from ._media import VIDEO_EXTENSIONS
     from ._progress import ProgressBar
 
+    check_output(args.output, 1, args.prompt, args.model, VIDEO_EXTENSIONS, "a video")
     client = _client(args)
     bar = ProgressBar("video")
     try:
@@ -145,9 +166,11 @@ def cmd_detect_language(args: argparse.Namespace) -> int:
 def cmd_speak(args: argparse.Namespace) -> int:
     from pathlib import Path as _Path
 
+    from ._media import AUDIO_EXTENSIONS
     from ._progress import ProgressBar
 
     fmt = args.format or (_Path(args.output).suffix.lstrip(".").lower() or "wav")
+    check_output(args.output, 1, args.text, args.model, AUDIO_EXTENSIONS, "speech")
     client = _client(args)
     bar = ProgressBar("speak")
     try:
@@ -222,10 +245,19 @@ def cmd_credits(args: argparse.Namespace) -> int:
         entry = credits.grant(args.credits, args.account, reason=args.reason, expires=expires)
         print(f"granted {entry.credits}; balance {credits.balance(args.account)}")
     elif action == "budget":
-        credits.set_budget(args.credits, args.usd, period=args.period, account=args.account)
-        if args.credits is None and args.usd is None:
+        if args.clear:
+            credits.set_budget(None, None, period=args.period, account=args.account)
             print(f"no {'daily' if args.period == 'day' else 'monthly'} budget")
+        elif args.credits is None and args.usd is None:
+            budgets = credits.budgets(args.account)
+            for budget in budgets:
+                limits = " and ".join(x for x in (f"{budget.credits} credits" if budget.credits is not None else "",
+                                                  f"${budget.usd}" if budget.usd is not None else "") if x)  # fmt: skip
+                print(f"budget: {limits} a {budget.period}")
+            if not budgets:
+                print("no budget")
         else:
+            credits.set_budget(args.credits, args.usd, period=args.period, account=args.account)
             limits = " and ".join(x for x in (f"{args.credits} credits" if args.credits else "", f"${args.usd}" if args.usd else "") if x)
             print(f"budget: {limits} a {args.period}")
     elif action == "buy":
@@ -418,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     credits.add_argument("--ledger", help="ledger URL (default: the configured one)")
     actions = credits.add_subparsers(dest="action", required=True)
     for name, about in (("balance", "credits left"), ("history", "grants, charges and expiries"),
-                        ("grant", "add credits"), ("budget", "set or clear a budget"), ("buy", "buy packs of credits (plans that sell them)")):
+                        ("grant", "add credits"), ("budget", "list budgets, or set one (--credits, --usd), or --clear one"), ("buy", "buy packs of credits (plans that sell them)")):
         action = actions.add_parser(name, help=about)
         action.add_argument("--account", help="the account (default: the configured one)")
         if name == "history":
@@ -429,9 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
             action.add_argument("--reason", default="grant")
             action.add_argument("--expires", help="a date or time, for example 2026-12-31")
         elif name == "budget":
-            action.add_argument("--credits")
-            action.add_argument("--usd")
+            action.add_argument("--credits", help="the most credits the account may spend in a period")
+            action.add_argument("--usd", help="the most US dollars the account may spend in a period")
             action.add_argument("--period", choices=("day", "month"), default="month")
+            action.add_argument("--clear", action="store_true", help="remove the period's budget")
         elif name == "buy":
             action.add_argument("--packs", type=int, default=1)
         action.set_defaults(func=cmd_credits)

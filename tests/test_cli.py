@@ -167,8 +167,12 @@ def test_credits_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     assert rows[1]["expires"].startswith("2099-01-31")
     assert main(["credits", "history", "--account", "ann", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["reason"] == "welcome"
-    assert main(["credits", "budget", "--account", "ann", "--period", "day"]) == 0
+    assert main(["credits", "budget", "--account", "ann"]) == 0  # no flags: a list, never a removal
+    assert capsys.readouterr().out.strip() == "budget: 30 credits a day"
+    assert main(["credits", "budget", "--account", "ann", "--period", "day", "--clear"]) == 0
     assert capsys.readouterr().out.strip() == "no daily budget"
+    assert main(["credits", "budget", "--account", "ann"]) == 0
+    assert capsys.readouterr().out.strip() == "no budget"
     assert main(["credits", "grant", "lots"]) == 2
     assert main(["credits", "grant", "1", "--expires", "soon"]) == 2
     assert "give a date" in capsys.readouterr().err

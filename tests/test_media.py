@@ -59,7 +59,7 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path: Path) -> None:
         handle.write(b"half")  # type: ignore[attr-defined]
         raise OSError("disk full")
 
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(genai.InvalidRequestError, match="disk full"):
         atomic_write(target, broken)
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["keep.png"]

@@ -173,5 +173,5 @@ def test_unreadable_image_data_is_a_provider_error(client: genai.Client, monkeyp
     from genai_sdk.testing import _emulator
 
     monkeypatch.setattr(_emulator, "make_image", lambda *a, **k: b"not an image")
-    with pytest.raises(genai.ProviderError, match="unreadable image"):
+    with pytest.raises(genai.ProviderError, match="an image that cannot be used"):
         client.images.generate("a couch", size="256x256")

@@ -134,6 +134,8 @@ class MemoryLedger:
             self._expire(reservation.account, state, now)
             if state.has_grants:
                 self._draw(state, credits)
+            else:  # unlimited: recorded, and owed should a grant come
+                state.debt += credits
             entry = LedgerEntry(
                 next(self._ids),
                 reservation.account,
@@ -177,8 +179,6 @@ class MemoryLedger:
         with self._lock:
             state = self._account(account)
             self._expire(account, state, self._clock())
-            if not state.has_grants:
-                return -sum((-e.credits for e in state.entries if e.kind == "charge"), Decimal(0))
             return sum((lot.remaining for lot in state.lots), Decimal(0)) - state.debt
 
     def reserved(self, account: str) -> Decimal:
@@ -230,6 +230,11 @@ class MemoryLedger:
                 state.budgets.pop(budget.period, None)
             else:
                 state.budgets[budget.period] = budget
+
+    def budgets(self, account: str) -> list[Budget]:
+        with self._lock:
+            found = self._account(account).budgets
+            return [found[p] for p in ("day", "month") if p in found]
 
     def history(self, account: str) -> list[LedgerEntry]:
         with self._lock:

@@ -75,7 +75,9 @@ def check_reserve(
                 available=budget.credits - spent.credits,
             )
         if budget.usd is not None:
-            if usd is None or spent.unpriced:
+            # Spending whose USD price was unknown (a backend billed by time, say) cannot count in USD: the budget
+            # holds the priced spending, and refuses only a call that is itself unpriced.
+            if usd is None:
                 raise BudgetExceededError(
                     f"account {account!r} has a USD budget, and this call's price in USD is unknown, "
                     "so it cannot be held to it: set a credit budget instead, or configure a price",

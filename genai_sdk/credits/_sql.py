@@ -24,7 +24,6 @@ from ._rules import Usage, check_grant, check_reserve, draw, period_start, utcno
 
 CREDIT_SCALE = 10_000
 USD_SCALE = 1_000_000_000
-SCHEMA_VERSION = 1
 
 
 def _credits_in(value: Decimal) -> int:
@@ -68,7 +67,14 @@ MIGRATIONS: list[list[str]] = [
         "CREATE TABLE genai_budgets (account TEXT NOT NULL, period TEXT NOT NULL, credits BIGINT, usd BIGINT, "
         "PRIMARY KEY (account, period))",
     ],
+    [
+        # An unlimited account's spending is owed, so that a first grant is drawn on by it and the history still
+        # adds up to the balance (before version 2 the first grant forgave it).
+        "UPDATE genai_accounts SET debt = -(SELECT COALESCE(SUM(e.credits), 0) FROM genai_entries e "
+        "WHERE e.account = genai_accounts.name AND e.kind = 'charge') WHERE has_grants = 0",
+    ],
 ]
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class SQLLedger:
@@ -255,6 +261,8 @@ class SQLLedger:
                         tx.execute("DELETE FROM genai_lots WHERE id = ?", (lot_id,))
                 if owed > 0:
                     tx.execute("UPDATE genai_accounts SET debt = debt + ? WHERE name = ?", (int(owed), account))
+            else:  # unlimited: recorded, and owed should a grant come
+                tx.execute("UPDATE genai_accounts SET debt = debt + ? WHERE name = ?", (amount, account))
             row = tx.one(
                 "INSERT INTO genai_entries (account, kind, credits, usd, created, request_id, model) "
                 f"VALUES (?, 'charge', ?, ?, ?, ?, ?) RETURNING {self._ENTRY_COLUMNS}",
@@ -272,13 +280,9 @@ class SQLLedger:
         with self._transaction(account) as tx:
             has_grants, debt = self._ensure_account(tx, account)
             self._expire(tx, account, now)
-            if has_grants:
-                row = tx.one("SELECT COALESCE(SUM(remaining), 0) FROM genai_lots WHERE account = ?", (account,))
-                assert row is not None
-                return _credits_out(int(row[0]) - debt)
-            row = tx.one("SELECT COALESCE(SUM(credits), 0) FROM genai_entries WHERE account = ? AND kind = 'charge'", (account,))
+            row = tx.one("SELECT COALESCE(SUM(remaining), 0) FROM genai_lots WHERE account = ?", (account,))
             assert row is not None
-            return _credits_out(int(row[0]))
+            return _credits_out(int(row[0]) - debt)
 
     def reserved(self, account: str) -> Decimal:
         now = self._clock()
@@ -346,6 +350,11 @@ class SQLLedger:
                     (account, budget.period, None if budget.credits is None else _credits_in(budget.credits), _usd_in(budget.usd)),
                 )
 
+    def budgets(self, account: str) -> list[Budget]:
+        with self._transaction(account, durable=False) as tx:
+            found = {b.period: b for b in self._budgets(tx, account)}
+            return [found[p] for p in ("day", "month") if p in found]
+
     def history(self, account: str) -> list[LedgerEntry]:
         now = self._clock()
         with self._transaction(account) as tx:
@@ -402,9 +411,12 @@ class SQLiteLedger(SQLLedger):
         self.synchronous = synchronous
         self._writer = threading.Lock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.parent.exists():  # a folder of its own: credits and history are nobody else's business
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not self.path.exists():
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         except OSError as exc:
-            raise ConfigError(f"cannot create the ledger's folder {self.path.parent}: {exc}") from None
+            raise ConfigError(f"cannot create the ledger {self.path}: {exc}") from None
         super().__init__(clock, reservation_ttl)
 
     def _connect(self) -> Any:

@@ -157,6 +157,17 @@ class LoadedModels:
             self._models[key] = model
 
 
+def backend_image(data: bytes, provider: str, what: str = "an image") -> Image:
+    """An image a backend answered with, decoded in full under the pixel cap; anything else is the backend's fault
+    (a ProviderError), never a success that fails later in ``save()``."""
+    from .._errors import InvalidRequestError
+
+    try:
+        return Image.from_bytes(data)
+    except InvalidRequestError as exc:
+        raise ProviderError(f"{provider} answered with {what} that cannot be used: {exc.message}", provider=provider) from exc
+
+
 def read_capped(chunks: Iterable[bytes], limit: int, what: str, provider: str) -> bytes:
     """The bytes of a streamed download, refused once past ``limit``: a result URL must not fill the memory."""
     parts, size = [], 0

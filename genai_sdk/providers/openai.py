@@ -34,6 +34,7 @@ from .base import (
     SpeechPart,
     TranscriptPart,
     aread_capped,
+    backend_image,
     check_option_keys,
     read_capped,
 )
@@ -130,6 +131,24 @@ def _current(method: Any) -> Any:
     function = getattr(method, "__func__", None)
     wrapped = getattr(function, "__wrapped__", None)
     return wrapped.__get__(method.__self__) if wrapped is not None else method
+
+
+def _malformed(what: str) -> ProviderError:
+    """A 200 that is not what the API documents: a proxy's page, a truncated body. Not retried: a 200 from the images
+    endpoints means the images were made and billed, and a retry would pay for them again."""
+    return ProviderError(
+        f"OpenAI answered 200, but {what}; the images may have been made (and billed), so they were not asked for again",
+        provider="openai", retryable=False,
+    )  # fmt: skip
+
+
+def _image_items(response: object) -> list[Any]:
+    """The ``data`` items of an images answer, checked: the client hands back whatever the body parsed to."""
+    data = getattr(response, "data", None) if isinstance(response, ImagesResponse) else None
+    if not isinstance(response, ImagesResponse):
+        kind = "an HTML page" if isinstance(response, str) and "<html" in response.lower() else type(response).__name__
+        raise _malformed(f"its answer is {kind}, not an images response")
+    return list(data or [])
 
 
 def _with_call_options(args: dict[str, Any], request: Request, ctx: CallContext) -> dict[str, Any]:
@@ -253,9 +272,10 @@ class OpenAIProvider:
     def _decode(item: Any) -> Image | None:
         if getattr(item, "b64_json", None):
             try:
-                return Image.from_bytes(base64.b64decode(item.b64_json))
-            except (ValueError, GenAIError) as exc:
-                raise ProviderError(f"OpenAI returned an unreadable image: {exc}", provider="openai") from None
+                data = base64.b64decode(item.b64_json, validate=True)
+            except ValueError as exc:
+                raise ProviderError(f"OpenAI returned an image that is not base64: {exc}", provider="openai") from exc
+            return backend_image(data, "openai")
         return None
 
     @staticmethod
@@ -285,8 +305,10 @@ class OpenAIProvider:
                 response = _current(self.client.images.create_variation)(**args)
         except openai.OpenAIError as exc:
             raise map_error(exc, (self._key,)) from None
+        except ValueError as exc:  # a 200 whose body is not JSON at all
+            raise _malformed(f"its answer is not JSON ({exc})") from exc
         images = []
-        for item in response.data or []:
+        for item in _image_items(response):
             image = self._decode(item)
             images.append(image if image is not None else self._download(item.url, ctx.timeout))
         return self._batch(response, images)
@@ -305,8 +327,10 @@ class OpenAIProvider:
                 response = await _current(self.aclient.images.create_variation)(**args)
         except openai.OpenAIError as exc:
             raise map_error(exc, (self._key,)) from None
+        except ValueError as exc:  # a 200 whose body is not JSON at all
+            raise _malformed(f"its answer is not JSON ({exc})") from exc
         images = []
-        for item in response.data or []:
+        for item in _image_items(response):
             image = self._decode(item)
             images.append(image if image is not None else await self._adownload(item.url, ctx.timeout))
         return self._batch(response, images)
@@ -465,7 +489,7 @@ class OpenAIProvider:
                 data = read_capped(response.iter_bytes(), MAX_DOWNLOAD_BYTES, f"image at {url}", "openai")
         except httpx2.HTTPError as exc:
             raise ProviderUnavailableError(f"could not download the image: {exc}", provider="openai") from None
-        return Image.from_bytes(data)
+        return backend_image(data, "openai", f"the image at {url}")
 
     async def _adownload(self, url: str | None, timeout: float | None) -> Image:
         import httpx2
@@ -480,7 +504,7 @@ class OpenAIProvider:
                 data = await aread_capped(response.aiter_bytes(), MAX_DOWNLOAD_BYTES, f"image at {url}", "openai")
         except httpx2.HTTPError as exc:
             raise ProviderUnavailableError(f"could not download the image: {exc}", provider="openai") from None
-        return Image.from_bytes(data)
+        return backend_image(data, "openai", f"the image at {url}")
 
     def close(self) -> None:
         if self._sync is not None:

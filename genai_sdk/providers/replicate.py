@@ -42,7 +42,7 @@ from .._media import Image, Video
 from .._requests import ImageRequest, Request, VideoRequest
 from .._retry import parse_retry_after
 from ._replicate_inputs import InputSchema, Upload, image_input, parse_schema, video_input
-from .base import CallContext, Cancelled, ImageBatch, VideoOutcome, aread_capped, read_capped
+from .base import CallContext, Cancelled, ImageBatch, VideoOutcome, aread_capped, backend_image, read_capped
 
 DEFAULT_BASE_URL = "https://api.replicate.com"
 MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
@@ -196,7 +196,7 @@ class ReplicateProvider:
             ids.append(str(prediction["id"]))
             seconds += _predict_time(prediction)
             for url in _outputs(prediction, model.id)[:count]:
-                images.append(Image.from_bytes((yield from self._output(url, ctx))))
+                images.append(backend_image((yield from self._output(url, ctx)), "replicate", f"the output {url}"))
         return ImageBatch(images, request_id=ids[0] if len(ids) == 1 else ",".join(ids), warnings=warnings,
                           seed=request.seed, compute_seconds=seconds)
 
@@ -258,12 +258,12 @@ class ReplicateProvider:
                 headers["Cancel-After"] = f"{max(5, int(ctx.timeout) + 60)}s"
             timeout = None if ctx.timeout is None else ctx.timeout + 5
             body = {"input": inputs} if ref.deployment or not ref.version else {"version": ref.version, "input": inputs}
-            prediction = yield _Http("POST", ref.create_path(), timeout, json=body, headers=headers)
+            prediction = _prediction((yield _Http("POST", ref.create_path(), timeout, json=body, headers=headers)), created=True)
             prediction_id = str(prediction["id"])
             with self._lock:
                 self._started[key] = prediction_id
         else:
-            prediction = yield _Http("GET", f"/predictions/{prediction_id}", ctx.timeout)
+            prediction = _prediction((yield _Http("GET", f"/predictions/{prediction_id}", ctx.timeout)))
         interval = 0.25
         try:
             while prediction.get("status") not in _TERMINAL:
@@ -284,7 +284,7 @@ class ReplicateProvider:
                     )
                 yield _Sleep(interval)
                 interval = min(interval * 1.5, 5.0)
-                prediction = yield _Http("GET", f"/predictions/{prediction_id}", ctx.timeout)
+                prediction = _prediction((yield _Http("GET", f"/predictions/{prediction_id}", ctx.timeout)))
         except _Abandoned:
             yield from self._cancel(prediction_id)
             raise Cancelled(f"the call was cancelled; prediction {prediction_id} was canceled", provider="replicate",
@@ -395,7 +395,19 @@ class ReplicateProvider:
     def _answer(self, response: Any) -> Any:
         if response.status_code >= 400:
             raise self._error(response)
-        return response.json() if response.content else None
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:  # a 200 that is not JSON: a proxy's page, a cut-off body
+            kind = "an HTML page" if "html" in response.headers.get("content-type", "") else "not JSON"
+            # Retried, unless it answered a create: the prediction may exist, and a second would be paid for too.
+            created = response.request.method == "POST" and response.request.url.path.endswith("/predictions")
+            raise ProviderError(
+                f"Replicate answered {response.status_code}, but its answer is {kind}"
+                + ("; the prediction may have been created, so it was not created again" if created else ""),
+                provider="replicate", status=response.status_code, retryable=not created,
+            ) from exc
 
     def _error(self, response: Any) -> ProviderError | InvalidRequestError | ConfigError:
         status = response.status_code
@@ -459,6 +471,18 @@ def _fetching(step: _Fetch) -> Iterator[None]:
     except httpx.HTTPError as exc:
         raise ProviderUnavailableError(f"could not download the output {step.url}: {exc}", provider="replicate",
                                        retryable=True) from None
+
+
+def _prediction(body: object, *, created: bool = False) -> dict[str, Any]:
+    """A prediction object as the API documents it (an id and a status), or the backend's error. An answer to a
+    create without an id is not retried: the prediction may exist, and a second one would be paid for too."""
+    if isinstance(body, dict) and isinstance(body.get("id"), str) and body["id"] and isinstance(body.get("status"), str):
+        return body
+    what = "an object without an id and a status" if isinstance(body, dict) else f"{type(body).__name__}, not a prediction"
+    raise ProviderError(
+        f"Replicate answered with {what}" + (": the prediction may have been created; it was not created again" if created else ""),
+        provider="replicate", retryable=not created,
+    )  # fmt: skip
 
 
 def _finished_or_raise(prediction: dict[str, Any], token: str) -> dict[str, Any]:

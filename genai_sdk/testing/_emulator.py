@@ -27,6 +27,7 @@ from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from ._answer_faults import ANSWER_FAULTS, spoil
 from ._media_maker import make_image, make_speech_wav, spoken_text, wav_duration
 from ._moderation_emulator import ModerationEndpoint
 from ._replicate_emulator import OPERATIONS as REPLICATE_OPERATIONS
@@ -46,7 +47,10 @@ ROUTES = {
     "/v1/audio/translations": "audio.translations",
     "/v1/moderations": "moderations",
 }
-FAULTS = ("rate_limit", "quota", "server_error", "unavailable", "slow", "drop", "conflict", "bad_request", "unauthorized")
+FAULTS = (
+    "rate_limit", "quota", "server_error", "unavailable", "slow", "drop", "conflict", "bad_request", "unauthorized",
+    *ANSWER_FAULTS,
+)  # fmt: skip
 
 _SQUARE = ("256x256", "512x512", "1024x1024")
 _GPT_SIZES = ("1024x1024", "1536x1024", "1024x1536", "auto")
@@ -158,10 +162,12 @@ class Emulator(ModerationEndpoint):
         return f"{self.url}/v1"
 
     def env(self) -> dict[str, str]:
-        """Environment variables that point the SDK (and the raw openai client) at this emulator."""
+        """Environment variables that point the SDK (and the raw openai client) at this emulator. They also give
+        clients an in-memory ledger (``GENAI_LEDGER``), so that emulated calls are never charged to the user's real
+        ledger; ``Client(ledger=...)`` still chooses another."""
         key = self.api_key or "sk-any"
         return {"OPENAI_BASE_URL": self.openai_base_url, "OPENAI_API_KEY": key,
-                "REPLICATE_BASE_URL": self.url, "REPLICATE_API_TOKEN": key}
+                "REPLICATE_BASE_URL": self.url, "REPLICATE_API_TOKEN": key, "GENAI_LEDGER": "memory://"}
 
     def start(self) -> Emulator:
         if self._thread is None:
@@ -582,11 +588,12 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
                     return -1, {}, b""
                 if fault.kind == "slow":
                     time.sleep(fault.delay)
-                else:
+                elif fault.kind not in ANSWER_FAULTS:
                     return _fault_response(fault)
             try:
-                return emulator.handle(operation, record)
+                answer = emulator.handle(operation, record)
             except _ApiError as error:
                 return error.status, {"Content-Type": "application/json"}, _error_body(error)
+            return spoil(fault.kind, *answer) if fault is not None and fault.kind in ANSWER_FAULTS else answer
 
     return Handler

@@ -387,6 +387,7 @@ class ReplicateEmulator:
 
 def serve_replicate(emulator: Emulator, method: str, path: str, headers: dict[str, str], raw: bytes) -> Answer:
     """One Replicate request, recorded, with the faults queued by ``emulator.fail`` (status -1: drop the connection)."""
+    from ._answer_faults import ANSWER_FAULTS, spoil
     from ._emulator import RecordedRequest, _fault_response, _parse_multipart
 
     found = ReplicateEmulator.route(method, path)
@@ -409,7 +410,7 @@ def serve_replicate(emulator: Emulator, method: str, path: str, headers: dict[st
         answer = _problem(401, "Unauthenticated", "You did not pass a valid authentication token")
     elif fault is not None and fault.kind == "drop":
         answer = (-1, {}, b"")
-    elif fault is not None:
+    elif fault is not None and fault.kind not in ANSWER_FAULTS:
         status, fault_headers, body = _fault_response(fault)
         detail = json.loads(body)["error"]["message"]
         if status == 429:
@@ -418,6 +419,8 @@ def serve_replicate(emulator: Emulator, method: str, path: str, headers: dict[st
         answer = (status, {**fault_headers, **problem_headers}, payload)
     else:
         answer = emulator.replicate.answer(found[0], found[1], record)
+        if fault is not None:  # an answer fault: the real answer, spoilt (the prediction was made all the same)
+            answer = spoil(fault.kind, *answer)
     record.status = answer[0]
     emulator._record(record)
     return answer
