@@ -261,7 +261,7 @@ class Pipeline:
     async def arun(self, request: Request) -> Any:
         job, request_id, account, estimate, decision = await self._aprepare(request)
         await self._ledger(self.plan.prepare, self.ledger, account, self.clock())
-        reservation = await self._ledger(self.ledger.reserve, account, estimate.credits, estimate.usd, request_id, job.model.id)
+        reservation = await self._areserve(account, estimate, request_id, job.model.id)
         run = self._run(request, job, request_id, reservation, account, decision)
 
         async def one(index: int, part: Any) -> Any:
@@ -309,9 +309,59 @@ class Pipeline:
             if isinstance(error, ContentPolicyError):
                 await self._ledger(self._failed, error, run)
             raise
-        await self._ledger(self.ledger.commit, reservation, cost.credits, cost.usd)
+        await self._acommit(run, cost)
         run.report("done")
         return result
+
+    # A ledger operation in a worker thread runs to its end even when the task awaiting it is cancelled. These two
+    # finish the bookkeeping of such an operation, so that a cancellation at any moment leaves nothing reserved and
+    # no charge unexplained.
+
+    async def _areserve(self, account: str, estimate: Cost, request_id: str, model_id: str) -> Any:
+        if not getattr(self.ledger, "blocking", True):
+            return self.ledger.reserve(account, estimate.credits, estimate.usd, request_id, model_id)
+        import asyncio
+
+        task = asyncio.ensure_future(
+            asyncio.to_thread(self.ledger.reserve, account, estimate.credits, estimate.usd, request_id, model_id)
+        )
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(self._release_when_made)  # cancelled while reserving: give it back once made
+            raise
+
+    def _release_when_made(self, task: Any) -> None:
+        if not task.cancelled() and task.exception() is None:
+            import threading
+
+            threading.Thread(target=self.ledger.release, args=(task.result(),), daemon=True).start()
+
+    async def _acommit(self, run: _Run, cost: Cost) -> None:
+        if not getattr(self.ledger, "blocking", True):
+            self.ledger.commit(run.reservation, cost.credits, cost.usd)
+            return
+        import asyncio
+
+        task = asyncio.ensure_future(asyncio.to_thread(self.ledger.commit, run.reservation, cost.credits, cost.usd))
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # The backend did the work and the charge stands; the caller, who gave up, gets nothing: say so.
+            note = "cancelled after the backend finished: charged for the work done, the result was not delivered"
+            task.add_done_callback(lambda _: self._record_note(run, "cancelled", note))
+            raise
+
+    def _record_note(self, run: _Run, kind: str, reason: str) -> None:
+        import threading
+
+        def record() -> None:
+            try:
+                self.ledger.record(run.account, kind, reason, run.request_id, run.job.model.id)
+            except GenAIError as exc:
+                log.warning("could not record a %s note in the ledger: %s", kind, exc)
+
+        threading.Thread(target=record, daemon=True).start()
 
 
 class _Run:

@@ -236,3 +236,45 @@ def test_the_cli_checks_where_it_will_save_before_it_pays(
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert genai_emulator.calls() == []
+
+
+def test_cancelling_async_calls_at_any_moment_leaks_nothing(genai_emulator: Emulator, tmp_path: Path) -> None:
+    """Calls cancelled by asyncio.wait_for at random moments (while reserving, calling, committing): afterwards
+    nothing is reserved, and every charge is a result the caller got or a visible cancelled-after-completion note."""
+    import random
+    import threading
+
+    rng = random.Random(7)
+    ledger = f"sqlite://{tmp_path / 'ledger.db'}?synchronous=normal"
+
+    async def run() -> tuple[int, genai.AsyncClient]:
+        client = genai.AsyncClient(image="openai:dall-e-2", ledger=ledger, policy="off")
+        delivered = 0
+
+        async def one() -> None:
+            nonlocal delivered
+            try:
+                await asyncio.wait_for(client.images.generate("a cat", size="256x256"), timeout=rng.uniform(0.0, 0.03))
+                delivered += 1
+            except (TimeoutError, asyncio.CancelledError):
+                pass
+
+        for _ in range(8):
+            await asyncio.gather(*(one() for _ in range(12)))
+        return delivered, client
+
+    delivered, client = asyncio.run(run())
+    deadline = time.monotonic() + 10
+    while any(t.name.startswith("asyncio_") or t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    time.sleep(0.2)  # the last releases and notes, from their threads
+    sync = genai.Client(ledger=ledger, policy="off")
+    history = sync.credits.history()
+    charges = [e for e in history if e.kind == "charge"]
+    notes = [e for e in history if e.kind == "cancelled"]
+    assert sync.credits.reserved() == 0, "a cancelled call left its reservation held"
+    assert len(charges) == delivered + len(notes), (len(charges), delivered, len(notes))
+    assert {n.request_id for n in notes} <= {c.request_id for c in charges}
+    assert 0 < delivered < 96, "the timeouts must cancel some calls and let others finish"
