@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +40,9 @@ from .providers import ProviderPool
 from .providers.base import CallContext, Provider
 
 log = logging.getLogger("genai_sdk")
+# Threads for the reservations and charges of async calls on a blocking ledger (SQLite, PostgreSQL); their futures
+# finish the bookkeeping of a cancelled call even after its event loop is gone.
+_LEDGER_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="genai-ledger")
 
 _MODALITY_SETTING = {
     "images": "image",
@@ -313,29 +317,29 @@ class Pipeline:
         run.report("done")
         return result
 
-    # A ledger operation in a worker thread runs to its end even when the task awaiting it is cancelled. These two
-    # finish the bookkeeping of such an operation, so that a cancellation at any moment leaves nothing reserved and
-    # no charge unexplained.
+    # A ledger operation in a worker thread runs to its end even when the task awaiting it is cancelled, or when the
+    # event loop closes. These two finish the bookkeeping of such an operation from the thread itself (a callback of
+    # its concurrent future, which needs no event loop), so that a cancellation at any moment leaves nothing
+    # reserved and no charge unexplained.
 
     async def _areserve(self, account: str, estimate: Cost, request_id: str, model_id: str) -> Any:
         if not getattr(self.ledger, "blocking", True):
             return self.ledger.reserve(account, estimate.credits, estimate.usd, request_id, model_id)
         import asyncio
 
-        task = asyncio.ensure_future(
-            asyncio.to_thread(self.ledger.reserve, account, estimate.credits, estimate.usd, request_id, model_id)
-        )
+        done = _LEDGER_THREADS.submit(self.ledger.reserve, account, estimate.credits, estimate.usd, request_id, model_id)
         try:
-            return await asyncio.shield(task)
+            return await asyncio.shield(asyncio.wrap_future(done))
         except asyncio.CancelledError:
-            task.add_done_callback(self._release_when_made)  # cancelled while reserving: give it back once made
+            done.add_done_callback(self._release_when_made)  # cancelled while reserving: give it back once made
             raise
 
-    def _release_when_made(self, task: Any) -> None:
-        if not task.cancelled() and task.exception() is None:
-            import threading
-
-            threading.Thread(target=self.ledger.release, args=(task.result(),), daemon=True).start()
+    def _release_when_made(self, done: Future[Any]) -> None:
+        if done.exception() is None:
+            try:
+                self.ledger.release(done.result())
+            except GenAIError as exc:  # it expires after reservation_ttl
+                log.warning("could not release the reservation of a cancelled call: %s", exc)
 
     async def _acommit(self, run: _Run, cost: Cost) -> None:
         if not getattr(self.ledger, "blocking", True):
@@ -343,25 +347,20 @@ class Pipeline:
             return
         import asyncio
 
-        task = asyncio.ensure_future(asyncio.to_thread(self.ledger.commit, run.reservation, cost.credits, cost.usd))
+        done = _LEDGER_THREADS.submit(self.ledger.commit, run.reservation, cost.credits, cost.usd)
         try:
-            await asyncio.shield(task)
+            await asyncio.shield(asyncio.wrap_future(done))
         except asyncio.CancelledError:
             # The backend did the work and the charge stands; the caller, who gave up, gets nothing: say so.
-            note = "cancelled after the backend finished: charged for the work done, the result was not delivered"
-            task.add_done_callback(lambda _: self._record_note(run, "cancelled", note))
+            done.add_done_callback(lambda _: self._record_cancelled(run))
             raise
 
-    def _record_note(self, run: _Run, kind: str, reason: str) -> None:
-        import threading
-
-        def record() -> None:
-            try:
-                self.ledger.record(run.account, kind, reason, run.request_id, run.job.model.id)
-            except GenAIError as exc:
-                log.warning("could not record a %s note in the ledger: %s", kind, exc)
-
-        threading.Thread(target=record, daemon=True).start()
+    def _record_cancelled(self, run: _Run) -> None:
+        note = "cancelled after the backend finished: charged for the work done, the result was not delivered"
+        try:
+            self.ledger.record(run.account, "cancelled", note, run.request_id, run.job.model.id)
+        except GenAIError as exc:
+            log.warning("could not record a cancelled call in the ledger: %s", exc)
 
 
 class _Run:

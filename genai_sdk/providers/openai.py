@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     import httpx2
 
 MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
+_CLIENTS_LOCK = threading.Lock()
 DALLE2_MAX_UPLOAD = 4 * 1024 * 1024
 _POLICY_CODES = {"content_policy_violation", "moderation_blocked"}
 _SAFETY_VIOLATIONS = re.compile(r"safety_violations=\[([^\]]*)\]")
@@ -192,16 +194,23 @@ class OpenAIProvider:
     def __repr__(self) -> str:
         return f"OpenAIProvider(base_url={self._base_url!r})"
 
+    # Clients are made on first use, once, under a lock: threads making their first calls at the same moment must
+    # neither make two nor import the HTTP stack's modules side by side.
+
     @property
     def client(self) -> openai.OpenAI:
         if self._sync is None:
-            self._sync = openai.OpenAI(api_key=self._key, base_url=self._base_url, max_retries=0)
+            with _CLIENTS_LOCK:
+                if self._sync is None:
+                    self._sync = openai.OpenAI(api_key=self._key, base_url=self._base_url, max_retries=0)
         return self._sync
 
     @property
     def aclient(self) -> openai.AsyncOpenAI:
         if self._async is None:
-            self._async = openai.AsyncOpenAI(api_key=self._key, base_url=self._base_url, max_retries=0)
+            with _CLIENTS_LOCK:
+                if self._async is None:
+                    self._async = openai.AsyncOpenAI(api_key=self._key, base_url=self._base_url, max_retries=0)
         return self._async
 
     def describe(self, model_name: str) -> ModelInfo | None:
@@ -482,7 +491,9 @@ class OpenAIProvider:
         if not url:
             raise ProviderError("OpenAI returned an image with neither data nor URL", provider="openai")
         if self._downloader is None:
-            self._downloader = httpx2.Client(follow_redirects=True)
+            with _CLIENTS_LOCK:
+                if self._downloader is None:
+                    self._downloader = httpx2.Client(follow_redirects=True)
         try:
             with self._downloader.stream("GET", url, timeout=timeout or 60.0) as response:
                 response.raise_for_status()
@@ -497,7 +508,9 @@ class OpenAIProvider:
         if not url:
             raise ProviderError("OpenAI returned an image with neither data nor URL", provider="openai")
         if self._adownloader is None:
-            self._adownloader = httpx2.AsyncClient(follow_redirects=True)
+            with _CLIENTS_LOCK:
+                if self._adownloader is None:
+                    self._adownloader = httpx2.AsyncClient(follow_redirects=True)
         try:
             async with self._adownloader.stream("GET", url, timeout=timeout or 60.0) as response:
                 response.raise_for_status()
