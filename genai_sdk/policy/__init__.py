@@ -41,7 +41,8 @@ from .._requests import PolicyDecision
 from ._categories import CATEGORIES
 
 if TYPE_CHECKING:
-    from .._media import Image
+    from PIL.Image import Image as PILImage
+
     from ._classifier import TextClassifier
     from ._images import ImageChecker
     from ._moderator import Moderator, ModeratorVerdict
@@ -246,38 +247,37 @@ class Policy:
 
     def check(self, text: str | None, stage: str = "prompt") -> PolicyDecision:
         """The decision on a prompt (or, with ``stage="output"``, on a transcript)."""
-        if not text or not self.enabled:
-            return PolicyDecision(True, layer="off" if not self.enabled else "", stage=stage)
-        cached = self._decisions.get((stage, text))
-        if cached is not None:
-            return cached
-        findings, scores, layers, people, warnings = self._local_text(text)
+        known = self._known(text, stage)
+        if known is not None:
+            return known
+        findings, scores, layers, people, warnings = self._local_text(text or "")
         if self.moderator is not None and not self._blocks(findings):
-            self._merge_moderator(self.moderator.check_text(text), findings, scores, layers, warnings)
-        decision = self._decide(findings, scores, layers, stage, people, warnings)
-        self._remember((stage, text), decision)
-        return decision
+            self._merge_moderator(self.moderator.check_text(text or ""), findings, scores, layers, warnings)
+        return self._remember((stage, text or ""), self._decide(findings, scores, layers, stage, people, warnings))
 
     async def acheck(self, text: str | None, stage: str = "prompt") -> PolicyDecision:
         """``check`` for async code: the classifier runs in a worker thread and the moderator is awaited."""
-        if not text or not self.enabled:
-            return PolicyDecision(True, layer="off" if not self.enabled else "", stage=stage)
-        cached = self._decisions.get((stage, text))
-        if cached is not None:
-            return cached
+        known = self._known(text, stage)
+        if known is not None:
+            return known
         import asyncio
 
-        findings, scores, layers, people, warnings = await asyncio.to_thread(self._local_text, text)
+        findings, scores, layers, people, warnings = await asyncio.to_thread(self._local_text, text or "")
         if self.moderator is not None and not self._blocks(findings):
-            self._merge_moderator(await self.moderator.acheck_text(text), findings, scores, layers, warnings)
-        decision = self._decide(findings, scores, layers, stage, people, warnings)
-        self._remember((stage, text), decision)
-        return decision
+            self._merge_moderator(await self.moderator.acheck_text(text or ""), findings, scores, layers, warnings)
+        return self._remember((stage, text or ""), self._decide(findings, scores, layers, stage, people, warnings))
 
-    def _remember(self, key: tuple[str, str], decision: PolicyDecision) -> None:
+    def _known(self, text: str | None, stage: str) -> PolicyDecision | None:
+        """The decision without checking: nothing to check, the policy off, or the text already decided."""
+        if not text or not self.enabled:
+            return PolicyDecision(True, layer="off" if not self.enabled else "", stage=stage)
+        return self._decisions.get((stage, text))
+
+    def _remember(self, key: tuple[str, str], decision: PolicyDecision) -> PolicyDecision:
         if len(self._decisions) >= 4096:
             self._decisions.clear()
         self._decisions[key] = decision
+        return decision
 
     def _blocks(self, findings: Mapping[str, _Finding]) -> bool:
         return any(self.config.action(c) == "block" for c in findings)
@@ -394,13 +394,14 @@ class Policy:
             return PolicyDecision(True, layer="off", stage=stage)
         picture = as_image(image)
         checker = _image_checker()
+        pixels = picture.to_pil() if checker is not None else None  # decoded once, for every check below
         findings: dict[str, _Finding] = {}
         scores: dict[str, float] = {}
         layers: list[str] = []
         warnings: list[str] = []
-        if checker is not None:
+        if checker is not None and pixels is not None:
             layers.append("nsfw-image")
-            self._image_findings(checker, picture, list(people), findings, scores, layers)
+            self._image_findings(checker, pixels, list(people), findings, scores, layers)
         if self.moderator is not None and self.moderator.accepts_images and not self._blocks(findings):
             self._merge_moderator(self.moderator.check_image(picture), findings, scores, layers, warnings)
         return self._with_escalation(self._decide(findings, scores, layers or ["none"], stage, list(people), warnings))
@@ -408,7 +409,7 @@ class Policy:
     def _image_findings(
         self,
         checker: ImageChecker,
-        picture: Image,
+        picture: PILImage,
         people: list[str],
         findings: dict[str, _Finding],
         scores: dict[str, float],
@@ -428,11 +429,6 @@ class Policy:
                 findings["public-figures"] = _Finding(
                     "faces", 1.0, f"{faces} realistic face(s) in a picture of a public figure ({', '.join(people)})"
                 )
-
-    def escalation_action(self, category: str) -> str:
-        """Faces only escalate: a likeness is blocked under strict and flagged otherwise."""
-        action = self.config.action(category)
-        return action if self.config.strict or action == "allow" else "flag"
 
     def check_output(self, result: object, prompt: PolicyDecision | None = None) -> PolicyDecision | None:
         """The decision on a call's result: images and video frames through the image checks, transcripts through
@@ -470,10 +466,10 @@ class Policy:
         return replace(worst, categories=categories, scores=scores, people=people)
 
     def _with_escalation(self, decision: PolicyDecision) -> PolicyDecision:
-        if decision.layer != "faces" or decision.action == "allow":
+        """Faces only escalate: a likeness is blocked under strict and flagged otherwise."""
+        if decision.layer != "faces" or decision.action == "allow" or self.config.strict:
             return decision
-        action = self.escalation_action("public-figures")
-        return replace(decision, action=action, allowed=action != "block")
+        return replace(decision, action="flag", allowed=True)
 
 
 def _text_classifier(setting: bool | Path) -> TextClassifier | None:

@@ -14,6 +14,8 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
     from .._media import Image, Video
 
 _FACE_SIDE = 320  # faces are looked for on a copy this wide at most: detection time grows with the pixels
@@ -28,9 +30,9 @@ class ImageChecker:
         self._faces: Any = None
         self._faces_lock = threading.Lock()
 
-    def nsfw(self, image: Image) -> float:
+    def nsfw(self, picture: PILImage) -> float:
         """The probability (0-1) that the picture is sexual content."""
-        return float(self._nsfw.classify(image.to_pil().convert("RGB")).nsfw)
+        return float(self._nsfw.classify(picture.convert("RGB")).nsfw)
 
     def _cascade(self) -> Any:
         with self._faces_lock:
@@ -46,11 +48,11 @@ class ImageChecker:
                 self._faces = cascade
             return self._faces
 
-    def faces(self, image: Image) -> int:
+    def faces(self, picture: PILImage) -> int:
         """How many frontal faces the picture shows."""
         import numpy as np
 
-        picture = image.to_pil().convert("L")
+        picture = picture.convert("L")
         scale = min(1.0, _FACE_SIDE / max(picture.size))
         if scale < 1.0:
             picture = picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))))
