@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 from ._catalog import Catalog, default_catalog
-from ._config import Settings, resolve_settings
+from ._config import MAX_TIMEOUT, Settings, resolve_settings
 from ._errors import InvalidRequestError
 from ._media import Audio, as_image
 from ._pipeline import Pipeline
@@ -49,6 +49,25 @@ from .providers import ProviderPool
 _PERIODS = ("day", "month")
 
 
+def _check_provider_options(provider_options: object) -> None:
+    """A dict of dicts with string keys, holding what JSON can carry (no NaN, no bytes, no objects): the options go
+    to a backend as JSON, and what cannot be sent is refused here rather than half-way through a call."""
+    import json
+
+    if not isinstance(provider_options, Mapping) or not all(isinstance(v, Mapping) for v in provider_options.values()):
+        raise InvalidRequestError("provider_options must map a provider name to a dict of that provider's options")
+    for provider, options in provider_options.items():
+        if not isinstance(provider, str) or not all(isinstance(key, str) for key in options):
+            raise InvalidRequestError(f"provider_options: names must be strings, not {provider!r} -> {list(options)!r}")
+        try:
+            json.dumps(options, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise InvalidRequestError(
+                f"provider_options[{provider!r}] holds a value that cannot be sent as JSON ({exc}): use strings, "
+                "finite numbers, booleans, None, lists and dicts"
+            ) from None
+
+
 def _options(
     model: str | None,
     account: str | None,
@@ -63,12 +82,13 @@ def _options(
         raise InvalidRequestError(f"account={account!r}: an account is a non-empty string")
     if timeout is not None and (
         isinstance(timeout, bool) or not isinstance(timeout, int | float) or not math.isfinite(timeout) or timeout <= 0
+        or timeout > MAX_TIMEOUT
     ):
-        raise InvalidRequestError(f"timeout={timeout!r}: give seconds as a finite number above 0 (or None for the default)")
-    if provider_options is not None and (
-        not isinstance(provider_options, Mapping) or not all(isinstance(v, Mapping) for v in provider_options.values())
-    ):
-        raise InvalidRequestError("provider_options must map a provider name to a dict of that provider's options")
+        raise InvalidRequestError(
+            f"timeout={timeout!r}: give seconds as a finite number above 0 and at most {MAX_TIMEOUT:g} (or None for the default)"
+        )
+    if provider_options is not None:
+        _check_provider_options(provider_options)
     if on_progress is not None and not callable(on_progress):
         raise InvalidRequestError(f"on_progress must be a function taking a genai.Progress, not {type(on_progress).__name__}")
     return CallOptions(model, account, None if timeout is None else float(timeout), dict(provider_options or {}), on_progress)
@@ -494,6 +514,7 @@ class _BaseClient:
         local_usd_per_second: object = None,
         reservation_ttl: float | None = None,
         plan: str | None = None,
+        trusted_hosts: object = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         overrides = {
@@ -512,6 +533,7 @@ class _BaseClient:
             "local_usd_per_second": local_usd_per_second,
             "reservation_ttl": reservation_ttl,
             "plan": plan,
+            "trusted_hosts": trusted_hosts,
         }
         self._pipeline = _build_pipeline(config, profile, overrides, clock)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from ._errors import ConfigError
 
 DEFAULT_CONFIG_FILE = "genai.toml"
+MAX_TIMEOUT = 7 * 24 * 3600.0  # a week: longer than any call, short enough for every clock and socket to hold
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class Settings:
     credits_per_usd: Decimal = Decimal(100)  # one credit is one US cent unless configured otherwise
     plan: str = "usd"  # or "dalle": one credit a prompt, free monthly credits
     local_usd_per_second: Decimal | None = None  # price of a compute-second of a local model; unpriced if None
+    # Hosts whose private addresses result files may be fetched from (a private mirror): names, "*.domain", networks
+    trusted_hosts: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # a ledger URL may hold a database password
         from ._errors import redact
@@ -47,7 +50,32 @@ class Settings:
 KEYS = tuple(f.name for f in fields(Settings))
 
 
+def _hosts(value: object, origin: str) -> tuple[str, ...]:
+    """Host names, "*.domain" patterns, addresses and networks, from a list or a comma-separated string."""
+    import ipaddress
+    import re
+
+    items = re.split(r"[,\s]+", value) if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(item, str) for item in items):
+        raise ConfigError(f"{origin}: trusted_hosts must be a list of host names or networks, not {value!r}")
+    hosts = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            if not re.fullmatch(r"(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?", item):
+                raise ConfigError(
+                    f"{origin}: trusted_hosts entry {item!r} is not a host name, '*.domain', an address or a network"
+                ) from None
+        hosts.append(item)
+    return tuple(hosts)
+
+
 def _coerce(key: str, value: object, origin: str) -> object:
+    if key == "trusted_hosts":
+        return _hosts(value, origin)
     try:
         if key == "max_retries":
             if isinstance(value, bool | float):
@@ -62,7 +90,7 @@ def _coerce(key: str, value: object, origin: str) -> object:
             if isinstance(value, bool):
                 raise ValueError
             seconds = float(str(value))
-            if not math.isfinite(seconds) or seconds <= 0:
+            if not math.isfinite(seconds) or seconds <= 0 or seconds > MAX_TIMEOUT:
                 raise ValueError
             return seconds
         if key == "credits_per_usd":
@@ -84,8 +112,8 @@ def _coerce(key: str, value: object, origin: str) -> object:
     except (ValueError, InvalidOperation):
         kind = {
             "max_retries": "a whole number from 0 to 100",
-            "timeout": "a finite number of seconds > 0",
-            "reservation_ttl": "a finite number of seconds > 0",
+            "timeout": f"a finite number of seconds > 0 and at most {MAX_TIMEOUT:g}",
+            "reservation_ttl": f"a finite number of seconds > 0 and at most {MAX_TIMEOUT:g}",
             "credits_per_usd": "a finite number > 0",
             "local_usd_per_second": "a finite number >= 0",
         }[key]

@@ -10,11 +10,11 @@ from decimal import Decimal
 from typing import Generic, TypeVar, cast
 
 from ._catalog import MAX_IMAGES_PER_CALL, Catalog, ModelInfo
-from ._errors import GenerationFailedError, InvalidRequestError, ModelRetiredError, UnsupportedError
+from ._errors import GenerationFailedError, InvalidRequestError, ModelRetiredError, ProviderError, UnsupportedError
 from ._media import Image, make_provenance
 from ._requests import Cost, ImageRequest, ImageResult
 from .credits._pricing import image_cost, unit_cost
-from .providers.base import CallContext, ImageBatch, ImageProvider, Provider
+from .providers.base import CallContext, ImageBatch, ImageProvider, Provider, mark_spent
 
 _SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
 _PORTABLE_EXTRAS = ("seed", "negative_prompt", "steps", "guidance")
@@ -140,7 +140,31 @@ class ImageJob(Job[int, ImageBatch, ImageResult]):
             batch.images = batch.images[:asked]
         elif len(batch.images) < asked:
             batch.warnings.append(f"{self.model.id} made {len(batch.images)} of the {asked} images asked for")
+        self._check_sizes(batch)
         return batch
+
+    def _check_sizes(self, batch: ImageBatch) -> None:
+        """Each picture's size against the one asked for, where the backend makes exactly that size (OpenAI's and
+        local models; Replicate's models round sizes their own way): a mismatch is a warning, and a picture whose
+        area is off by more than 16 times cannot be what was asked for (a thumbnail, a placeholder): an error."""
+        match = _SIZE.match(self.size or "")
+        if match is None or self.model.provider not in ("openai", "diffusers"):
+            return
+        width, height = int(match.group(1)), int(match.group(2))
+        for image in batch.images:
+            if (image.width, image.height) == (width, height):
+                continue
+            ratio = (image.width * image.height) / (width * height)
+            if not 1 / 16 <= ratio <= 16:  # made and billed all the same: spent
+                error = ProviderError(
+                    f"{self.model.id} answered with a {image.width}x{image.height} picture where {self.size} was asked "
+                    "for: it cannot be the picture asked for", provider=self.model.provider, retryable=False,
+                )  # fmt: skip
+                lost = ImageBatch([], batch.request_id, batch.quality, batch.size, billed=len(batch.images))
+                raise mark_spent(error, batch.request_id or f"size-{id(batch)}", lost)
+            note = f"{self.model.id} made a {image.width}x{image.height} picture where {self.size} was asked for"
+            if note not in batch.warnings:
+                batch.warnings.append(note)
 
     @property
     def effective(self) -> ImageRequest:
@@ -161,7 +185,8 @@ class ImageJob(Job[int, ImageBatch, ImageResult]):
         for batch in outcomes:
             quality = batch.quality or self._priced_quality()
             part_cost, warning = image_cost(
-                self.model, len(batch.images), quality, batch.size or self.size, self.credits_per_usd, estimated=False
+                self.model, len(batch.images) if batch.billed is None else batch.billed, quality, batch.size or self.size,
+                self.credits_per_usd, estimated=False,
             )
             note_price_warning(self.warnings, self.model, warning)
             total = part_cost if total is None else total + part_cost

@@ -86,10 +86,13 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], obje
     """Write through a temporary file in the target folder, then rename: never a half-written file."""
     target = _checked_path(path)
     folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise InvalidRequestError(f"cannot save {target}: the folder {folder} does not exist")
-    if target.is_dir():
-        raise InvalidRequestError(f"cannot save to {target}: it is a folder; give a file name")
+    try:
+        if not folder.is_dir():
+            raise InvalidRequestError(f"cannot save {target}: the folder {folder} does not exist")
+        if target.is_dir():
+            raise InvalidRequestError(f"cannot save to {target}: it is a folder; give a file name")
+    except OSError as exc:  # a name too long, a folder that cannot be read
+        raise InvalidRequestError(f"cannot save {target}: {exc.strerror or exc}") from None
     _remove_stale_temporaries(folder, target.name)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
@@ -120,9 +123,17 @@ def _remove_stale_temporaries(folder: Path, name: str) -> None:
 
 
 def _checked_path(path: str | os.PathLike[str]) -> Path:
-    text = os.fspath(path)
+    """A file name the SDK can write to, or an InvalidRequestError saying why not."""
+    try:
+        text = os.fspath(path)
+    except TypeError:
+        raise InvalidRequestError(f"{path!r} is not a file name: give a str or a pathlib.Path") from None
     if isinstance(text, bytes) or "\x00" in text or not text:
-        raise InvalidRequestError(f"{text!r} is not a usable file name (empty, or with a NUL character)")
+        raise InvalidRequestError(f"{text!r} is not a usable file name (bytes, empty, or with a NUL character)")
+    try:
+        os.fsencode(text)
+    except UnicodeEncodeError:
+        raise InvalidRequestError(f"{text!r} cannot be a file name here: it holds characters the file system cannot encode") from None
     return Path(text)
 
 
@@ -272,7 +283,7 @@ class Image:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the image, in the format its extension names, atomically, with provenance in its metadata."""
-        suffix = Path(path).suffix.lower()
+        suffix = _checked_path(path).suffix.lower()
         if suffix not in _IMAGE_FORMATS:
             raise InvalidRequestError(
                 f"cannot save an image as {suffix or 'a file without extension'!r}: "
@@ -296,6 +307,8 @@ class Image:
         picture = self.to_pil()
         facts = json.dumps(dict(self.provenance), sort_keys=True)
         buffer = io.BytesIO()
+        if pil_format in ("PNG", "WEBP") and picture.mode not in ("RGB", "RGBA", "L", "LA", "P", "1", "I", "I;16"):
+            picture = picture.convert("RGBA" if "A" in picture.mode else "RGB")  # CMYK, YCbCr, LAB: not in these formats
         if pil_format == "PNG":
             info = PngImagePlugin.PngInfo()
             info.add_text(PROVENANCE_KEY, facts)
@@ -410,7 +423,7 @@ def mp4_provenance(data: bytes) -> dict[str, str]:
 
 
 def _save_same_type(data: bytes, path: str | os.PathLike[str], media_type: str, table: dict[str, str]) -> Path:
-    suffix = Path(path).suffix.lower()
+    suffix = _checked_path(path).suffix.lower()
     wanted = table.get(suffix)
     if wanted is None:
         raise InvalidRequestError(

@@ -37,7 +37,7 @@ from .credits._plans import Plan, UsdPlan
 from .credits._rules import utcnow
 from .policy import Policy
 from .providers import ProviderPool
-from .providers.base import CallContext, Provider
+from .providers.base import CallContext, Provider, spent_work
 
 log = logging.getLogger("genai_sdk")
 # Threads for the reservations and charges of async calls on a blocking ledger (SQLite, PostgreSQL); their futures
@@ -201,9 +201,9 @@ class Pipeline:
         reservation: Any,
         account: str,
         decision: PolicyDecision | None,
+        deadline: Deadline,
     ) -> _Run:
-        timeout = request.options.timeout if request.options.timeout is not None else self.settings.timeout
-        run = _Run(job, request_id, reservation, Deadline(timeout), request.options.on_progress)
+        run = _Run(job, request_id, reservation, deadline, request.options.on_progress)
         run.account, run.decision = account, decision
         return run
 
@@ -227,18 +227,27 @@ class Pipeline:
         if isinstance(error, ContentPolicyError) and error.source == "provider":
             self._record_refusal(error, run.account, run.request_id, run.job)
 
+    def _deadline(self, request: Request) -> Deadline:
+        """The call's timeout runs from the moment it is made: checks, imports and waits for the ledger count."""
+        return Deadline(request.options.timeout if request.options.timeout is not None else self.settings.timeout)
+
     def run(self, request: Request) -> Any:
+        deadline = self._deadline(request)
         job, request_id, account, estimate, decision = self._prepare(request)
         self.plan.prepare(self.ledger, account, self.clock())
         reservation = self.ledger.reserve(account, estimate.credits, estimate.usd, request_id, job.model.id)
-        run = self._run(request, job, request_id, reservation, account, decision)
+        run = self._run(request, job, request_id, reservation, account, decision, deadline)
         try:
             run.report("started", job.model.id)
             outcomes = []
             for index, part in enumerate(job.parts):
 
                 def attempt(a: Attempt, part: Any = part, index: int = index) -> Any:
-                    return job.call(part, CallContext(f"{request_id}-{index}", a.timeout, a.number, run.on_step, run.cancelled))
+                    try:
+                        return job.call(part, CallContext(f"{request_id}-{index}", a.timeout, a.number, run.on_step, run.cancelled))
+                    except GenAIError as error:
+                        run.note_spent(error)
+                        raise
 
                 outcomes.append(
                     call_with_retry(attempt, self.retry, run.deadline, provider=job.model.provider, on_retry=run.on_retry)
@@ -247,12 +256,40 @@ class Pipeline:
             result, cost = self._priced_result(run, outcomes)
         except BaseException as error:
             run.cancelled.set()
-            self.ledger.release(reservation)
+            self._settle_failed(run)
             self._failed(error, run)
             raise
+        self._record_spent(run, outcomes)
         self.ledger.commit(reservation, cost.credits, cost.usd)
         run.report("done")
         return result
+
+    # Work a backend did and billed that the caller did not get (an answer that could not be used, a result file
+    # that could not be downloaded) is recorded as "spent": it counts against budgets and the balance like a charge.
+
+    def _spent_cost(self, run: _Run, outcomes: list[Any]) -> tuple[Cost, str] | None:
+        if not run.spent:
+            return None
+        delivered = {key for outcome in outcomes for key in str(getattr(outcome, "request_id", "") or "").split(",")}
+        lost = [(outcome, note) for key, (outcome, note) in run.spent.items() if key not in delivered]
+        if not lost:
+            return None
+        cost = self.plan.price(run.job.cost([outcome for outcome, _ in lost]))
+        return cost, "billed by the backend, not delivered: " + "; ".join(dict.fromkeys(note for _, note in lost))
+
+    def _record_spent(self, run: _Run, outcomes: list[Any]) -> None:
+        spent = self._spent_cost(run, outcomes)
+        if spent is not None:
+            cost, note = spent
+            self.ledger.commit(run.reservation, cost.credits, cost.usd, kind="spent", reason=note)
+
+    def _settle_failed(self, run: _Run) -> None:
+        """A failed call's reservation: given back, or taken for the work the backend billed."""
+        try:
+            self._record_spent(run, [])
+        except GenAIError as exc:
+            log.warning("could not record the spending of a failed call in the ledger: %s", exc)
+        self.ledger.release(run.reservation)
 
     async def _ledger(self, operation: Callable[..., Any], *args: Any) -> Any:
         """A ledger operation from async code: in a worker thread when it may block (SQLite, PostgreSQL)."""
@@ -263,14 +300,15 @@ class Pipeline:
         return await asyncio.to_thread(operation, *args)
 
     async def arun(self, request: Request) -> Any:
+        deadline = self._deadline(request)
         job, request_id, account, estimate, decision = await self._aprepare(request)
         await self._ledger(self.plan.prepare, self.ledger, account, self.clock())
         reservation = await self._areserve(account, estimate, request_id, job.model.id)
-        run = self._run(request, job, request_id, reservation, account, decision)
+        run = self._run(request, job, request_id, reservation, account, decision, deadline)
 
         async def one(index: int, part: Any) -> Any:
             async def attempt(a: Attempt) -> Any:
-                return await job.acall(part, CallContext(f"{request_id}-{index}", a.timeout, a.number, run.on_step, run.cancelled))
+                return await run.acall(part, CallContext(f"{request_id}-{index}", a.timeout, a.number, run.on_step, run.cancelled))
 
             outcome = await acall_with_retry(
                 attempt, self.retry, run.deadline, provider=job.model.provider, on_retry=run.on_retry
@@ -283,7 +321,7 @@ class Pipeline:
             if len(job.parts) == 1:  # the common case, without a task group's machinery
                 outcomes = [
                     await acall_with_retry(
-                        lambda a: job.acall(job.parts[0], CallContext(f"{request_id}-0", a.timeout, a.number, run.on_step, run.cancelled)),
+                        lambda a: run.acall(job.parts[0], CallContext(f"{request_id}-0", a.timeout, a.number, run.on_step, run.cancelled)),
                         self.retry,
                         run.deadline,
                         provider=job.model.provider,
@@ -303,16 +341,18 @@ class Pipeline:
                 result, cost = self._priced_result(run, outcomes)
         except BaseExceptionGroup as group_error:
             run.cancelled.set()
-            await self._ledger(self.ledger.release, reservation)
+            await self._ledger(self._settle_failed, run)
             if isinstance(group_error.exceptions[0], ContentPolicyError):
                 await self._ledger(self._failed, group_error.exceptions[0], run)
             raise group_error.exceptions[0] from None
         except BaseException as error:  # a cancelled task too: local work in a thread stops at its next step
             run.cancelled.set()
-            await self._ledger(self.ledger.release, reservation)
+            await self._ledger(self._settle_failed, run)
             if isinstance(error, ContentPolicyError):
                 await self._ledger(self._failed, error, run)
             raise
+        if run.spent:
+            await self._ledger(self._record_spent, run, outcomes)
         await self._acommit(run, cost)
         run.report("done")
         return result
@@ -368,7 +408,7 @@ class _Run:
 
     __slots__ = (
         "job", "request_id", "reservation", "deadline", "callback", "done", "on_retry", "on_step", "cancelled", "account",
-        "decision",
+        "decision", "spent",
     )  # fmt: skip
 
     def __init__(
@@ -390,6 +430,20 @@ class _Run:
         self.cancelled = threading.Event()
         self.account = ""
         self.decision: PolicyDecision | None = None
+        self.spent: dict[str, tuple[Any, str]] = {}  # key of billed work -> (what was made, why it was lost)
+
+    def note_spent(self, error: GenAIError) -> None:
+        found = spent_work(error)
+        if found is not None:
+            key, outcome = found
+            self.spent[key] = (outcome, error.message)
+
+    async def acall(self, part: Any, ctx: CallContext) -> Any:
+        try:
+            return await self.job.acall(part, ctx)
+        except GenAIError as error:
+            self.note_spent(error)
+            raise
 
     def report(self, stage: str, message: str = "") -> None:
         if self.callback is not None:  # no Progress object is built when nobody listens

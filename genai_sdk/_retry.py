@@ -16,6 +16,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from ._errors import ProviderError, ProviderUnavailableError
+from ._http import deadline as http_deadline
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState
@@ -88,6 +89,11 @@ class Deadline:
         self.timeout = timeout
         self._end = None if timeout is None else time.monotonic() + timeout
 
+    @property
+    def end(self) -> float | None:
+        """When the call must be over, as a ``time.monotonic()`` value."""
+        return self._end
+
     def remaining(self) -> float | None:
         return None if self._end is None else self._end - time.monotonic()
 
@@ -154,10 +160,18 @@ def call_with_retry(
     provider: str | None = None,
     on_retry: RetryHook | None = None,
 ) -> T:
+    with http_deadline(deadline.end):  # every read and download of every attempt ends by the deadline
+        return _call_with_retry(fn, policy, deadline, provider, on_retry)
+
+
+def _call_with_retry(
+    fn: Callable[[Attempt], T], policy: RetryPolicy, deadline: Deadline, provider: str | None, on_retry: RetryHook | None
+) -> T:
     try:
         return fn(_attempt(deadline, 1, provider))
     except ProviderError as error:
         if not _first_failure(error, policy):
+            _check_deadline(error, deadline, provider)
             raise
         first = error
 
@@ -173,8 +187,19 @@ def call_with_retry(
             raise first
         return fn(_attempt(deadline, number, provider))
 
-    result: T = retrying(one_attempt)
+    try:
+        result: T = retrying(one_attempt)
+    except ProviderError as error:
+        _check_deadline(error, deadline, provider)
+        raise
     return result
+
+
+def _check_deadline(error: ProviderError, deadline: Deadline, provider: str | None) -> None:
+    """A timeout that came from the call's deadline says so, whatever layer noticed it."""
+    left = deadline.remaining()
+    if left is not None and left <= 0 and isinstance(error, ProviderUnavailableError) and error.retryable:
+        raise deadline.expired_error(provider) from error
 
 
 async def acall_with_retry(
@@ -185,10 +210,22 @@ async def acall_with_retry(
     provider: str | None = None,
     on_retry: RetryHook | None = None,
 ) -> T:
+    with http_deadline(deadline.end):
+        return await _acall_with_retry(fn, policy, deadline, provider, on_retry)
+
+
+async def _acall_with_retry(
+    fn: Callable[[Attempt], Awaitable[T]],
+    policy: RetryPolicy,
+    deadline: Deadline,
+    provider: str | None,
+    on_retry: RetryHook | None,
+) -> T:
     try:
         return await fn(_attempt(deadline, 1, provider))
     except ProviderError as error:
         if not _first_failure(error, policy):
+            _check_deadline(error, deadline, provider)
             raise
         first = error
 
@@ -204,5 +241,9 @@ async def acall_with_retry(
             raise first
         return await fn(_attempt(deadline, number, provider))
 
-    result: T = await retrying(one_attempt)
+    try:
+        result: T = await retrying(one_attempt)
+    except ProviderError as error:
+        _check_deadline(error, deadline, provider)
+        raise
     return result

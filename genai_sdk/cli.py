@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from ._errors import ConfigError, GenAIError, InvalidRequestError
+
+INTERRUPTED = 130  # the shells' status for a command stopped by Ctrl-C (128 + SIGINT)
 
 
 def _slug(text: str, limit: int = 40) -> str:
@@ -46,6 +52,37 @@ def check_output(pattern: str, count: int, prompt: str, model: str | None, exten
             raise InvalidRequestError(f"cannot save to {path}: it is a folder; give a file name")
 
 
+class _Watch:
+    """What a command is doing, so that an interrupt can say what became of it (from the call's progress reports):
+    which backend call was in flight, whether the call had finished; and whether the one line about the interrupt
+    was written."""
+
+    def __init__(self) -> None:
+        self.model: str | None = None  # the model of the backend call started last
+        self.finished = False  # the call returned (and was charged): what remains is writing its output
+        self.interrupts = 0  # Ctrl-Cs counted (by the program's own handler: see main)
+        self.told = False
+
+    def progress(self, bar: Callable[[Any], None] | None = None) -> Callable[[Any], None]:
+        """An on_progress callback that takes note of the call's stages, then draws the bar."""
+
+        def report(progress: Any) -> None:
+            if progress.stage == "started":
+                self.model, self.finished = progress.message or None, False
+            self.finished = self.finished or progress.stage == "done"
+            if bar is not None:
+                bar(progress)
+
+        return report
+
+
+def _watch(args: argparse.Namespace) -> _Watch:
+    watch = getattr(args, "watch", None)
+    if not isinstance(watch, _Watch):
+        watch = args.watch = _Watch()
+    return watch
+
+
 def _client(args: argparse.Namespace, **settings: Any) -> Any:
     from ._client import Client
 
@@ -69,7 +106,7 @@ def _images(args: argparse.Namespace, label: str, call: Callable[[Any, Any], Any
     client = _client(args)
     bar = ProgressBar(label)
     try:
-        result = call(client, bar)
+        result = call(client, _watch(args).progress(bar))
     finally:
         bar.close()
         client.close()
@@ -100,10 +137,11 @@ def cmd_video(args: argparse.Namespace) -> int:
     check_output(args.output, 1, args.prompt, args.model, VIDEO_EXTENSIONS, "a video")
     client = _client(args)
     bar = ProgressBar("video")
+    progress = _watch(args).progress(bar)
     try:
         result = client.videos.generate(
             args.prompt, model=args.model, seconds=args.seconds, fps=args.fps, size=args.size, seed=args.seed,
-            steps=args.steps, on_progress=bar,
+            steps=args.steps, on_progress=progress,
         )
     finally:
         bar.close()
@@ -139,10 +177,11 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
     client = _client(args)
     bar = ProgressBar(args.command)
+    progress = _watch(args).progress(bar)
     method = client.speech.translate if args.command == "translate" else client.speech.transcribe
     extra = {} if args.command == "translate" else {"language": args.language, "word_timestamps": args.word_timestamps}
     try:
-        transcript = method(args.file, model=args.model, on_progress=bar, **extra)
+        transcript = method(args.file, model=args.model, on_progress=progress, **extra)
     finally:
         bar.close()
         client.close()
@@ -156,7 +195,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 def cmd_detect_language(args: argparse.Namespace) -> int:
     client = _client(args)
     try:
-        guess = client.speech.detect_language(args.file, model=args.model)
+        guess = client.speech.detect_language(args.file, model=args.model, on_progress=_watch(args).progress())
     finally:
         client.close()
     print(f"{guess.language} {guess.probability:.3f}")
@@ -173,8 +212,9 @@ def cmd_speak(args: argparse.Namespace) -> int:
     check_output(args.output, 1, args.text, args.model, AUDIO_EXTENSIONS, "speech")
     client = _client(args)
     bar = ProgressBar("speak")
+    progress = _watch(args).progress(bar)
     try:
-        result = client.speech.synthesize(args.text, model=args.model, voice=args.voice, format=fmt, speed=args.speed, on_progress=bar)
+        result = client.speech.synthesize(args.text, model=args.model, voice=args.voice, format=fmt, speed=args.speed, on_progress=progress)
     finally:
         bar.close()
         client.close()
@@ -494,24 +534,166 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """The exceptions an error was raised from or while handling, nearest first."""
+    seen = {id(error)}
+    link = error.__cause__ or error.__context__
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        yield link
+        link = link.__cause__ or link.__context__
+
+
+_LOCAL = ("diffusers", "whisper", "piper")  # backends that run in this process: they end with it
+
+
+def _interruption(watch: _Watch, cut_short: bool) -> str:
+    """The one line an interrupt gets: what became of the backend call in flight, if there was one. Nothing in it
+    may read as a failure of the command's own. ``cut_short``: the backend's clean-up after the interrupt did not
+    run to its end (Ctrl-C again, or an error in it)."""
+    model = watch.model
+    if model is None:
+        return "genai: interrupted"
+    if watch.finished:
+        return f"genai: interrupted while writing the output; the call to {model} had finished and was charged"
+    provider = model.split(":", 1)[0]
+    if provider == "replicate":  # the provider cancels its prediction (found first, if being created) before going on
+        if cut_short:
+            return "genai: interrupted before the Replicate prediction was cancelled; it may still run"
+        return "genai: interrupted; the Replicate prediction was cancelled"
+    if provider in _LOCAL:
+        return f"genai: interrupted; {model} stopped"
+    if provider == "openai":
+        return "genai: interrupted; the request to OpenAI was abandoned, though OpenAI may still finish and bill it"
+    return f"genai: interrupted; the request to {model} was abandoned"
+
+
+def _interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C an error was raised while handling: a backend's clean-up (a cancel) that failed, or a backend that
+    turned the interrupt into an error of its own once it had stopped its work."""
+    return next((link for link in _chain(error) if isinstance(link, KeyboardInterrupt)), None)
+
+
+def _stopped_its_work(error: BaseException) -> bool:
+    """Whether an error is the providers' word that the backend work was stopped (providers.base.Cancelled)."""
+    base = sys.modules.get("genai_sdk.providers.base")  # loaded if a provider raised it
+    cancelled = getattr(base, "Cancelled", None)
+    return isinstance(cancelled, type) and isinstance(error, cancelled)
+
+
+def _say(watch: _Watch, line: str) -> None:
+    """Write the interrupt's line once, after whatever output is pending; a closed stream is no reason for more."""
+    if watch.told:
+        return
+    watch.told = True
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is sys.stderr:
+                stream.write(line + "\n")
+            stream.flush()
+        except (OSError, ValueError):  # the reader went away (genai ... | head, killed by the same Ctrl-C)
+            _discard(stream)
+
+
+def _discard(stream: Any) -> None:
+    """Point a broken standard stream at /dev/null, so that the interpreter's last flush does not complain."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    except (OSError, ValueError):  # not a real file (a test's capture) or already closed
+        pass
+
+
+def _exit_on_interrupt(watch: _Watch, over: bool) -> None:
+    """From now on Ctrl-C ends the process at once with status 130 and, at most, the one line: while the first
+    interrupt is being reported, and while the interpreter shuts down (flushes, joins threads, runs atexit), where
+    Python would otherwise print a traceback or an "Exception ignored" report. ``over``: the command had ended."""
+    line = b"genai: interrupted while exiting; the command had ended\n" if over else b"genai: interrupted\n"
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        try:
+            sys.stdout.flush()
+        except BaseException:  # a flush cut short (reentrant, broken pipe): nothing more to do
+            pass
+        if not watch.told:
+            watch.told = True
+            try:
+                os.write(sys.stderr.fileno(), line)
+            except (OSError, ValueError):
+                pass
+        os._exit(INTERRUPTED)
+
+    signal.signal(signal.SIGINT, on_sigint)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``genai`` command. Ctrl-C anywhere ends it with one line on standard error and status 130.
+
+    Without ``argv`` (the program itself, run from the main thread, listening to Ctrl-C) it owns the process's SIGINT
+    handling: it counts interrupts while the command runs (a second one cuts the backend's clean-up short), and from
+    the first interrupt, or from the command's end, a Ctrl-C ends the process at once, so that neither a second
+    Ctrl-C nor one during the interpreter's shutdown turns into a traceback. Called with an argument list (from tests,
+    or from another program) it leaves signal handlers alone.
+    """
+    watch = _Watch()
+    program = (
+        argv is None
+        and threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler  # not ignored (started in the background)
+    )
+    if program:
+
+        def count(signum: int, frame: FrameType | None) -> None:
+            watch.interrupts += 1
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, count)
+    code = INTERRUPTED
+    try:
+        try:
+            code = _dispatch(argv, watch)
+        except KeyboardInterrupt as exc:
+            if program:
+                _exit_on_interrupt(watch, over=False)
+            again = watch.interrupts > 1 or _interrupt_behind(exc) is not None
+            _say(watch, _interruption(watch, cut_short=again))
+        except Exception as exc:  # raised in the backend's clean-up after an interrupt, or in its stead
+            if not watch.interrupts and _interrupt_behind(exc) is None:
+                raise
+            if program:
+                _exit_on_interrupt(watch, over=False)
+            _say(watch, _interruption(watch, cut_short=watch.interrupts > 1 or not _stopped_its_work(exc)))
+    except KeyboardInterrupt:  # Ctrl-C again, before the first one was reported
+        _say(watch, "genai: interrupted")
+    finally:
+        if program:
+            _exit_on_interrupt(watch, over=True)
+            import atexit
+
+            # Registered last, so run first: once the exit handlers start, the interpreter's own ending (flushes,
+            # freeing modules, after which Python's handler would be gone) runs to its end through any Ctrl-C.
+            atexit.register(signal.signal, signal.SIGINT, signal.SIG_IGN)
+    return code
+
+
+def _dispatch(argv: Sequence[str] | None, watch: _Watch) -> int:
     args = build_parser().parse_args(argv)
+    args.watch = watch
     try:
         code: int = args.func(args)
         return code
-    except ConfigError as exc:
-        print(f"genai: configuration: {exc}", file=sys.stderr)
-        return 2
-    except InvalidRequestError as exc:
-        print(f"genai: {exc}", file=sys.stderr)
-        return 2
     except GenAIError as exc:
+        if watch.interrupts or _interrupt_behind(exc) is not None:
+            raise  # an interrupt, however the backend reported it: main says so
+        if isinstance(exc, ConfigError):
+            print(f"genai: configuration: {exc}", file=sys.stderr)
+            return 2
+        if isinstance(exc, InvalidRequestError):
+            print(f"genai: {exc}", file=sys.stderr)
+            return 2
         print(f"genai: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # the reader went away (genai models | head): not an error of ours
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _discard(sys.stdout)
         return 0
 
 

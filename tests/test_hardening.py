@@ -18,7 +18,9 @@ from genai_sdk.testing._answer_faults import bomb_png
 
 from .conftest import fast
 
-REFUSED_ANSWERS = ["malformed_json", "json_list", "html", "truncated_image", "junk_image", "bomb_image", "no_images"]
+REFUSED_ANSWERS = [
+    "malformed_json", "json_list", "html", "truncated_image", "junk_image", "bomb_image", "no_images", "tiny_image",
+]  # fmt: skip
 
 
 def _client(model: str = "openai:dall-e-2", **settings: object) -> genai.Client:
@@ -29,16 +31,25 @@ def _client(model: str = "openai:dall-e-2", **settings: object) -> genai.Client:
 
 @pytest.mark.parametrize("model", ["openai:dall-e-2", "openai:gpt-image-1.5"])
 @pytest.mark.parametrize("kind", REFUSED_ANSWERS)
-def test_a_spoilt_answer_is_a_typed_error_and_costs_nothing(genai_emulator: Emulator, model: str, kind: str) -> None:
+def test_a_spoilt_answer_is_a_typed_error_and_its_spending_is_recorded(genai_emulator: Emulator, model: str, kind: str) -> None:
     client = _client(model)
     client.credits.grant(100)
+    estimate = client.images.estimate("a cat", n=2).credits
     genai_emulator.fail("images.generate", kind, times=5)
     with pytest.raises(genai.ProviderError) as info:
         client.images.generate("a cat", n=2)
     assert info.value.provider == "openai"
     assert not info.value.retryable, "a 200 means the images were made: asking again would pay twice"
     assert len(genai_emulator.calls("images.generate")) == 1
-    assert client.credits.balance() == 100 and client.credits.reserved() == 0
+    assert client.credits.reserved() == 0
+    history = [e for e in client.credits.history() if e.kind != "grant"]
+    if kind == "no_images":  # nothing was made, nothing was billed
+        assert history == [] and client.credits.balance() == 100
+    else:  # the images were made and billed, and the caller got none: spent, not charged as delivered
+        [entry] = history
+        # Priced as the estimate was, or as the answer said it was made (gpt-image names its quality and size).
+        assert entry.kind == "spent" and 0 < -entry.credits <= estimate and "not delivered" in entry.reason
+        assert client.credits.balance() == 100 + entry.credits
 
 
 def test_the_same_spoilt_answers_through_async(genai_emulator: Emulator) -> None:
@@ -49,9 +60,18 @@ def test_the_same_spoilt_answers_through_async(genai_emulator: Emulator) -> None
                 with pytest.raises(genai.ProviderError):
                     await client.images.generate("a cat")
                 assert await client.credits.reserved() == 0
-            assert await client.credits.history() == []
+            kinds = [e.kind for e in await client.credits.history()]
+            assert kinds == ["spent"] * (len(REFUSED_ANSWERS) - 1), kinds  # all but no_images made something
 
     asyncio.run(run())
+
+
+def test_a_picture_of_another_size_is_a_warning(genai_emulator: Emulator) -> None:
+    client = _client()
+    genai_emulator.fail("images.generate", "wrong_size")
+    result = client.images.generate("a cat", size="512x512")
+    assert result.images[0].size == (256, 256)
+    assert "openai:dall-e-2 made a 256x256 picture where 512x512 was asked for" in result.warnings
 
 
 def test_more_images_than_asked_are_not_kept_nor_charged(genai_emulator: Emulator) -> None:
@@ -65,15 +85,36 @@ def test_more_images_than_asked_are_not_kept_nor_charged(genai_emulator: Emulato
     assert client.credits.balance() == 2 - result.cost.credits
 
 
-@pytest.mark.parametrize("kind", ["malformed_json", "html", "json_list", "no_id"])
-def test_a_spoilt_replicate_create_answer_is_not_created_again(genai_emulator: Emulator, kind: str) -> None:
+@pytest.mark.parametrize("kind", ["malformed_json", "html", "json_list", "no_id", "lost_answer"])
+def test_a_spoilt_replicate_create_answer_finds_the_prediction_it_made(genai_emulator: Emulator, kind: str) -> None:
     client = _client("replicate:black-forest-labs/flux-schnell")
-    genai_emulator.fail("replicate.predictions.create", kind, times=3)
-    with pytest.raises(genai.ProviderError, match="may have been created") as info:
+    genai_emulator.fail("replicate.predictions.create", kind)
+    result = client.images.generate("a cat")
+    assert len(result.images) == 1
+    # The prediction was made although its answer was lost: it is found, followed and charged once, not made again.
+    assert len(genai_emulator.calls("replicate.predictions.create")) == 1
+    assert len(genai_emulator.calls("replicate.predictions.list")) == 1
+    assert [e.kind for e in client.credits.history()] == ["charge"]
+    assert result.request_ids == [next(iter(genai_emulator.replicate.predictions))]
+
+
+def test_a_lost_create_answer_that_made_nothing_is_created_again(genai_emulator: Emulator) -> None:
+    client = _client("replicate:black-forest-labs/flux-schnell")
+    genai_emulator.fail("replicate.predictions.create", "drop")  # the connection drops before anything is made
+    result = client.images.generate("a cat")
+    assert len(result.images) == 1 and len(genai_emulator.replicate.predictions) == 1
+    assert len(genai_emulator.calls("replicate.predictions.list")) == 1
+
+
+def test_a_lost_create_answer_that_cannot_be_looked_up_is_final(genai_emulator: Emulator) -> None:
+    client = _client("replicate:black-forest-labs/flux-schnell")
+    genai_emulator.fail("replicate.predictions.create", "lost_answer")
+    genai_emulator.fail("replicate.predictions.list", "server_error", times=5)
+    with pytest.raises(genai.ProviderError, match="could not be looked up") as info:
         client.images.generate("a cat")
     assert not info.value.retryable
-    assert len(genai_emulator.calls("replicate.predictions.create")) == 1
-    assert client.credits.reserved() == 0 and client.credits.history() == []
+    assert len(genai_emulator.replicate.predictions) == 1  # made once, never twice
+    assert client.credits.reserved() == 0
 
 
 def test_images_are_decoded_in_full_under_a_pixel_cap(tmp_path: Path) -> None:

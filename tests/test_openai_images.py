@@ -46,9 +46,13 @@ def test_download_size_cap(client: genai.Client, monkeypatch: pytest.MonkeyPatch
     from genai_sdk.providers import openai as provider_module
 
     monkeypatch.setattr(provider_module, "MAX_DOWNLOAD_BYTES", 100)
-    with pytest.raises(genai.ProviderError, match="exceeds 100 bytes"):
+    with pytest.raises(genai.ProviderError, match="cap of 100 bytes") as caught:
         client.images.generate("a couch", size="256x256", provider_options={"openai": {"response_format": "url"}})
-    assert client.credits.history() == []
+    assert not caught.value.retryable  # the image was made: asking again would pay for another
+    # The image was made and billed, then refused: the spending is recorded, not charged as a delivered result.
+    [entry] = client.credits.history()
+    assert entry.kind == "spent" and entry.credits < 0 and "not delivered" in entry.reason
+    assert client.credits.reserved() == 0
 
 
 def test_gpt_image_options_and_formats(client: genai.Client, genai_emulator: Emulator) -> None:

@@ -33,8 +33,13 @@ class Ledger(Protocol):
         """Set credits aside atomically, or raise BudgetExceededError. Nothing is charged yet."""
         ...
 
-    def commit(self, reservation: Reservation, credits: Decimal, usd: Decimal | None) -> LedgerEntry:
-        """Charge the actual cost and drop the reservation. Idempotent on the reservation's request id."""
+    def commit(
+        self, reservation: Reservation, credits: Decimal, usd: Decimal | None, *, kind: str = "charge", reason: str = ""
+    ) -> LedgerEntry:
+        """Charge the actual cost and drop the reservation. Idempotent on the reservation's request id and ``kind``:
+        ``charge`` for what the caller got, ``spent`` for work a backend billed that the caller did not get (an
+        answer that could not be used, a result file that could not be downloaded). Both count against budgets and
+        the balance."""
         ...
 
     def release(self, reservation: Reservation) -> None:
@@ -74,3 +79,11 @@ class Ledger(Protocol):
     def accounts(self) -> list[str]: ...
 
     def close(self) -> None: ...
+
+
+COMMIT_KINDS = ("charge", "spent")
+
+
+def check_commit_kind(kind: str) -> None:
+    if kind not in COMMIT_KINDS:
+        raise ValueError(f"a commit is a 'charge' or 'spent', not {kind!r}")

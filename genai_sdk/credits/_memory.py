@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from .._requests import LedgerEntry
-from ._base import Budget, Reservation
+from ._base import Budget, Reservation, check_commit_kind
 from ._rules import Usage, check_grant, check_reserve, draw, utcnow
 
 
@@ -123,11 +123,14 @@ class MemoryLedger:
             self._hold(state, reservation)
             return reservation
 
-    def commit(self, reservation: Reservation, credits: Decimal, usd: Decimal | None) -> LedgerEntry:
+    def commit(
+        self, reservation: Reservation, credits: Decimal, usd: Decimal | None, *, kind: str = "charge", reason: str = ""
+    ) -> LedgerEntry:
+        check_commit_kind(kind)
         now = self._clock()
         with self._lock:
             state = self._account(reservation.account)
-            done = state.committed.get(reservation.request_id)
+            done = state.committed.get(f"{kind} {reservation.request_id}")
             if done is not None:
                 return done
             self._drop(state, reservation)
@@ -139,16 +142,16 @@ class MemoryLedger:
             entry = LedgerEntry(
                 next(self._ids),
                 reservation.account,
-                "charge",
+                kind,
                 -credits,
                 usd,
                 now,
-                "",
+                reason,
                 reservation.request_id,
                 reservation.model,
             )
             state.entries.append(entry)
-            state.committed[reservation.request_id] = entry
+            state.committed[f"{kind} {reservation.request_id}"] = entry
             for period in ("day", "month"):
                 key = period_key(now, period)
                 if key not in state.spent:

@@ -19,7 +19,7 @@ from typing import Any
 
 from .._errors import ConfigError
 from .._requests import LedgerEntry
-from ._base import Budget, Reservation
+from ._base import Budget, Reservation, check_commit_kind
 from ._rules import Usage, check_grant, check_reserve, draw, period_start, utcnow
 
 CREDIT_SCALE = 10_000
@@ -172,7 +172,7 @@ class SQLLedger:
         since = _time_in(period_start(now, period))
         charged = tx.one(
             "SELECT COALESCE(SUM(-credits), 0), COALESCE(SUM(usd), 0), COUNT(*) - COUNT(usd) "
-            "FROM genai_entries WHERE account = ? AND kind = 'charge' AND created >= ?",
+            "FROM genai_entries WHERE account = ? AND kind IN ('charge', 'spent') AND created >= ?",
             (account, since),
         )
         held = tx.one(
@@ -233,13 +233,16 @@ class SQLLedger:
             )
             return reservation
 
-    def commit(self, reservation: Reservation, credits: Decimal, usd: Decimal | None) -> LedgerEntry:
+    def commit(
+        self, reservation: Reservation, credits: Decimal, usd: Decimal | None, *, kind: str = "charge", reason: str = ""
+    ) -> LedgerEntry:
+        check_commit_kind(kind)
         now = self._clock()
         account = reservation.account
         with self._transaction(account) as tx:
             done = tx.one(
-                f"SELECT {self._ENTRY_COLUMNS} FROM genai_entries WHERE kind = 'charge' AND request_id = ?",
-                (reservation.request_id,),
+                f"SELECT {self._ENTRY_COLUMNS} FROM genai_entries WHERE kind = ? AND request_id = ?",
+                (kind, reservation.request_id),
             )
             if done is not None:
                 return self._entry(done)
@@ -264,9 +267,9 @@ class SQLLedger:
             else:  # unlimited: recorded, and owed should a grant come
                 tx.execute("UPDATE genai_accounts SET debt = debt + ? WHERE name = ?", (amount, account))
             row = tx.one(
-                "INSERT INTO genai_entries (account, kind, credits, usd, created, request_id, model) "
-                f"VALUES (?, 'charge', ?, ?, ?, ?, ?) RETURNING {self._ENTRY_COLUMNS}",
-                (account, -amount, _usd_in(usd), _time_in(now), reservation.request_id, reservation.model),
+                "INSERT INTO genai_entries (account, kind, credits, usd, created, reason, request_id, model) "
+                f"VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {self._ENTRY_COLUMNS}",
+                (account, kind, -amount, _usd_in(usd), _time_in(now), reason, reservation.request_id, reservation.model),
             )
             assert row is not None
             return self._entry(row)

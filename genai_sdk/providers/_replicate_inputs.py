@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from .._errors import InvalidRequestError
+from .._errors import InvalidRequestError, ProviderError
 from .._media import Image
 from .._requests import ImageRequest, VideoRequest
 
@@ -75,7 +75,15 @@ _USUAL = {"prompt", "negative_prompt", "width", "height", "seed", "num_outputs",
 
 
 def parse_schema(document: Any) -> InputSchema:
-    """The ``Input`` object of a Cog model's OpenAPI schema, with ``allOf: [{$ref}]`` enums inlined."""
+    """The ``Input`` object of a Cog model's OpenAPI schema, with ``allOf: [{$ref}]`` enums inlined. A schema of
+    the wrong shape (a list where an object belongs, a number for ``required``) is the backend's fault."""
+    try:
+        return _parse_schema(document)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ProviderError(f"Replicate published an input schema that cannot be read ({exc})", provider="replicate") from None
+
+
+def _parse_schema(document: Any) -> InputSchema:
     if not isinstance(document, Mapping):
         return InputSchema()
     schemas = document.get("components", {}).get("schemas", {})

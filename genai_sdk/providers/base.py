@@ -7,12 +7,12 @@ A provider implements the operations its backend can do: ``images``/``aimages``,
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterable, Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._catalog import ModelInfo
-from .._errors import GenerationFailedError, ProviderError
+from .._errors import GenAIError, GenerationFailedError, ProviderError
 from .._media import Audio, Image, Video
 from .._requests import ImageRequest, Request, Segment, SynthesizeRequest, TranscribeRequest, VideoRequest
 
@@ -45,6 +45,7 @@ class ImageBatch:
     warnings: list[str] = field(default_factory=list)
     seed: int | None = None  # the seed a local backend used (chosen at random when none was given)
     compute_seconds: float | None = None
+    billed: int | None = None  # images the backend made and billed, when not the images here (work that was lost)
 
 
 @dataclass
@@ -168,26 +169,20 @@ def backend_image(data: bytes, provider: str, what: str = "an image") -> Image:
         raise ProviderError(f"{provider} answered with {what} that cannot be used: {exc.message}", provider=provider) from exc
 
 
-def read_capped(chunks: Iterable[bytes], limit: int, what: str, provider: str) -> bytes:
-    """The bytes of a streamed download, refused once past ``limit``: a result URL must not fill the memory."""
-    parts, size = [], 0
-    for chunk in chunks:
-        size += len(chunk)
-        if size > limit:
-            raise ProviderError(f"{what} exceeds {limit} bytes", provider=provider)
-        parts.append(chunk)
-    return b"".join(parts)
+SPENT = "_genai_spent"
 
 
-async def aread_capped(chunks: AsyncIterable[bytes], limit: int, what: str, provider: str) -> bytes:
-    """As :func:`read_capped`, for an async stream."""
-    parts, size = [], 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > limit:
-            raise ProviderError(f"{what} exceeds {limit} bytes", provider=provider)
-        parts.append(chunk)
-    return b"".join(parts)
+def mark_spent(error: GenAIError, key: str, outcome: object) -> GenAIError:
+    """Say that the backend did, and billed, the work of the call that failed with ``error``: ``outcome`` is what it
+    made (an ImageBatch with ``billed`` images and no images, say), ``key`` what identifies that work (a request or
+    prediction id). The pipeline records it as spent, unless a later attempt delivers the same work."""
+    setattr(error, SPENT, (key, outcome))
+    return error
+
+
+def spent_work(error: BaseException) -> tuple[str, object] | None:
+    found = getattr(error, SPENT, None)
+    return found if isinstance(found, tuple) else None
 
 
 def provider_options(request: Request, provider: str) -> dict[str, object]:

@@ -25,6 +25,7 @@ from .._errors import (
     RateLimitError,
     redact,
 )
+from .._http import AddressGuard, afetch, fetch, transport
 from .._media import Audio, Image
 from .._requests import ImageRequest, Request, Segment, SynthesizeRequest, TranscribeRequest, Word
 from .._retry import parse_retry_after
@@ -34,16 +35,17 @@ from .base import (
     ImageBatch,
     SpeechPart,
     TranscriptPart,
-    aread_capped,
     backend_image,
     check_option_keys,
-    read_capped,
+    mark_spent,
 )
 
 if TYPE_CHECKING:
     import httpx2
 
 MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
+# The largest API answer read: ten 1536x1024 PNGs in base64 are about 60 MB; speech and transcripts are far smaller.
+MAX_ANSWER_BYTES = 160 * 1024 * 1024
 _CLIENTS_LOCK = threading.Lock()
 DALLE2_MAX_UPLOAD = 4 * 1024 * 1024
 _POLICY_CODES = {"content_policy_violation", "moderation_blocked"}
@@ -87,6 +89,8 @@ def _refusal_details(body: Mapping[str, Any], message: str) -> tuple[str, list[s
 
 def map_error(exc: BaseException, secrets: tuple[str, ...] = ()) -> GenAIError:
     """The SDK's error for an exception raised by the openai package."""
+    if isinstance(exc.__cause__, GenAIError):  # the SDK's own transport refused the answer (its size, an address)
+        return exc.__cause__
     if isinstance(exc, openai.APITimeoutError):
         return ProviderUnavailableError("OpenAI did not answer in time", provider="openai", retryable=True)
     if isinstance(exc, openai.APIConnectionError):
@@ -150,7 +154,26 @@ def _image_items(response: object) -> list[Any]:
     if not isinstance(response, ImagesResponse):
         kind = "an HTML page" if isinstance(response, str) and "<html" in response.lower() else type(response).__name__
         raise _malformed(f"its answer is {kind}, not an images response")
-    return list(data or [])
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise _malformed(f"its data is {type(data).__name__}, not a list of images")
+    for item in data:
+        b64, url = getattr(item, "b64_json", None), getattr(item, "url", None)
+        if isinstance(item, dict | list | str | int | float) or not (isinstance(b64, str | None) and isinstance(url, str | None)):
+            raise _malformed("an item of its data is not an image object (b64_json or url as strings)")
+    return data
+
+
+def _sent_unanswered(exc: BaseException) -> bool:
+    """Whether a request was sent in full and its answer never came (a connection dropped, or the deadline passed,
+    while waiting for it): only then may OpenAI have done, and billed, the work."""
+    import httpx2
+
+    if not isinstance(exc, openai.APIConnectionError):  # APITimeoutError is one too
+        return False
+    cause = exc.__cause__
+    return isinstance(cause, httpx2.RemoteProtocolError | httpx2.ReadError | httpx2.ReadTimeout)
 
 
 def _with_call_options(args: dict[str, Any], request: Request, ctx: CallContext) -> dict[str, Any]:
@@ -186,6 +209,7 @@ class OpenAIProvider:
             raise ConfigError("OpenAI models need an API key: set OPENAI_API_KEY")
         self._key = key
         self._base_url = environ.get("OPENAI_BASE_URL") or None
+        self._guard = AddressGuard.for_base_url(self._base_url or "https://api.openai.com/v1", settings.trusted_hosts)
         self._sync: openai.OpenAI | None = None
         self._async: openai.AsyncOpenAI | None = None
         self._downloader: httpx2.Client | None = None
@@ -202,7 +226,7 @@ class OpenAIProvider:
         if self._sync is None:
             with _CLIENTS_LOCK:
                 if self._sync is None:
-                    self._sync = openai.OpenAI(api_key=self._key, base_url=self._base_url, max_retries=0)
+                    self._sync = self._make_client(asynchronous=False)
         return self._sync
 
     @property
@@ -210,8 +234,21 @@ class OpenAIProvider:
         if self._async is None:
             with _CLIENTS_LOCK:
                 if self._async is None:
-                    self._async = openai.AsyncOpenAI(api_key=self._key, base_url=self._base_url, max_retries=0)
+                    self._async = self._make_client(asynchronous=True)
         return self._async
+
+    def _make_client(self, *, asynchronous: bool) -> Any:
+        """The openai client on the SDK's transport (the call's deadline on every read, answers under a cap), with
+        its own retries off: the pipeline retries."""
+        import httpx2
+
+        made = transport(httpx2, asynchronous=asynchronous, limit=MAX_ANSWER_BYTES, provider="openai",
+                         limits=openai.DEFAULT_CONNECTION_LIMITS)  # fmt: skip
+        if asynchronous:
+            return openai.AsyncOpenAI(api_key=self._key, base_url=self._base_url, max_retries=0,
+                                      http_client=openai.DefaultAsyncHttpxClient(transport=made))  # fmt: skip
+        return openai.OpenAI(api_key=self._key, base_url=self._base_url, max_retries=0,
+                             http_client=openai.DefaultHttpxClient(transport=made))  # fmt: skip
 
     def describe(self, model_name: str) -> ModelInfo | None:
         return None
@@ -312,14 +349,12 @@ class OpenAIProvider:
                 response = self.client.images.edit(**args)
             else:
                 response = _current(self.client.images.create_variation)(**args)
-        except openai.OpenAIError as exc:
-            raise map_error(exc, (self._key,)) from None
-        except ValueError as exc:  # a 200 whose body is not JSON at all
-            raise _malformed(f"its answer is not JSON ({exc})") from exc
-        images = []
-        for item in _image_items(response):
-            image = self._decode(item)
-            images.append(image if image is not None else self._download(item.url, ctx.timeout))
+            images = []
+            for item in _image_items(response):
+                image = self._decode(item)
+                images.append(image if image is not None else self._download(item.url, ctx.timeout))
+        except BaseException as exc:
+            raise self._failure(exc, n, ctx) from None
         return self._batch(response, images)
 
     async def aimages(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch:
@@ -334,15 +369,39 @@ class OpenAIProvider:
                 response = await self.aclient.images.edit(**args)
             else:
                 response = await _current(self.aclient.images.create_variation)(**args)
-        except openai.OpenAIError as exc:
-            raise map_error(exc, (self._key,)) from None
-        except ValueError as exc:  # a 200 whose body is not JSON at all
-            raise _malformed(f"its answer is not JSON ({exc})") from exc
-        images = []
-        for item in _image_items(response):
-            image = self._decode(item)
-            images.append(image if image is not None else await self._adownload(item.url, ctx.timeout))
+            images = []
+            for item in _image_items(response):
+                image = self._decode(item)
+                images.append(image if image is not None else await self._adownload(item.url, ctx.timeout))
+        except BaseException as exc:
+            raise self._failure(exc, n, ctx) from None
         return self._batch(response, images)
+
+    def _failure(self, exc: BaseException, n: int, ctx: CallContext) -> BaseException:
+        """The SDK's error for a failed images call. Once OpenAI has answered 200, the images were made and billed:
+        if they cannot be delivered (an answer that is not what the API documents, an image that does not decode,
+        a result URL that does not download), the error says the work was spent, and it is not retried, because a
+        retry would pay for the images again."""
+        if isinstance(exc, openai.OpenAIError):
+            error = map_error(exc, (self._key,))
+            code, status = getattr(error, "code", None), getattr(error, "status", None)
+            if _sent_unanswered(exc):
+                # The request went out whole and no answer came: the images may have been made and billed. They
+                # are recorded as spent (budgets hold whatever OpenAI did), and the call is tried again.
+                return mark_spent(error, f"{ctx.idempotency_key}#{ctx.attempt}", ImageBatch([], billed=n))
+            if code not in ("answer_too_large", "answer_cut_off") or (status or 0) >= 300:
+                return error
+        elif isinstance(exc, ValueError | RecursionError):  # a 200 whose body is not JSON, or nested beyond reason
+            error = _malformed(f"its answer is not JSON ({type(exc).__name__})")
+        elif isinstance(exc, ProviderError):
+            if exc.code == "answer_cut_off" and (exc.status or 0) >= 300:
+                return exc  # an error answer cut off: nothing was made
+            error = exc
+        else:
+            return exc  # a cancellation, or a bug: as it is
+        if isinstance(error, ProviderError):
+            error.retryable = False
+        return mark_spent(error, f"{ctx.idempotency_key}#{ctx.attempt}", ImageBatch([], billed=n))
 
     # -- audio ----------------------------------------------------------------------------------------------
 
@@ -493,13 +552,9 @@ class OpenAIProvider:
         if self._downloader is None:
             with _CLIENTS_LOCK:
                 if self._downloader is None:
-                    self._downloader = httpx2.Client(follow_redirects=True)
-        try:
-            with self._downloader.stream("GET", url, timeout=timeout or 60.0) as response:
-                response.raise_for_status()
-                data = read_capped(response.iter_bytes(), MAX_DOWNLOAD_BYTES, f"image at {url}", "openai")
-        except httpx2.HTTPError as exc:
-            raise ProviderUnavailableError(f"could not download the image: {exc}", provider="openai") from None
+                    self._downloader = httpx2.Client(transport=transport(
+                        httpx2, asynchronous=False, limit=MAX_DOWNLOAD_BYTES, provider="openai", guard=self._guard))
+        data = fetch(httpx2, self._downloader, url, self._guard, provider="openai", timeout=timeout or 60.0)
         return backend_image(data, "openai", f"the image at {url}")
 
     async def _adownload(self, url: str | None, timeout: float | None) -> Image:
@@ -510,13 +565,9 @@ class OpenAIProvider:
         if self._adownloader is None:
             with _CLIENTS_LOCK:
                 if self._adownloader is None:
-                    self._adownloader = httpx2.AsyncClient(follow_redirects=True)
-        try:
-            async with self._adownloader.stream("GET", url, timeout=timeout or 60.0) as response:
-                response.raise_for_status()
-                data = await aread_capped(response.aiter_bytes(), MAX_DOWNLOAD_BYTES, f"image at {url}", "openai")
-        except httpx2.HTTPError as exc:
-            raise ProviderUnavailableError(f"could not download the image: {exc}", provider="openai") from None
+                    self._adownloader = httpx2.AsyncClient(transport=transport(
+                        httpx2, asynchronous=True, limit=MAX_DOWNLOAD_BYTES, provider="openai", guard=self._guard))
+        data = await afetch(httpx2, self._adownloader, url, self._guard, provider="openai", timeout=timeout or 60.0)
         return backend_image(data, "openai", f"the image at {url}")
 
     def close(self) -> None:

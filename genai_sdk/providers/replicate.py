@@ -16,13 +16,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import math
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
-from urllib.parse import unquote_to_bytes
+from urllib.parse import quote, unquote_to_bytes
 
 from .._catalog import IMAGE_OPERATIONS, REPLICATE_SIZES, ModelInfo, PriceTable
 from .._config import Settings
@@ -38,14 +41,18 @@ from .._errors import (
     RateLimitError,
     redact,
 )
+from .._http import AddressGuard, afetch, fetch, time_left, transport
 from .._media import Image, Video
 from .._requests import ImageRequest, Request, VideoRequest
 from .._retry import parse_retry_after
 from ._replicate_inputs import InputSchema, Upload, image_input, parse_schema, video_input
-from .base import CallContext, Cancelled, ImageBatch, VideoOutcome, aread_capped, backend_image, read_capped
+from .base import CallContext, Cancelled, ImageBatch, VideoOutcome, backend_image, mark_spent
 
 DEFAULT_BASE_URL = "https://api.replicate.com"
 MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
+MAX_ANSWER_BYTES = 128 * 1024 * 1024  # an API answer (outputs as data URLs included)
+MAX_POLL_FAILURES = 5  # polls in a row that may fail (and be tried again) before the prediction is given up
+_FOLLOWED = 4096  # predictions remembered per provider, so that a retried call follows its own instead of paying again
 MAX_WAIT = 60  # seconds a create may block with "Prefer: wait"
 _MODEL = re.compile(
     r"^(?P<deployment>deployments/)?(?P<owner>[a-z0-9][a-z0-9_.-]*)/(?P<name>[a-z0-9][a-z0-9_.-]*)(?::(?P<version>[0-9a-f]{64}))?$"
@@ -134,14 +141,20 @@ class ReplicateProvider:
 
         self._headers = {"Authorization": f"Bearer {token}", "User-Agent": f"genai-sdk/{__version__}"}
         self._timeout = httpx.Timeout(settings.timeout or 600.0, connect=10.0)
-        self._http = httpx.Client(headers=self._headers, timeout=self._timeout)
-        # Output files live on other hosts: they are fetched without the token.
-        self._downloads = httpx.Client(follow_redirects=True, headers={"User-Agent": self._headers["User-Agent"]})
+        self._guard = AddressGuard.for_base_url(base, settings.trusted_hosts)
+        self._http = httpx.Client(headers=self._headers, timeout=self._timeout, transport=transport(
+            httpx, asynchronous=False, limit=MAX_ANSWER_BYTES, provider="replicate"))
+        # Output files live on other hosts: they are fetched without the token, from public addresses only.
+        self._downloads = httpx.Client(headers={"User-Agent": self._headers["User-Agent"]}, transport=transport(
+            httpx, asynchronous=False, limit=MAX_DOWNLOAD_BYTES, provider="replicate", guard=self._guard))
         self._ahttp: httpx.AsyncClient | None = None  # made on the first async call, inside its event loop
         self._adownloads: httpx.AsyncClient | None = None
         self._lock = threading.Lock()
         self._schemas: dict[str, InputSchema] = {}
-        self._started: dict[str, str] = {}  # idempotency key -> prediction id
+        # idempotency key -> prediction id, until the call that made it has its outputs: a retried attempt follows
+        # (and downloads) the same prediction instead of paying for another.
+        self._started: OrderedDict[str, str] = OrderedDict()
+        self._creating: dict[str, int] = {}  # creates in flight, by model and body: twins wait for each other
 
     # -- catalog -------------------------------------------------------------------------------------------------
 
@@ -183,7 +196,7 @@ class ReplicateProvider:
 
     def _images(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> Flow[ImageBatch]:
         schema = yield from self._schema(model.name, ctx)
-        inputs, per_prediction, warnings = image_input(model.id, request, n, schema)
+        inputs, per_prediction, warnings = _from_schema(image_input, model.id, request, n, schema)
         yield from self._upload(inputs, ctx)
         images: list[Image] = []
         seconds = 0.0
@@ -192,22 +205,47 @@ class ReplicateProvider:
             count = min(per_prediction, n - len(images))
             if schema.has("num_outputs"):
                 inputs["num_outputs"] = count
-            prediction = yield from self._predict(model.name, inputs, ctx, f"{ctx.idempotency_key}/{len(ids)}")
+            key = f"{ctx.idempotency_key}/{len(ids)}"
+            prediction = yield from self._predict(model.name, inputs, ctx, key, _lost_images(count))
             ids.append(str(prediction["id"]))
             seconds += _predict_time(prediction)
-            for url in _outputs(prediction, model.id)[:count]:
-                images.append(backend_image((yield from self._output(url, ctx)), "replicate", f"the output {url}"))
+            if "_genai_warning" in prediction:
+                warnings.append(str(prediction["_genai_warning"]))
+            try:
+                for url in _outputs(prediction, model.id)[:count]:
+                    images.append(backend_image((yield from self._output(url, ctx)), "replicate", f"the output {url}"))
+            except GenAIError as error:  # the prediction ran and is billed: a retry downloads it again, never reruns it
+                mark_spent(error, str(prediction["id"]), _lost_images(count)(prediction))
+                raise
+        self._forget(ctx.idempotency_key)
         return ImageBatch(images, request_id=ids[0] if len(ids) == 1 else ",".join(ids), warnings=warnings,
                           seed=request.seed, compute_seconds=seconds)
 
     def _video(self, model: ModelInfo, request: VideoRequest, ctx: CallContext) -> Flow[VideoOutcome]:
         schema = yield from self._schema(model.name, ctx)
-        inputs, warnings = video_input(model.id, request, schema)
+        inputs, warnings = _from_schema(video_input, model.id, request, schema)
         yield from self._upload(inputs, ctx)
-        prediction = yield from self._predict(model.name, inputs, ctx, f"{ctx.idempotency_key}/0")
-        video = video_from_bytes((yield from self._output(_outputs(prediction, model.id)[0], ctx)))
+        prediction = yield from self._predict(model.name, inputs, ctx, f"{ctx.idempotency_key}/0", _lost_video)
+        try:
+            video = video_from_bytes((yield from self._output(_outputs(prediction, model.id)[0], ctx)))
+        except GenAIError as error:
+            mark_spent(error, str(prediction["id"]), _lost_video(prediction))
+            raise
+        self._forget(ctx.idempotency_key)
         return VideoOutcome(video, request_id=str(prediction["id"]), seed=request.seed,
                             compute_seconds=_predict_time(prediction), warnings=warnings)
+
+    def _follow(self, key: str, prediction_id: str) -> None:
+        with self._lock:
+            self._started[key] = prediction_id
+            while len(self._started) > _FOLLOWED:
+                self._started.popitem(last=False)
+
+    def _forget(self, call_key: str) -> None:
+        """The call has its outputs: its predictions need not be followed any more."""
+        with self._lock:
+            for key in [k for k in self._started if k.startswith(call_key + "/")]:
+                del self._started[key]
 
     # -- the steps every operation is made of ----------------------------------------------------------------------
 
@@ -246,52 +284,163 @@ class ReplicateProvider:
                                    files={"content": (f"input.{extension}", value.data, value.media_type)})
                 inputs[name] = str(body["urls"]["get"])
 
-    def _predict(self, model_name: str, inputs: dict[str, Any], ctx: CallContext, key: str) -> Flow[dict[str, Any]]:
-        ref = parse_model(model_name)
+    def _predict(
+        self, model_name: str, inputs: dict[str, Any], ctx: CallContext, key: str, lost: Any
+    ) -> Flow[dict[str, Any]]:
+        """Create a prediction (or find the one this call created before) and follow it to its end. Once it exists,
+        it is canceled on every way out but success: a deadline, a caller who gave up (Ctrl-C, a cancelled task,
+        ``on_progress`` raising), polls that keep failing."""
         deadline = time.monotonic() + ctx.timeout if ctx.timeout is not None else None
+        began = time.monotonic()
         with self._lock:
             prediction_id = self._started.get(key)
         if prediction_id is None:
-            wait = MAX_WAIT if ctx.timeout is None else max(1, min(MAX_WAIT, int(ctx.timeout) - 5))
-            headers = {"Prefer": f"wait={wait}"}
-            if ctx.timeout is not None:  # a prediction left behind by a crashed caller ends on its own
-                headers["Cancel-After"] = f"{max(5, int(ctx.timeout) + 60)}s"
-            timeout = None if ctx.timeout is None else ctx.timeout + 5
-            body = {"input": inputs} if ref.deployment or not ref.version else {"version": ref.version, "input": inputs}
-            prediction = _prediction((yield _Http("POST", ref.create_path(), timeout, json=body, headers=headers)), created=True)
+            prediction = yield from self._create(model_name, inputs, ctx, key, lost)
             prediction_id = str(prediction["id"])
-            with self._lock:
-                self._started[key] = prediction_id
+            self._follow(key, prediction_id)
         else:
-            prediction = _prediction((yield _Http("GET", f"/predictions/{prediction_id}", ctx.timeout)))
-        interval = 0.25
+            prediction = {"id": prediction_id, "status": "unknown"}
+        interval = 0.25 if prediction["status"] != "unknown" else 0.0
+        failures = 0
         try:
             while prediction.get("status") not in _TERMINAL:
-                try:
+                if prediction["status"] != "unknown":
                     self._report(prediction, ctx)
-                except Exception:  # on_progress raised to stop the call: the prediction must stop too
-                    yield from self._cancel(prediction_id)
-                    raise
                 if ctx.cancelled is not None and ctx.cancelled.is_set():
                     raise _Abandoned
                 if deadline is not None and time.monotonic() >= deadline:
-                    yield from self._cancel(prediction_id)
-                    with self._lock:
-                        self._started.pop(key, None)
                     raise ProviderUnavailableError(
-                        f"prediction {prediction_id} did not finish within {ctx.timeout:.3g} s; it was canceled (raise timeout=)",
+                        f"prediction {prediction_id} did not finish within the call's timeout; it was canceled (raise timeout=)",
                         provider="replicate", request_id=prediction_id, retryable=False,
-                    )
-                yield _Sleep(interval)
-                interval = min(interval * 1.5, 5.0)
-                prediction = _prediction((yield _Http("GET", f"/predictions/{prediction_id}", ctx.timeout)))
+                    )  # fmt: skip
+                if interval:
+                    yield _Sleep(interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic())))
+                interval = min(max(interval, 0.25) * 1.5, 5.0)
+                try:
+                    prediction = _prediction((yield _Http("GET", f"/predictions/{prediction_id}", ctx.timeout)))
+                    failures = 0
+                except ProviderError as error:  # a failed poll: tried again, the prediction is still ours
+                    failures += 1
+                    if not error.retryable or failures > MAX_POLL_FAILURES:
+                        raise
         except _Abandoned:
-            yield from self._cancel(prediction_id)
-            raise Cancelled(f"the call was cancelled; prediction {prediction_id} was canceled", provider="replicate",
-                            request_id=prediction_id) from None
+            final = yield from self._cancel(prediction_id)
+            self._forget_prediction(key)
+            stopped = Cancelled(f"the call was cancelled; prediction {prediction_id} was canceled", provider="replicate",
+                                request_id=prediction_id)
+            if final is not None and final.get("status") == "succeeded":  # it finished first: billed all the same
+                mark_spent(stopped, prediction_id, lost(final))
+            raise stopped from None
+        except GeneratorExit:  # the flow was dropped unfinished: nothing can be sent any more
+            raise
+        except BaseException as error:
+            final = yield from self._cancel(prediction_id)
+            self._forget_prediction(key)
+            if isinstance(error, GenAIError) and final is not None and final.get("status") == "succeeded":
+                mark_spent(error, prediction_id, lost(final))
+            raise
+        if prediction.get("status") != "succeeded":  # failed or canceled: a retry must make a new one
+            self._forget_prediction(key)
+        return _believable_time(_finished_or_raise(prediction, self._token), time.monotonic() - began)
+
+    def _forget_prediction(self, key: str) -> None:
         with self._lock:
             self._started.pop(key, None)
-        return _finished_or_raise(prediction, self._token)
+
+    def _create(
+        self, model_name: str, inputs: dict[str, Any], ctx: CallContext, key: str, lost: Any
+    ) -> Flow[dict[str, Any]]:
+        """Create a prediction. When its answer is lost (a dropped connection, a cut-off or unreadable body, a 5xx
+        from a proxy), the prediction may exist all the same: Replicate has no idempotency keys, so the SDK lists
+        the predictions made since just before the create and takes the one with this model and these inputs that
+        no other call follows. Only when there is none is it created again (by the retry); when the list cannot be
+        read, the error is final, and the prediction, if it exists, ends by itself at its ``Cancel-After``."""
+        ref = parse_model(model_name)
+        wait = MAX_WAIT if ctx.timeout is None else max(1, min(MAX_WAIT, int(ctx.timeout) - 5))
+        headers = {"Prefer": f"wait={wait}"}
+        if ctx.timeout is not None:  # a prediction left behind by a crashed caller ends on its own
+            headers["Cancel-After"] = f"{max(5, int(ctx.timeout) + 60)}s"
+        timeout = None if ctx.timeout is None else ctx.timeout + 5
+        body = {"input": inputs} if ref.deployment or not ref.version else {"version": ref.version, "input": inputs}
+        since = datetime.now(UTC) - timedelta(seconds=10)  # clocks differ a little
+        twins = _fingerprint(model_name, body)
+        with self._lock:
+            self._creating[twins] = self._creating.get(twins, 0) + 1
+        try:
+            try:
+                prediction = _prediction((yield _Http("POST", ref.create_path(), timeout, json=body, headers=headers)),
+                                         created=True)  # fmt: skip
+                self._follow(key, str(prediction["id"]))  # known as this call's before twins look for theirs
+            finally:
+                with self._lock:
+                    self._creating[twins] -= 1
+                    if not self._creating[twins]:
+                        del self._creating[twins]
+            return prediction
+        except (ProviderError, _Abandoned) as error:
+            status = getattr(error, "status", None)
+            if status is not None and 400 <= status < 500:
+                raise  # refused (422, 429, ...): nothing was created
+            try:
+                found = yield from self._find_created(ref, inputs, since, ctx, key, twins)
+            except GenAIError:
+                if isinstance(error, ProviderError):
+                    error.retryable = False
+                    error.message = str(error) + (
+                        "; the prediction may have been created, and it could not be looked up, so it was not created "
+                        "again (if it runs, it ends by itself within the call's timeout plus a minute)"
+                    )
+                    error.args = (error.message,)
+                    mark_spent(error, f"{key}?", lost({}))  # it may run and be billed: budgets count it
+                raise error from None
+            if isinstance(error, _Abandoned):
+                if found is not None:
+                    yield from self._cancel(str(found["id"]))
+                raise
+            if found is None:
+                if status is None or status >= 500:
+                    error.retryable = True  # it was not made: making it is safe
+                raise
+            return found
+
+    def _find_created(
+        self, ref: ModelRef, inputs: dict[str, Any], since: datetime, ctx: CallContext, key: str, twins: str
+    ) -> Flow[dict[str, Any] | None]:
+        """The prediction this call created, among those listed since just before its create: the oldest with this
+        model and these inputs that no call of this process follows. Calls here with the same inputs whose creates
+        are still in flight are waited for first (they will know their own), and the choice is claimed under the
+        lock, so that two calls never take the same prediction. (Identical twins made by another process at the
+        same moment cannot be told apart: one of them may be taken for the other.)"""
+        while True:
+            with self._lock:
+                busy = twins in self._creating
+            if not busy:
+                break
+            left = time_left()
+            if left is not None and left <= 0:
+                raise ProviderUnavailableError("no time left to look the prediction up", provider="replicate")
+            yield _Sleep(0.05 if left is None else min(0.05, left))
+        after = quote(since.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+        page = yield _Http("GET", f"/predictions?created_after={after}", min(ctx.timeout or 30.0, 30.0))
+        results = page.get("results") if isinstance(page, dict) else None
+        if not isinstance(results, list):
+            raise ProviderError("Replicate's list of predictions is not what the API documents", provider="replicate")
+        model = f"{ref.owner}/{ref.name}"
+        with self._lock:
+            followed = set(self._started.values())
+            for item in reversed(results):  # oldest first: twins are claimed in the order they were made
+                if not isinstance(item, dict) or not isinstance(item.get("id"), str) or item["id"] in followed:
+                    continue
+                if item.get("input") != inputs or item.get("source", "api") != "api":
+                    continue
+                if not ref.deployment and item.get("model") not in (None, model):
+                    continue
+                if ref.version and item.get("version") not in (None, ref.version):
+                    continue
+                found = _prediction(item)
+                self._started[key] = str(found["id"])  # claimed
+                return found
+        return None
 
     def _output(self, url: str, ctx: CallContext) -> Flow[bytes]:
         """An output file's bytes: inline when Replicate answered with a data URL, else downloaded."""
@@ -312,45 +461,58 @@ class ReplicateProvider:
         if percents:
             ctx.progress(float(percents[-1]), 100.0, str(prediction.get("status")))
 
-    def _cancel(self, prediction_id: str) -> Flow[None]:
+    def _cancel(self, prediction_id: str) -> Flow[dict[str, Any] | None]:
+        """Cancel a prediction; its state after the cancel (it may have finished first), or None if unknown."""
         try:
-            yield _Http("POST", f"/predictions/{prediction_id}/cancel", 10.0)
-        except (ProviderError, InvalidRequestError, ConfigError):
-            pass  # the prediction may have just ended; Cancel-After ends it otherwise
+            answer = yield _Http("POST", f"/predictions/{prediction_id}/cancel", 10.0, headers={_UNBOUNDED: "1"})
+        except GenAIError:
+            return None  # the prediction may have just ended; Cancel-After ends it otherwise
+        return answer if isinstance(answer, dict) else None
 
     # -- the two drivers -------------------------------------------------------------------------------------------
 
     def _drive(self, flow: Flow[T], ctx: CallContext) -> T:
         answer: Any = None
         error: BaseException | None = None
+        interrupted: KeyboardInterrupt | None = None
         while True:
             try:
                 step = flow.send(answer) if error is None else flow.throw(error)
             except StopIteration as stop:
                 return cast(T, stop.value)
+            except (Cancelled, _Abandoned):
+                if interrupted is not None:
+                    raise interrupted from None
+                raise
             answer, error = None, None
             try:
                 if isinstance(step, _Http):
-                    answer = self._answer(self._send(step))
+                    with _unbounded(step):
+                        answer = self._answer(self._send(step))
                 elif isinstance(step, _Sleep):
                     if ctx.cancelled is not None:
                         ctx.cancelled.wait(step.seconds)
                     else:
                         time.sleep(step.seconds)
                 else:
-                    with _fetching(step), self._downloads.stream("GET", step.url, timeout=step.timeout) as response:
-                        response.raise_for_status()
-                        answer = read_capped(response.iter_bytes(), MAX_DOWNLOAD_BYTES, f"the output at {step.url}", "replicate")
+                    answer = fetch(httpx_module(), self._downloads, step.url, self._guard, provider="replicate",
+                                   timeout=step.timeout)
             except GenAIError as exc:
                 error = exc
+            except KeyboardInterrupt as exc:  # Ctrl-C: the prediction is canceled before the interrupt goes on
+                if interrupted is not None:
+                    raise  # interrupted again while canceling: give up at once
+                interrupted, error = exc, _Abandoned()
 
     async def _adrive(self, flow: Flow[T], ctx: CallContext) -> T:
         """As :meth:`_drive`, on the event loop. A cancelled task cancels its prediction before it ends."""
         import httpx
 
         if self._ahttp is None or self._adownloads is None:
-            self._ahttp = httpx.AsyncClient(headers=self._headers, timeout=self._timeout)
-            self._adownloads = httpx.AsyncClient(follow_redirects=True, headers={"User-Agent": self._headers["User-Agent"]})
+            self._ahttp = httpx.AsyncClient(headers=self._headers, timeout=self._timeout, transport=transport(
+                httpx, asynchronous=True, limit=MAX_ANSWER_BYTES, provider="replicate"))
+            self._adownloads = httpx.AsyncClient(headers={"User-Agent": self._headers["User-Agent"]}, transport=transport(
+                httpx, asynchronous=True, limit=MAX_DOWNLOAD_BYTES, provider="replicate", guard=self._guard))
         answer: Any = None
         error: BaseException | None = None
         cancelled: asyncio.CancelledError | None = None
@@ -366,15 +528,13 @@ class ReplicateProvider:
             answer, error = None, None
             try:
                 if isinstance(step, _Http):
-                    answer = self._answer(await self._asend(self._ahttp, step))
+                    with _unbounded(step):
+                        answer = self._answer(await self._asend(self._ahttp, step))
                 elif isinstance(step, _Sleep):
                     await asyncio.sleep(step.seconds)
                 else:
-                    with _fetching(step):
-                        async with self._adownloads.stream("GET", step.url, timeout=step.timeout) as response:
-                            response.raise_for_status()
-                            answer = await aread_capped(response.aiter_bytes(), MAX_DOWNLOAD_BYTES,
-                                                       f"the output at {step.url}", "replicate")
+                    answer = await afetch(httpx, self._adownloads, step.url, self._guard, provider="replicate",
+                                          timeout=step.timeout)
             except GenAIError as exc:
                 error = exc
             except asyncio.CancelledError as exc:
@@ -385,12 +545,12 @@ class ReplicateProvider:
     def _send(self, step: _Http) -> Any:
         with _reaching():
             return self._http.request(step.method, self._api + step.path, json=step.json, files=step.files,
-                                      headers=step.headers, timeout=step.timeout)
+                                      headers=_sent_headers(step), timeout=step.timeout)
 
     async def _asend(self, client: Any, step: _Http) -> Any:
         with _reaching():
             return await client.request(step.method, self._api + step.path, json=step.json, files=step.files,
-                                        headers=step.headers, timeout=step.timeout)
+                                        headers=_sent_headers(step), timeout=step.timeout)
 
     def _answer(self, response: Any) -> Any:
         if response.status_code >= 400:
@@ -399,7 +559,7 @@ class ReplicateProvider:
             return None
         try:
             return response.json()
-        except ValueError as exc:  # a 200 that is not JSON: a proxy's page, a cut-off body
+        except (ValueError, RecursionError) as exc:  # a 200 that is not JSON: a proxy's page, a cut-off body
             kind = "an HTML page" if "html" in response.headers.get("content-type", "") else "not JSON"
             # Retried, unless it answered a create: the prediction may exist, and a second would be paid for too.
             created = response.request.method == "POST" and response.request.url.path.endswith("/predictions")
@@ -413,7 +573,7 @@ class ReplicateProvider:
         status = response.status_code
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             body = {}
         body = body if isinstance(body, dict) else {}
         detail = redact(str(body.get("detail") or body.get("title") or response.text[:300]), (self._token,))
@@ -449,6 +609,32 @@ class ReplicateProvider:
         self.close()
 
 
+_UNBOUNDED = "x-genai-unbounded"  # a step that must run even after the call's deadline: canceling a prediction
+
+
+def _sent_headers(step: _Http) -> Mapping[str, str]:
+    return {k: v for k, v in step.headers.items() if k != _UNBOUNDED} if _UNBOUNDED in step.headers else step.headers
+
+
+@contextlib.contextmanager
+def _unbounded(step: _Http) -> Iterator[None]:
+    """A cancel is sent even when the call's deadline has passed (it is why the prediction is canceled), under
+    its own short timeout."""
+    if _UNBOUNDED not in step.headers:
+        yield
+        return
+    from .._http import deadline
+
+    with deadline(time.monotonic() + (step.timeout or 10.0)):
+        yield
+
+
+def httpx_module() -> Any:
+    import httpx
+
+    return httpx
+
+
 @contextlib.contextmanager
 def _reaching() -> Iterator[None]:
     """Transport failures as the SDK's retryable error."""
@@ -460,17 +646,6 @@ def _reaching() -> Iterator[None]:
         raise ProviderUnavailableError("Replicate did not answer in time", provider="replicate", retryable=True) from None
     except httpx.HTTPError as exc:
         raise ProviderUnavailableError(f"could not reach Replicate: {exc}", provider="replicate", retryable=True) from None
-
-
-@contextlib.contextmanager
-def _fetching(step: _Fetch) -> Iterator[None]:
-    import httpx
-
-    try:
-        yield
-    except httpx.HTTPError as exc:
-        raise ProviderUnavailableError(f"could not download the output {step.url}: {exc}", provider="replicate",
-                                       retryable=True) from None
 
 
 def _prediction(body: object, *, created: bool = False) -> dict[str, Any]:
@@ -521,10 +696,58 @@ def _outputs(prediction: Mapping[str, Any], model_id: str) -> list[str]:
     return urls
 
 
+def _from_schema(build: Any, model_id: str, *args: Any) -> Any:
+    """A model's inputs, built from its published schema; a schema whose values make no sense (an aspect ratio of
+    "1:0", a maximum of Infinity) is the backend's fault, said as such."""
+    try:
+        return build(model_id, *args)
+    except (ArithmeticError, ValueError, TypeError, AttributeError) as exc:
+        raise ProviderError(f"{model_id}'s input schema holds values that cannot be used ({type(exc).__name__}: {exc})",
+                            provider="replicate") from None
+
+
+def _fingerprint(model_name: str, body: Mapping[str, Any]) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps([model_name, body], sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _lost_images(count: int) -> Any:
+    def lost(prediction: Mapping[str, Any]) -> ImageBatch:
+        return ImageBatch([], billed=count, compute_seconds=_predict_time(prediction))
+
+    return lost
+
+
+def _lost_video(prediction: Mapping[str, Any]) -> VideoOutcome:
+    return VideoOutcome(Video(b"", "video/mp4"), request_id=str(prediction.get("id")), compute_seconds=_predict_time(prediction))
+
+
 def _predict_time(prediction: Mapping[str, Any]) -> float:
     metrics = prediction.get("metrics")
     value = metrics.get("predict_time") if isinstance(metrics, dict) else None
-    return float(value) if isinstance(value, (int, float)) else 0.0
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def _believable_time(prediction: dict[str, Any], waited: float) -> dict[str, Any]:
+    """The prediction, with a GPU time the charge can rest on: Replicate's figure when it is a finite number from 0
+    to the time the SDK waited for it (plus a minute of slack for clocks); else (NaN, a negative time, 1e20) the time
+    the SDK waited, the most it can have run while followed, and a warning."""
+    metrics = prediction.get("metrics")
+    value = metrics.get("predict_time") if isinstance(metrics, dict) else None
+    if value is None:
+        return prediction
+    number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
+    if math.isfinite(number) and 0 <= number <= waited + 60:
+        return prediction
+    fixed = dict(prediction)
+    fixed["metrics"] = {**(metrics if isinstance(metrics, dict) else {}), "predict_time": round(waited, 3)}
+    fixed["_genai_warning"] = (
+        f"Replicate reported a predict_time of {value!r} for prediction {prediction.get('id')}: "
+        f"charged for the {waited:.3g} s the SDK waited for it instead"
+    )
+    return fixed
 
 
 def video_from_bytes(data: bytes) -> Video:

@@ -8,10 +8,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._answer_faults import CHAOS_OPENAI_IMAGES, CHAOS_REPLICATE
     from ._emulator import DEFAULT_BLOCKED, DEFAULT_KEY, FAULTS, ROUTES, Emulator, Fault, RecordedRequest
     from ._replicate_emulator import EmulatedModel
 
-__all__ = ["DEFAULT_BLOCKED", "DEFAULT_KEY", "FAULTS", "ROUTES", "EmulatedModel", "Emulator", "Fault", "RecordedRequest"]
+__all__ = [
+    "CHAOS_OPENAI_IMAGES", "CHAOS_REPLICATE", "DEFAULT_BLOCKED", "DEFAULT_KEY", "FAULTS", "ROUTES", "EmulatedModel",
+    "Emulator", "Fault", "RecordedRequest",
+]  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
@@ -19,6 +23,10 @@ def __getattr__(name: str) -> Any:
         from ._replicate_emulator import EmulatedModel
 
         return EmulatedModel
+    if name.startswith("CHAOS_"):
+        from . import _answer_faults
+
+        return getattr(_answer_faults, name)
     if name in __all__:
         from . import _emulator
 

@@ -12,6 +12,7 @@ import io
 import itertools
 import json
 import os
+import random
 import re
 import socket
 import threading
@@ -21,13 +22,13 @@ import wave
 from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from ._answer_faults import ANSWER_FAULTS, spoil
+from ._answer_faults import ANSWER_FAULTS, DELIVERY_FAULTS, DELIVERY_HEADER, delivered, send, spoil
 from ._media_maker import make_image, make_speech_wav, spoken_text, wav_duration
 from ._moderation_emulator import ModerationEndpoint
 from ._replicate_emulator import OPERATIONS as REPLICATE_OPERATIONS
@@ -49,8 +50,9 @@ ROUTES = {
 }
 FAULTS = (
     "rate_limit", "quota", "server_error", "unavailable", "slow", "drop", "conflict", "bad_request", "unauthorized",
-    *ANSWER_FAULTS,
+    *ANSWER_FAULTS, *DELIVERY_FAULTS,
 )  # fmt: skip
+FILES = "files.get"  # the operation name of result-file downloads, for faults
 
 _SQUARE = ("256x256", "512x512", "1024x1024")
 _GPT_SIZES = ("1024x1024", "1536x1024", "1024x1536", "auto")
@@ -93,6 +95,7 @@ class Fault:
     retry_after_date: bool = False
     delay: float = 0.0
     status: int | None = None
+    size: int | None = None  # bytes of a huge_body or huge_declared answer
 
 
 @dataclass
@@ -106,12 +109,20 @@ class RecordedRequest:
     multi: dict[str, list[str]] = field(default_factory=dict)  # every value of a repeated form field
     files: dict[str, list[bytes]] = field(default_factory=dict)
     status: int | None = None
+    fault: str | None = None  # the fault this request met, if any
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # stopping never waits for an answer held back by a "slow" fault
     request_queue_size = 512  # bursts of concurrent clients must not overflow the listen backlog
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return  # a client that hung up (as the SDK does on a trickle or an oversized body): not the emulator's fault
+        super().handle_error(request, client_address)
 
 
 class _ApiError(Exception):
@@ -143,6 +154,7 @@ class Emulator(ModerationEndpoint):
         self._image_moderation: dict[str, float] = {}
         self.requests: deque[RecordedRequest] = deque(maxlen=max_records)
         self._faults: dict[str, deque[Fault]] = {}
+        self._chaos: tuple[float, dict[str, list[Fault]], random.Random] | None = None
         self._files: dict[str, bytes] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -208,14 +220,31 @@ class Emulator(ModerationEndpoint):
         """Make the next ``times`` calls of ``operation`` (or "*") fail: see FAULTS for the kinds."""
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULTS)}")
-        known = [*ROUTES.values(), *REPLICATE_OPERATIONS]
+        known = [*ROUTES.values(), *REPLICATE_OPERATIONS, FILES]
         if operation != "*" and operation not in known:
             raise ValueError(f"unknown operation {operation!r}; known: {', '.join(known)}")
         with self._lock:
             self._faults.setdefault(operation, deque()).append(Fault(kind, times, **details))
 
+    def chaos(self, rate: float, faults: Mapping[str, list[Any]], *, seed: int | None = None) -> None:
+        """From now on, each request of an operation in ``faults`` meets one of its faults (drawn at random) with
+        probability ``rate``: ``emulator.chaos(0.3, {"images.generate": ["server_error", {"kind": "trickle",
+        "delay": 0.05}]}, seed=1)``. ``CHAOS_OPENAI_IMAGES`` and ``CHAOS_REPLICATE`` (in ``genai_sdk.testing``)
+        hold every fault of an image call. Faults queued with :meth:`fail` come first. ``rate=0`` turns it off."""
+        plan: dict[str, list[Fault]] = {}
+        for operation, kinds in faults.items():
+            plan[operation] = []
+            for kind in kinds:
+                fault = kind if isinstance(kind, Fault) else Fault(**kind) if isinstance(kind, Mapping) else Fault(str(kind))
+                if fault.kind not in FAULTS:
+                    raise ValueError(f"unknown fault {fault.kind!r}; known: {', '.join(FAULTS)}")
+                plan[operation].append(fault)
+        with self._lock:
+            self._chaos = (rate, plan, random.Random(seed)) if rate > 0 else None
+
     def clear(self) -> None:
         with self._lock:
+            self._chaos = None
             self._faults.clear()
             self.requests.clear()
 
@@ -233,6 +262,11 @@ class Emulator(ModerationEndpoint):
                     if fault.times <= 0:
                         queue.popleft()
                     return fault
+            if self._chaos is not None:
+                rate, plan, draw = self._chaos
+                choices = plan.get(operation)
+                if choices and draw.random() < rate:
+                    return replace(draw.choice(choices), times=1)
         return None
 
     def _record(self, record: RecordedRequest) -> None:
@@ -510,6 +544,9 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _send(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+            if DELIVERY_HEADER in headers:
+                send(self, status, {**headers, "x-request-id": f"req_{uuid.uuid4().hex[:24]}"}, body)
+                return
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)
@@ -520,13 +557,23 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:  # noqa: N802
             if self.path.startswith("/v1/"):
-                self._replicate("GET", self.path.split("?", 1)[0], b"")
+                self._replicate("GET", self.path, b"")
                 return
             if self.path.startswith("/files/"):
                 data = emulator._file(self.path[len("/files/") :])
                 if data is not None:
                     kind = _FILE_TYPES.get(self.path.rsplit(".", 1)[-1], "application/octet-stream")
-                    self._send(200, {"Content-Type": kind}, data)
+                    answer: tuple[int, dict[str, str], bytes] = (200, {"Content-Type": kind}, data)
+                    fault = emulator._take_fault(FILES)
+                    if fault is not None and fault.kind in DELIVERY_FAULTS:
+                        answer = delivered(fault.kind, answer, fault.delay, fault.size)
+                    elif fault is not None and fault.kind == "drop":
+                        answer = delivered("lost_answer", answer, 0.0, None)
+                    elif fault is not None and fault.kind == "html":
+                        answer = (200, {"Content-Type": "text/html"}, b"<html><body>Sign in to continue</body></html>")
+                    elif fault is not None and fault.kind in ("server_error", "unavailable", "rate_limit"):
+                        answer = _fault_response(fault)
+                    self._send(*answer)
                     return
             self._send(404, {"Content-Type": "application/json"}, _error_body(_ApiError(404, "not found", "invalid_request_error")))
 
@@ -583,17 +630,20 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
                     _ApiError(401, "Incorrect API key provided. You can find your API key in your account settings.", "invalid_request_error", "invalid_api_key")
                 )
             fault = emulator._take_fault(operation)
+            record.fault = fault.kind if fault is not None else None
             if fault is not None:
                 if fault.kind == "drop":
                     return -1, {}, b""
                 if fault.kind == "slow":
                     time.sleep(fault.delay)
-                elif fault.kind not in ANSWER_FAULTS:
+                elif fault.kind not in ANSWER_FAULTS and fault.kind not in DELIVERY_FAULTS:
                     return _fault_response(fault)
             try:
                 answer = emulator.handle(operation, record)
             except _ApiError as error:
                 return error.status, {"Content-Type": "application/json"}, _error_body(error)
+            if fault is not None and fault.kind in DELIVERY_FAULTS:
+                return delivered(fault.kind, answer, fault.delay, fault.size)
             return spoil(fault.kind, *answer) if fault is not None and fault.kind in ANSWER_FAULTS else answer
 
     return Handler

@@ -34,6 +34,7 @@ ROUTES = [
     ("POST", re.compile(r"^/v1/deployments/(?P<deployment>[^/]+/[^/]+)/predictions$"), "replicate.predictions.create"),
     ("GET", re.compile(r"^/v1/deployments/(?P<deployment>[^/]+/[^/]+)$"), "replicate.deployments.get"),
     ("GET", re.compile(r"^/v1/predictions/(?P<id>[a-z0-9]+)$"), "replicate.predictions.get"),
+    ("GET", re.compile(r"^/v1/predictions$"), "replicate.predictions.list"),
     ("POST", re.compile(r"^/v1/predictions/(?P<id>[a-z0-9]+)/cancel$"), "replicate.predictions.cancel"),
     ("GET", re.compile(r"^/v1/models/(?P<owner>[^/]+)/(?P<name>[^/]+)$"), "replicate.models.get"),
     ("GET", re.compile(r"^/v1/models/(?P<owner>[^/]+)/(?P<name>[^/]+)/versions/(?P<version>[0-9a-f]+)$"), "replicate.models.get"),
@@ -232,6 +233,8 @@ class ReplicateEmulator:
             return self._create(params, record)
         if operation == "replicate.files.create":
             return self._file(record)
+        if operation == "replicate.predictions.list":
+            return self._list(params.get("created_after"))
         with self._lock:
             prediction = self.predictions.get(params["id"])
         if prediction is None:
@@ -325,6 +328,15 @@ class ReplicateEmulator:
         status, answer_headers, payload = _ok(201 if finished else 202, current)
         return status, {**answer_headers, **headers}, payload
 
+    def _list(self, created_after: str | None) -> Answer:
+        """The predictions made since ``created_after``, most recent first (one page: the emulator keeps few)."""
+        with self._lock:
+            found = [dict(p.body) for p in self.predictions.values()]
+        if created_after:
+            found = [p for p in found if str(p["created_at"]) >= created_after.replace("+00:00", "Z")]
+        found.sort(key=lambda p: str(p["created_at"]), reverse=True)
+        return _ok(200, {"next": None, "previous": None, "results": found[:100]})
+
     def _file(self, record: RecordedRequest) -> Answer:
         content = (record.files.get("content") or [b""])[0]
         if not content:
@@ -387,10 +399,15 @@ class ReplicateEmulator:
 
 def serve_replicate(emulator: Emulator, method: str, path: str, headers: dict[str, str], raw: bytes) -> Answer:
     """One Replicate request, recorded, with the faults queued by ``emulator.fail`` (status -1: drop the connection)."""
-    from ._answer_faults import ANSWER_FAULTS, spoil
+    from urllib.parse import parse_qsl
+
+    from ._answer_faults import ANSWER_FAULTS, DELIVERY_FAULTS, delivered, spoil
     from ._emulator import RecordedRequest, _fault_response, _parse_multipart
 
+    path, _, query = path.partition("?")
     found = ReplicateEmulator.route(method, path)
+    if found is not None:
+        found = (found[0], {**dict(parse_qsl(query)), **found[1]})
     record = RecordedRequest(method, path, found[0] if found else None, headers)
     content_type = headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
@@ -401,6 +418,7 @@ def serve_replicate(emulator: Emulator, method: str, path: str, headers: dict[st
         except ValueError:
             record.json = None
     fault = emulator._take_fault(found[0]) if found is not None and emulator.replicate.authorized(headers) else None
+    record.fault = fault.kind if fault is not None else None
     if fault is not None and fault.kind == "slow":
         time.sleep(fault.delay)
         fault = None
@@ -410,7 +428,7 @@ def serve_replicate(emulator: Emulator, method: str, path: str, headers: dict[st
         answer = _problem(401, "Unauthenticated", "You did not pass a valid authentication token")
     elif fault is not None and fault.kind == "drop":
         answer = (-1, {}, b"")
-    elif fault is not None and fault.kind not in ANSWER_FAULTS:
+    elif fault is not None and fault.kind not in ANSWER_FAULTS and fault.kind not in DELIVERY_FAULTS:
         status, fault_headers, body = _fault_response(fault)
         detail = json.loads(body)["error"]["message"]
         if status == 429:
@@ -419,7 +437,9 @@ def serve_replicate(emulator: Emulator, method: str, path: str, headers: dict[st
         answer = (status, {**fault_headers, **problem_headers}, payload)
     else:
         answer = emulator.replicate.answer(found[0], found[1], record)
-        if fault is not None:  # an answer fault: the real answer, spoilt (the prediction was made all the same)
+        if fault is not None and fault.kind in DELIVERY_FAULTS:  # the work is done; its answer goes astray
+            answer = delivered(fault.kind, answer, fault.delay, fault.size)
+        elif fault is not None:  # an answer fault: the real answer, spoilt (the prediction was made all the same)
             answer = spoil(fault.kind, *answer)
     record.status = answer[0]
     emulator._record(record)
