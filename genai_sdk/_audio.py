@@ -57,7 +57,7 @@ def decode(audio: Audio, sample_rate: int = WHISPER_RATE) -> np.ndarray[Any, Any
     except InvalidRequestError:
         raise
     except (av.error.FFmpegError, ValueError, EOFError) as exc:
-        raise InvalidRequestError(f"could not decode the audio ({audio.media_type}): corrupt or not audio ({exc})") from None
+        raise InvalidRequestError(f"could not decode the audio ({audio.media_type}): corrupt or not audio ({exc})") from exc
     if not pieces:
         raise InvalidRequestError("the audio holds no samples")
     samples = np.concatenate(pieces).astype(np.float32, copy=False)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 from ._catalog import Catalog, default_catalog
 from ._config import MAX_TIMEOUT, Settings, resolve_settings
-from ._errors import InvalidRequestError
+from ._errors import ConfigError, InvalidRequestError
 from ._media import Audio, as_image
 from ._pipeline import Pipeline
 from ._requests import (
@@ -41,10 +41,14 @@ from ._requests import (
 )
 from ._retry import RetryPolicy
 from .credits import Budget, open_ledger
+from .credits._base import Ledger
 from .credits._plans import plan_named
 from .credits._rules import utcnow
 from .policy import Policy, config_from_setting
 from .providers import ProviderPool
+from .providers.base import Provider
+
+_T = TypeVar("_T")
 
 _PERIODS = ("day", "month")
 
@@ -403,34 +407,40 @@ class Credits(_Namespace):
 
 
 class AsyncCredits(_Namespace):
+    """The credits namespace for async code: a SQLite or PostgreSQL ledger is read and written in a worker thread,
+    never on the event loop (the in-memory ledger, which never blocks, is used in place)."""
+
     def __init__(self, pipeline: Pipeline) -> None:
         super().__init__(pipeline)
         self._sync = Credits(pipeline)
 
+    async def _off_loop(self, operation: Callable[..., _T], *args: Any) -> _T:
+        return await self._pipeline._ledger(operation, *args)  # type: ignore[no-any-return]
+
     async def balance(self, account: str | None = None) -> Decimal:
-        return self._sync.balance(account)
+        return await self._off_loop(self._sync.balance, account)
 
     async def grant(
         self, credits: object, account: str | None = None, reason: str = "purchase", expires: datetime | None = None
     ) -> LedgerEntry:
-        return self._sync.grant(credits, account, reason, expires)
+        return await self._off_loop(self._sync.grant, credits, account, reason, expires)
 
     async def set_budget(
         self, credits: object = None, usd: object = None, period: str = "month", account: str | None = None
     ) -> None:
-        self._sync.set_budget(credits, usd, period, account)
+        await self._off_loop(self._sync.set_budget, credits, usd, period, account)
 
     async def history(self, account: str | None = None) -> list[LedgerEntry]:
-        return self._sync.history(account)
+        return await self._off_loop(self._sync.history, account)
 
     async def budgets(self, account: str | None = None) -> list[Budget]:
-        return self._sync.budgets(account)
+        return await self._off_loop(self._sync.budgets, account)
 
     async def reserved(self, account: str | None = None) -> Decimal:
-        return self._sync.reserved(account)
+        return await self._off_loop(self._sync.reserved, account)
 
     async def buy(self, packs: int = 1, account: str | None = None) -> LedgerEntry:
-        return self._sync.buy(packs, account)
+        return await self._off_loop(self._sync.buy, packs, account)
 
 
 def _policy_text(text: object) -> str:
@@ -467,10 +477,22 @@ def _build_pipeline(
     profile: str | None,
     overrides: dict[str, Any],
     clock: Callable[[], datetime] | None,
+    providers_given: Mapping[str, Any] | None = None,
 ) -> Pipeline:
+    ledger_given = overrides.get("ledger")
+    if ledger_given is not None and not isinstance(ledger_given, str):  # a ledger object, used as it is
+        overrides = {**overrides, "ledger": None}
+        for method in ("reserve", "commit", "release", "balance", "history", "record"):
+            if not callable(getattr(ledger_given, method, None)):
+                raise ConfigError(f"ledger={type(ledger_given).__name__}(...) is not a ledger: it has no {method}()")
     settings = resolve_settings(config, profile, **overrides)
     now = clock or utcnow
     providers = ProviderPool(settings)
+    if providers_given is not None:
+        if not isinstance(providers_given, Mapping) or not all(isinstance(k, str) for k in providers_given):
+            raise ConfigError("providers= maps a provider name (the part before ':' in a model id) to a provider object")
+        for name, provider in providers_given.items():
+            providers.register(name, provider)
     retry = RetryPolicy(max_retries=settings.max_retries)
     policy_config = config_from_setting(settings.policy)
     moderator = None
@@ -485,7 +507,8 @@ def _build_pipeline(
         settings=settings,
         catalog=default_catalog(),
         policy=Policy(policy_config, moderator),
-        ledger=open_ledger(settings.ledger, now, settings.ledger_ttl()),
+        ledger=ledger_given if ledger_given is not None and not isinstance(ledger_given, str)
+        else open_ledger(settings.ledger, now, settings.ledger_ttl()),
         providers=providers,
         retry=retry,
         plan=plan_named(settings.plan),
@@ -503,20 +526,24 @@ class _BaseClient:
         video: str | None = None,
         speech_to_text: str | None = None,
         text_to_speech: str | None = None,
-        ledger: str | None = None,
+        ledger: str | Ledger | None = None,
         account: str | None = None,
         policy: str | None = None,
         policy_moderator: str | None = None,
         policy_moderator_outage: str | None = None,
         max_retries: int | None = None,
         timeout: float | None = None,
-        credits_per_usd: object = None,
-        local_usd_per_second: object = None,
+        credits_per_usd: Decimal | int | float | str | None = None,
+        local_usd_per_second: Decimal | int | float | str | None = None,
         reservation_ttl: float | None = None,
         plan: str | None = None,
-        trusted_hosts: object = None,
+        trusted_hosts: Sequence[str] | str | None = None,
+        providers: Mapping[str, Provider] | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
+        """Settings not given here come from ``config`` (a genai.toml, its ``profile``), then ``GENAI_*`` variables.
+        ``ledger`` may be a URL or a ledger object; ``providers`` maps provider names to provider objects used in
+        place of the built-in ones (``genai_sdk.testing.FakeProvider``, a custom backend)."""
         overrides = {
             "image": image,
             "video": video,
@@ -535,7 +562,11 @@ class _BaseClient:
             "plan": plan,
             "trusted_hosts": trusted_hosts,
         }
-        self._pipeline = _build_pipeline(config, profile, overrides, clock)
+        self._pipeline = _build_pipeline(config, profile, overrides, clock, providers)
+        self._namespaces()
+
+    def _namespaces(self) -> None:
+        raise NotImplementedError
 
     @property
     def settings(self) -> Settings:
@@ -559,8 +590,7 @@ class _BaseClient:
 class Client(_BaseClient):
     """The synchronous client. Thread-safe: share one across threads."""
 
-    def __init__(self, config: str | os.PathLike[str] | None = None, profile: str | None = None, **kwargs: Any) -> None:
-        super().__init__(config, profile, **kwargs)
+    def _namespaces(self) -> None:
         self.images = Images(self._pipeline)
         self.videos = Videos(self._pipeline)
         self.speech = Speech(self._pipeline)
@@ -581,8 +611,7 @@ class Client(_BaseClient):
 class AsyncClient(_BaseClient):
     """The asyncio client: the same methods, awaitable."""
 
-    def __init__(self, config: str | os.PathLike[str] | None = None, profile: str | None = None, **kwargs: Any) -> None:
-        super().__init__(config, profile, **kwargs)
+    def _namespaces(self) -> None:
         self.images = AsyncImages(self._pipeline)
         self.videos = AsyncVideos(self._pipeline)
         self.speech = AsyncSpeech(self._pipeline)

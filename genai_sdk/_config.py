@@ -140,9 +140,9 @@ def _read_toml(path: Path, profile: str | None) -> dict[str, object]:
     except IsADirectoryError:
         raise ConfigError(f"config file {path} is a folder, not a TOML file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} is not valid TOML (in UTF-8): {exc}") from None
+        raise ConfigError(f"{path} is not valid TOML (in UTF-8): {exc}") from exc
     except (OSError, ValueError, RecursionError) as exc:
-        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+        raise ConfigError(f"config file {path} cannot be read: {exc}") from exc
     profiles = document.pop("profiles", {})
     table: dict[str, object] = dict(document)
     _check_keys(table, str(path))

@@ -1,4 +1,21 @@
-"""The exception tree. Every error the SDK raises is a GenAIError; foreign errors are mapped at the boundary."""
+"""The exception tree. Every error the SDK raises is a GenAIError; foreign errors are mapped at the boundary.
+
+All of them are importable from ``genai_sdk``; the tree is the one of the public contract (API.md, "Errors"), and
+tests/test_exported_members.py checks that the classes, this drawing and the contract's drawing agree::
+
+    GenAIError                        the base: catching it catches every error the SDK raises
+    ├── ConfigError                   a setting, key, model name or extra is missing or wrong (the message says what)
+    ├── InvalidRequestError           refused before anything was reserved or sent (bad size for the model, n too big)
+    │   ├── UnsupportedError          the model cannot do this operation or honour this setting
+    │   └── ModelRetiredError         the catalog knows the model was retired (.retired_on, .replacement)
+    ├── ContentPolicyError            a prompt or output refused, locally or by the provider; never retried or charged
+    ├── BudgetExceededError           the estimate exceeds the account's balance or budget; nothing was sent
+    └── ProviderError                 the backend answered with an error or could not be reached (.retryable, .status)
+        ├── AuthenticationError       the key was refused (401, 403); never retried
+        ├── RateLimitError            429 after the retries, or the quota is exhausted (never retried)
+        ├── ProviderUnavailableError  5xx answers, timeouts and connection failures, after the retries
+        └── GenerationFailedError     the job ran and failed (a failed prediction, a local pipeline's error)
+"""
 
 from __future__ import annotations
 

@@ -147,7 +147,7 @@ class AddressGuard:
             try:
                 found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
             except (OSError, UnicodeError) as exc:
-                raise ProviderUnavailableError(f"could not resolve {host}: {exc}", provider=provider, retryable=True) from None
+                raise ProviderUnavailableError(f"could not resolve {host}: {exc}", provider=provider, retryable=True) from exc
             addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
         return self._first_allowed(host, addresses, provider)
 
@@ -169,7 +169,7 @@ class AddressGuard:
         try:
             found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as exc:
-            raise ProviderUnavailableError(f"could not resolve {host}: {exc}", provider=provider, retryable=True) from None
+            raise ProviderUnavailableError(f"could not resolve {host}: {exc}", provider=provider, retryable=True) from exc
         return self._first_allowed(host, list(dict.fromkeys(str(info[4][0]) for info in found)), provider)
 
 
@@ -455,7 +455,7 @@ def _fetch_once(http: ModuleType, client: Any, url: str, guard: AddressGuard, pr
                 _check_status(response, url, provider)
                 return b"".join(response.iter_bytes())
     except http.HTTPError as exc:
-        raise _unreachable(url, exc, provider) from None
+        raise _unreachable(url, exc, provider) from exc
     except (http.InvalidURL, ValueError) as exc:  # a URL httpx cannot send (a NUL, a broken IPv6 host)
         raise _refused(url[:200], f"it is not a URL that can be fetched ({exc})", provider) from None
     raise ProviderError(f"the result {url} redirects more than {MAX_REDIRECTS} times", provider=provider, retryable=False)
@@ -472,7 +472,7 @@ async def _afetch_once(http: ModuleType, client: Any, url: str, guard: AddressGu
                 _check_status(response, url, provider)
                 return b"".join([chunk async for chunk in response.aiter_bytes()])
     except http.HTTPError as exc:
-        raise _unreachable(url, exc, provider) from None
+        raise _unreachable(url, exc, provider) from exc
     except (http.InvalidURL, ValueError) as exc:
         raise _refused(url[:200], f"it is not a URL that can be fetched ({exc})", provider) from None
     raise ProviderError(f"the result {url} redirects more than {MAX_REDIRECTS} times", provider=provider, retryable=False)

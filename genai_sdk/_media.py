@@ -92,7 +92,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], obje
         if target.is_dir():
             raise InvalidRequestError(f"cannot save to {target}: it is a folder; give a file name")
     except OSError as exc:  # a name too long, a folder that cannot be read
-        raise InvalidRequestError(f"cannot save {target}: {exc.strerror or exc}") from None
+        raise InvalidRequestError(f"cannot save {target}: {exc.strerror or exc}") from exc
     _remove_stale_temporaries(folder, target.name)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
@@ -495,7 +495,7 @@ class Audio:
                 with wave.open(io.BytesIO(data)) as reader:
                     rate, frames, channels = reader.getframerate(), reader.getnframes(), reader.getnchannels()
             except (wave.Error, EOFError) as exc:
-                raise InvalidRequestError(f"unreadable WAV data: {exc}") from None
+                raise InvalidRequestError(f"unreadable WAV data: {exc}") from exc
             return cls(data, "audio/wav", rate, frames / rate if rate else None, channels, dict(provenance or {}))
         return cls(data, media_type or "application/octet-stream", provenance=dict(provenance or {}))
 

@@ -40,6 +40,9 @@ from .providers import ProviderPool
 from .providers.base import CallContext, Provider, spent_work
 
 log = logging.getLogger("genai_sdk")
+# A library's logger says nothing unless the application configures logging (Python's last-resort handler would
+# print every warning to standard error).
+log.addHandler(logging.NullHandler())
 # Threads for the reservations and charges of async calls on a blocking ledger (SQLite, PostgreSQL); their futures
 # finish the bookkeeping of a cancelled call even after its event loop is gone.
 _LEDGER_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="genai-ledger")
@@ -105,6 +108,7 @@ class Pipeline:
         return model, provider
 
     def build(self, request: Request, *, estimate_only: bool = False) -> Job[Any, Any, Any]:
+        self.providers.check_option_names(request.options.provider_options)  # a misspelt provider name is refused
         if estimate_only:
             # A catalog model is priced without its provider: no key, no backend import, no network.
             model_id = self.model_id_for(request.modality, request.options.model)
@@ -214,6 +218,9 @@ class Pipeline:
         output = self.policy.check_output(result, run.decision) if self.policy.enabled else None
         self._enforce(output, run.account, run.request_id, run.job)
         self._attach(result, [run.decision, output])
+        warnings = getattr(result, "warnings", None)
+        if warnings and log.isEnabledFor(logging.WARNING):  # once per call, every warning in one line
+            log.warning("%s (request %s): %s", run.job.model.id, run.request_id, "; ".join(warnings))
         return result, cost
 
     async def _apriced_result(self, run: _Run, outcomes: list[Any]) -> tuple[Any, Cost]:

@@ -1,4 +1,5 @@
-"""The one place that sleeps and retries (tenacity underneath).
+"""The one place that sleeps and retries: a plain loop, as openai-python's own client has (decide whether to retry,
+how long to wait, then wait), in about forty lines that read top to bottom.
 
 Retried: errors the provider marked ``retryable`` (408, 409, 429 other than quota exhaustion, 5xx, timeouts and
 dropped connections). Never retried: other 4xx, content-policy refusals, authentication errors, exhausted quota.
@@ -8,20 +9,19 @@ deadline bounds every attempt and every wait.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from ._errors import ProviderError, ProviderUnavailableError
 from ._http import deadline as http_deadline
 
-if TYPE_CHECKING:
-    from tenacity import RetryCallState
-
 T = TypeVar("T")
+log = logging.getLogger("genai_sdk")
 
 
 def parse_retry_after(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
@@ -109,32 +109,6 @@ class Deadline:
 RetryHook = Callable[[int, float, BaseException], None]
 
 
-def _tenacity_kwargs(policy: RetryPolicy, deadline: Deadline, on_retry: RetryHook | None) -> dict[str, object]:
-    def wait(state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        return policy.delay(state.attempt_number, error)
-
-    def stop(state: RetryCallState) -> bool:
-        if state.attempt_number > policy.max_retries:
-            return True
-        error = state.outcome.exception() if state.outcome else None
-        if getattr(error, "retry_after", None) is not None and state.upcoming_sleep > policy.max_retry_after:
-            return True
-        left = deadline.remaining()
-        return left is not None and state.upcoming_sleep >= left
-
-    def before_sleep(state: RetryCallState) -> None:
-        if on_retry is not None and state.outcome is not None:
-            error = state.outcome.exception()
-            if error is not None:
-                on_retry(state.attempt_number, state.upcoming_sleep, error)
-
-    def retry(state: RetryCallState) -> bool:
-        return state.outcome is not None and should_retry(state.outcome.exception())
-
-    return {"wait": wait, "stop": stop, "retry": retry, "before_sleep": before_sleep, "reraise": True}
-
-
 def _attempt(deadline: Deadline, number: int, provider: str | None) -> Attempt:
     left = deadline.remaining()
     if left is not None and left <= 0:
@@ -142,14 +116,45 @@ def _attempt(deadline: Deadline, number: int, provider: str | None) -> Attempt:
     return Attempt(number, left)
 
 
-# The first attempt runs bare: most calls succeed at once, and building tenacity's machinery costs more than
-# the rest of the pipeline. Only after a retryable failure does tenacity take over, first replaying that
-# failure so that its wait and stop rules see it like any other.
+def _next_wait(error: ProviderError, number: int, policy: RetryPolicy, deadline: Deadline) -> float | None:
+    """Seconds to wait before attempt ``number + 1``, or None to give up: the error is not worth retrying, the
+    retries are spent, the server asked for a longer wait than the policy accepts, or the wait would outlast the
+    deadline."""
+    if not should_retry(error) or number > policy.max_retries:
+        return None
+    wait = policy.delay(number, error)
+    if error.retry_after is not None and wait > policy.max_retry_after:
+        return None
+    left = deadline.remaining()
+    if left is not None and wait >= left:
+        return None
+    return wait
 
 
-def _first_failure(error: BaseException, policy: RetryPolicy) -> bool:
-    """Whether a failed first attempt should go on to tenacity's loop."""
-    return should_retry(error) and policy.max_retries > 0
+def _give_up(error: ProviderError, deadline: Deadline, provider: str | None, number: int) -> None:
+    """Log the final failure; a timeout that came from the call's deadline is raised as such, whatever layer
+    noticed it."""
+    left = deadline.remaining()
+    if left is not None and left <= 0 and isinstance(error, ProviderUnavailableError) and error.retryable:
+        log.info("%s: attempt %d ran into the call's deadline", provider, number)
+        raise deadline.expired_error(provider) from error
+    if number > 1 or should_retry(error):
+        log.info("%s: giving up after attempt %d: %s", provider, number, error)
+
+
+def _after_failure(
+    error: ProviderError, number: int, policy: RetryPolicy, deadline: Deadline, provider: str | None,
+    on_retry: RetryHook | None,
+) -> float:
+    """The wait before the next attempt, told to the log and ``on_retry``; or the error raised, to give up."""
+    wait = _next_wait(error, number, policy, deadline)
+    if wait is None:
+        _give_up(error, deadline, provider, number)
+        raise error
+    log.info("%s: attempt %d failed (%s); retrying in %.2f s", provider, number, error, wait)
+    if on_retry is not None:
+        on_retry(number, wait, error)
+    return wait
 
 
 def call_with_retry(
@@ -160,46 +165,20 @@ def call_with_retry(
     provider: str | None = None,
     on_retry: RetryHook | None = None,
 ) -> T:
-    with http_deadline(deadline.end):  # every read and download of every attempt ends by the deadline
-        return _call_with_retry(fn, policy, deadline, provider, on_retry)
-
-
-def _call_with_retry(
-    fn: Callable[[Attempt], T], policy: RetryPolicy, deadline: Deadline, provider: str | None, on_retry: RetryHook | None
-) -> T:
-    try:
-        return fn(_attempt(deadline, 1, provider))
-    except ProviderError as error:
-        if not _first_failure(error, policy):
-            _check_deadline(error, deadline, provider)
-            raise
-        first = error
-
-    from tenacity import Retrying
-
-    retrying = Retrying(sleep=policy.sleep, **_tenacity_kwargs(policy, deadline, on_retry))
-    number = 0
-
-    def one_attempt() -> T:
-        nonlocal number
-        number += 1
-        if number == 1:
-            raise first
-        return fn(_attempt(deadline, number, provider))
-
-    try:
-        result: T = retrying(one_attempt)
-    except ProviderError as error:
-        _check_deadline(error, deadline, provider)
-        raise
-    return result
-
-
-def _check_deadline(error: ProviderError, deadline: Deadline, provider: str | None) -> None:
-    """A timeout that came from the call's deadline says so, whatever layer noticed it."""
-    left = deadline.remaining()
-    if left is not None and left <= 0 and isinstance(error, ProviderUnavailableError) and error.retryable:
-        raise deadline.expired_error(provider) from error
+    """Call ``fn`` until it succeeds, its error is not worth retrying, the retries are spent, or the deadline passes.
+    Every read and download of every attempt ends by the deadline."""
+    with http_deadline(deadline.end):
+        number = 1
+        while True:
+            attempt = _attempt(deadline, number, provider)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s: attempt %d, %s s left", provider, number, attempt.timeout)
+            try:
+                return fn(attempt)
+            except ProviderError as error:
+                wait = _after_failure(error, number, policy, deadline, provider, on_retry)
+            policy.sleep(wait)
+            number += 1
 
 
 async def acall_with_retry(
@@ -210,40 +189,16 @@ async def acall_with_retry(
     provider: str | None = None,
     on_retry: RetryHook | None = None,
 ) -> T:
+    """As :func:`call_with_retry`, waiting on the event loop."""
     with http_deadline(deadline.end):
-        return await _acall_with_retry(fn, policy, deadline, provider, on_retry)
-
-
-async def _acall_with_retry(
-    fn: Callable[[Attempt], Awaitable[T]],
-    policy: RetryPolicy,
-    deadline: Deadline,
-    provider: str | None,
-    on_retry: RetryHook | None,
-) -> T:
-    try:
-        return await fn(_attempt(deadline, 1, provider))
-    except ProviderError as error:
-        if not _first_failure(error, policy):
-            _check_deadline(error, deadline, provider)
-            raise
-        first = error
-
-    from tenacity import AsyncRetrying
-
-    retrying = AsyncRetrying(sleep=policy.async_sleep, **_tenacity_kwargs(policy, deadline, on_retry))
-    number = 0
-
-    async def one_attempt() -> T:
-        nonlocal number
-        number += 1
-        if number == 1:
-            raise first
-        return await fn(_attempt(deadline, number, provider))
-
-    try:
-        result: T = await retrying(one_attempt)
-    except ProviderError as error:
-        _check_deadline(error, deadline, provider)
-        raise
-    return result
+        number = 1
+        while True:
+            attempt = _attempt(deadline, number, provider)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s: attempt %d, %s s left", provider, number, attempt.timeout)
+            try:
+                return await fn(attempt)
+            except ProviderError as error:
+                wait = _after_failure(error, number, policy, deadline, provider, on_retry)
+            await policy.async_sleep(wait)
+            number += 1

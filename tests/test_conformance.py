@@ -138,7 +138,7 @@ def test_audio_and_moderation_answers_conform(spec: dict[str, Any], genai_emulat
 def test_transcription_answers_conform(spec: dict[str, Any], genai_emulator: Emulator) -> None:
     import openai
 
-    raw = openai.OpenAI(**{"api_key": genai_emulator.api_key, "base_url": genai_emulator.openai_base_url}, max_retries=0)
+    raw = openai.OpenAI(api_key=genai_emulator.api_key, base_url=genai_emulator.openai_base_url, max_retries=0)
     wav = raw.audio.speech.create(model="tts-1", voice="alloy", input="The quick brown fox.", response_format="wav").read()
     verbose = raw.audio.transcriptions.with_raw_response.create(
         model="whisper-1", file=("a.wav", wav, "audio/wav"), response_format="verbose_json"

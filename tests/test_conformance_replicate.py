@@ -133,6 +133,7 @@ def _recorded(name: str) -> list[tuple[str, str, Any]]:
     for interaction in document["interactions"]:
         response = interaction["response"]
         body = response.get("content") or (response.get("body") or {}).get("string")
+        assert body is not None, f"no body recorded for {interaction['request']['uri']}"
         answers.append((interaction["request"]["method"], interaction["request"]["uri"], json.loads(body)))
     return answers
 

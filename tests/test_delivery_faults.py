@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -16,13 +17,13 @@ from genai_sdk.testing import Emulator
 
 from .conftest import fast
 
-URL = {"openai": {"response_format": "url"}}
+URL: dict[str, dict[str, object]] = {"openai": {"response_format": "url"}}
+NONE: dict[str, dict[str, object]] = {}  # no provider options
 FLUX = "replicate:black-forest-labs/flux-schnell"
 
 
-def _client(model: str = "openai:dall-e-2", **settings: object) -> genai.Client:
+def _client(model: str = "openai:dall-e-2", **settings: Any) -> genai.Client:
     c = fast(genai.Client(image=model, ledger="memory://", policy="off", **settings))
-    assert isinstance(c, genai.Client)
     return c
 
 
@@ -33,8 +34,8 @@ def _spent(client: genai.Client) -> list[genai.LedgerEntry]:
 # -- the timeout is a deadline ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("operation", "options"), [("images.generate", None), ("files.get", URL)])
-def test_a_trickled_answer_ends_at_the_deadline(genai_emulator: Emulator, operation: str, options: object) -> None:
+@pytest.mark.parametrize(("operation", "options"), [("images.generate", NONE), ("files.get", URL)])
+def test_a_trickled_answer_ends_at_the_deadline(genai_emulator: Emulator, operation: str, options: dict[str, dict[str, object]]) -> None:
     client = _client()
     genai_emulator.fail(operation, "trickle", delay=0.2, times=5)  # 16 bytes every 0.2 s: minutes for an answer
     started = time.monotonic()
@@ -53,7 +54,7 @@ def test_a_trickled_answer_ends_at_the_deadline_async(genai_emulator: Emulator) 
             genai_emulator.fail("images.generate", "trickle", delay=0.2, times=2)
             genai_emulator.fail("files.get", "trickle", delay=0.2, times=2)
             worst = 0.0
-            for options in (None, URL):
+            for options in (NONE, URL):
                 started = time.monotonic()
                 with pytest.raises(genai.ProviderUnavailableError):
                     await client.images.generate("a cat", size="256x256", timeout=1.2, provider_options=options)
@@ -109,9 +110,11 @@ def test_an_oversized_replicate_answer_is_refused(genai_emulator: Emulator, monk
 
 
 @pytest.mark.parametrize(("model", "operation", "options"), [
-    ("openai:dall-e-2", "images.generate", URL), (FLUX, "replicate.predictions.create", None),
+    ("openai:dall-e-2", "images.generate", URL), (FLUX, "replicate.predictions.create", NONE),
 ])  # fmt: skip
-def test_a_result_url_at_a_private_address_is_not_fetched(genai_emulator: Emulator, model: str, operation: str, options: object) -> None:
+def test_a_result_url_at_a_private_address_is_not_fetched(
+    genai_emulator: Emulator, model: str, operation: str, options: dict[str, dict[str, object]]
+) -> None:
     client = _client(model)
     genai_emulator.fail(operation, "private_url")
     with pytest.raises(genai.ProviderError, match=r"169\.254\.169\.254 is a link-local address") as info:
@@ -287,3 +290,46 @@ def test_twins_whose_create_answer_is_lost_each_find_their_own(genai_emulator: E
     ids = [r.request_ids[0] for r in results]
     assert len(set(ids)) == 2 and set(ids) == set(genai_emulator.replicate.predictions)
     assert [e.kind for e in client.credits.history()] == ["charge", "charge"]
+
+
+def test_a_transport_failure_keeps_its_cause(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    import httpx
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_test_token_0000")
+    monkeypatch.setenv("REPLICATE_BASE_URL", f"http://127.0.0.1:{port}")
+    client = _client(FLUX, max_retries=0)
+    with pytest.raises(genai.ProviderUnavailableError, match="could not reach Replicate") as info:
+        client.images.generate("a cat", timeout=5)
+    assert isinstance(info.value.__cause__, httpx.ConnectError)  # the TLS, proxy or socket failure, as it was
+    assert "r8_test_token" not in str(info.value)
+
+
+def test_an_openai_transport_failure_keeps_its_cause(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    import openai
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key-000000")
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
+    client = _client(max_retries=0)
+    with pytest.raises(genai.ProviderUnavailableError, match="could not reach OpenAI") as info:
+        client.images.generate("a cat", size="256x256", timeout=5)
+    assert isinstance(info.value.__cause__, openai.APIConnectionError)
+    assert "sk-test-key" not in str(info.value)
+
+
+def test_a_lost_create_answer_never_takes_an_earlier_twin(genai_emulator: Emulator) -> None:
+    """A call with the same inputs made a moment before (and already delivered) is not taken for this one's."""
+    client = _client(FLUX)
+    first = client.images.generate("a cat").request_ids[0]
+    genai_emulator.fail("replicate.predictions.create", "lost_answer")
+    second = client.images.generate("a cat").request_ids[0]
+    assert second != first and set(genai_emulator.replicate.predictions) == {first, second}

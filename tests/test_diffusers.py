@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 
@@ -30,7 +31,12 @@ def client(sd_folder: Path) -> genai.Client:
     return genai.Client(image=f"diffusers:{sd_folder}", ledger="memory://")
 
 
-SMALL = {"size": "32x32", "steps": 2}
+class _Small(TypedDict):
+    size: str
+    steps: int
+
+
+SMALL: _Small = {"size": "32x32", "steps": 2}  # typed, so that **SMALL is checked against the calls' keywords
 
 
 def test_generate_is_reproducible_by_seed(client: genai.Client) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 
@@ -14,7 +15,15 @@ pytest.importorskip("diffusers", reason="the diffusers tests need the 'local' ex
 
 from genai_sdk.testing.tiny_diffusers import animatediff, cogvideox, ltx_video, wan  # noqa: E402
 
-SMALL = {"seconds": 1, "fps": 8, "size": "32x32", "steps": 2}
+
+class _Small(TypedDict):
+    seconds: float
+    fps: int
+    size: str
+    steps: int
+
+
+SMALL: _Small = {"seconds": 1, "fps": 8, "size": "32x32", "steps": 2}  # typed, so that **SMALL is checked against the keywords
 FAMILIES: dict[str, tuple[Callable[[Path], Path], int]] = {
     # family: (builder, frames made for 1 s at 8 fps: VAEs that compress time by 4 make 4k+1 frames)
     "animatediff": (animatediff, 8),

@@ -190,6 +190,7 @@ def test_sqlite_synchronous_setting(tmp_path_factory: pytest.TempPathFactory) ->
     assert isinstance(ledger, SQLiteLedger) and ledger.synchronous == "normal"
     assert ledger._connection().execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     default = open_ledger(f"sqlite://{folder}/b.db")
+    assert isinstance(default, SQLiteLedger)
     assert default._connection().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert default._connection().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     with pytest.raises(genai.ConfigError, match="synchronous must be"):

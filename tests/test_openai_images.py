@@ -2,6 +2,7 @@
 
 import io
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from PIL import Image as PILImage
@@ -11,8 +12,8 @@ from genai_sdk.providers.openai import map_error
 from genai_sdk.testing import Emulator
 
 
-def _picture(size: tuple[int, int] = (64, 64), mode: str = "RGB", colour: object = (200, 30, 30)) -> PILImage.Image:
-    return PILImage.new(mode, size, colour)  # type: ignore[arg-type]
+def _picture(size: tuple[int, int] = (64, 64), mode: str = "RGB", colour: tuple[int, ...] = (200, 30, 30)) -> PILImage.Image:
+    return PILImage.new(mode, size, colour)
 
 
 def test_generate_dalle2_asks_for_base64(client: genai.Client, genai_emulator: Emulator) -> None:
@@ -66,7 +67,7 @@ def test_gpt_image_options_and_formats(client: genai.Client, genai_emulator: Emu
     assert result.cost.usd == Decimal("0.006")
 
 
-def test_edit_with_mask_converts_to_rgba_png(client: genai.Client, genai_emulator: Emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_edit_with_mask_converts_to_rgba_png(client: genai.Client, genai_emulator: Emulator, tmp_path: Path) -> None:
     source = tmp_path / "room.jpg"
     _picture((128, 128)).save(source, format="JPEG")
     mask = _picture((128, 128), "RGBA", (0, 0, 0, 0))
@@ -114,20 +115,13 @@ def test_wrong_key_is_an_authentication_error_without_the_key(genai_emulator: Em
     assert len(genai_emulator.calls()) == 1
 
 
-class _FakeResponse:
-    def __init__(self, status: int, headers: dict[str, str]) -> None:
-        import httpx2
-
-        self.status_code = status
-        self.headers = httpx2.Headers(headers)
-        self.request = httpx2.Request("POST", "http://127.0.0.1/v1/images/generations")
-
-
 def _status_error(status: int, body: dict[str, object], headers: dict[str, str] | None = None) -> Exception:
+    import httpx2
     import openai
 
-    response = _FakeResponse(status, {"x-request-id": "req_123", **(headers or {})})
-    return openai.APIStatusError("error", response=response, body=body)  # type: ignore[arg-type]
+    request = httpx2.Request("POST", "http://127.0.0.1/v1/images/generations")
+    response = httpx2.Response(status, headers={"x-request-id": "req_123", **(headers or {})}, request=request)
+    return openai.APIStatusError("error", response=response, body=body)
 
 
 @pytest.mark.parametrize(

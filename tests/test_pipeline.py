@@ -4,6 +4,7 @@ import threading
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,20 +42,27 @@ def test_failure_after_retries_is_not_charged(client: genai.Client, genai_emulat
     assert client._pipeline.ledger.reserved("default") == 0
 
 
-def test_local_refusal_reserves_nothing_and_sends_nothing(genai_emulator: Emulator, tmp_path: Path) -> None:
+def test_local_refusal_reserves_nothing_and_sends_nothing(
+    genai_emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rules = tmp_path / "rules.toml"
     rules.write_text('[categories]\nfurniture = ["couch"]\n', encoding="utf-8")
     client = genai.Client(image="openai:dall-e-2", policy=str(rules))
     reserved: list[object] = []
     ledger = client._pipeline.ledger
     original = ledger.reserve
-    ledger.reserve = lambda *a, **k: reserved.append(a) or original(*a, **k)  # type: ignore[method-assign]
+
+    def reserve(*a: Any, **k: Any) -> Any:
+        reserved.append(a)
+        return original(*a, **k)
+
+    monkeypatch.setattr(ledger, "reserve", reserve)
     with pytest.raises(genai.ContentPolicyError) as info:
         client.images.generate("an avocado couch")
     assert (info.value.stage, info.value.source, info.value.categories) == ("prompt", "local", ["furniture"])
     assert reserved == [] and genai_emulator.calls() == []
     (entry,) = client.credits.history()  # recorded, never charged
-    assert (entry.kind, entry.credits, entry.model) == ("refusal", 0, "openai:dall-e-2")
+    assert (entry.kind, entry.credits, entry.model) == ("refusal", Decimal(0), "openai:dall-e-2")
     assert "prompt refused by local (furniture)" in entry.reason and "couch" not in entry.reason
     assert client.credits.balance() == 0
 

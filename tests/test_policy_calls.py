@@ -8,6 +8,7 @@ import io
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image as PILImage
@@ -24,9 +25,8 @@ pytest.importorskip("onnxruntime", reason="the policy's learned layers need the 
 MODERATOR = "openai:omni-moderation-latest"
 
 
-def _client(**settings: object) -> genai.Client:
+def _client(**settings: Any) -> genai.Client:
     c = fast(genai.Client(image="openai:dall-e-2", ledger="memory://", **settings))
-    assert isinstance(c, genai.Client)
     return c
 
 

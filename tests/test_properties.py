@@ -40,6 +40,7 @@ from hypothesis.control import currently_in_test_context
 
 import genai_sdk as genai
 from genai_sdk._config import KEYS
+from genai_sdk._requests import ImageOptions
 from genai_sdk.testing import Emulator
 from genai_sdk.testing._answer_faults import bomb_png
 
@@ -169,7 +170,8 @@ class Books:
             elif isinstance(outcome, CallerStop):
                 assert len(charges) <= 1
             else:
-                cost = outcome.cost  # type: ignore[attr-defined]
+                assert isinstance(outcome, genai.ImageResult), outcome
+                cost = outcome.cost
                 assert cost.credits.is_finite() and cost.credits >= 0, f"a cost of {cost.credits} credits"
                 expected = [("charge", -cost.credits)] if cost.credits else []
                 assert [(e.kind, e.credits) for e in charges] == expected, "not charged exactly once, its cost"
@@ -408,6 +410,7 @@ def _run_request(prompt: object, kwargs: dict[str, Any]) -> None:
         for account in Books.ACCOUNTS:
             client.credits.grant(10**6, account=account)
         books = Books.open(client)
+        # Hypothesis draws the prompt and the settings, wrong types included on purpose: the call must refuse them.
         outcome = _outcome(lambda: client.images.generate(prompt, **call))  # type: ignore[arg-type]
         books.check(outcome, _account_of(kwargs))
         _check_images(outcome, kwargs.get("n", 1))
@@ -450,6 +453,7 @@ def test_any_async_request_is_a_decoded_success_or_a_typed_error(
             for account in Books.ACCOUNTS:
                 await client.credits.grant(10**6, account=account)
             books = Books.open(client)
+            # As above: the prompt and the settings are drawn by Hypothesis, wrong types included on purpose.
             outcome = await _aoutcome(lambda: client.images.generate(prompt, **call))  # type: ignore[arg-type]
             books.check(outcome, _account_of(kwargs))
             _check_images(outcome, kwargs.get("n", 1))
@@ -948,7 +952,9 @@ def _run_garbage(server: GarbageServer, run: GarbageRun) -> None:
         books.check(outcome, None)
         _check_images(outcome, run.n)
 
-    kwargs = {"model": run.model, "n": run.n, "timeout": CALL_TIMEOUT, "size": run.size}
+    kwargs: ImageOptions = {"model": run.model, "n": run.n, "timeout": CALL_TIMEOUT}
+    if run.size is not None:
+        kwargs["size"] = run.size
     if run.use_async:
 
         async def main() -> None:
@@ -1275,7 +1281,7 @@ def _made(**fields: Any) -> Answer:
 REPLICATE_BUG_EXAMPLES: dict[str, list[GarbageRun]] = {
     "replicate-schema-types": [
         _replicate_example(_ok({"latest_version": {"openapi_schema": {"components": []}}})),
-        _replicate_example(_ok(_schema_document([1]))),  # type: ignore[arg-type]
+        _replicate_example(_ok(_schema_document([1]))),  # type: ignore[arg-type]  # a list where the schema holds a dict, on purpose
     ],
     "replicate-schema-values": [
         _replicate_example(_ok(_schema_document({"prompt": {}, "aspect_ratio": {"enum": ["1:0"]}})), size="512x512")
@@ -1337,7 +1343,7 @@ def _cmyk_jpeg() -> bytes:
     return buffer.getvalue()
 
 
-MEDIA = {
+MEDIA: dict[str, Callable[[], genai.Image | genai.Audio]] = {
     "png": lambda: genai.Image.from_bytes(PNG, {"model": "openai:dall-e-2", "seed": "3"}),
     "rgba": lambda: genai.Image.from_bytes(_png((5, 5), "RGBA")),
     "palette": lambda: genai.Image.from_bytes(_png((3, 7), "P")),
@@ -1346,7 +1352,7 @@ MEDIA = {
     "wav": lambda: genai.Audio.from_bytes(_wav(), provenance={"model": "piper:x"}),
     "mp3": lambda: genai.Audio(b"ID3\x03\x00\x00\x00\x00\x00\x00" + bytes(64), "audio/mpeg"),
 }
-BUGGY_MEDIA = {"cmyk": lambda: genai.Image.from_bytes(_cmyk_jpeg())}  # valid images the save-cmyk-as-png bug trips on
+BUGGY_MEDIA: dict[str, Callable[[], genai.Image | genai.Audio]] = {"cmyk": lambda: genai.Image.from_bytes(_cmyk_jpeg())}  # valid images the save-cmyk-as-png bug trips on
 NAME_TEXT = st.text(st.characters(codec="utf-8", exclude_characters="/\x00"), min_size=1, max_size=20)
 EXTENSIONS = st.sampled_from(
     ".png .jpg .jpeg .webp .PNG .Jpg .wav .WAV .mp3 .gif .txt .tmp . .png.tmp .png/".split() + [""]
@@ -1423,7 +1429,7 @@ def _save_and_check(tmp_path: Path, media_kind: str, name: object, overwrite: bo
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
         try:
-            saved = media.save(name)  # type: ignore[arg-type]
+            saved = media.save(name)  # type: ignore[arg-type]  # any name, wrong types included on purpose
         except genai.GenAIError as exc:
             assert isinstance(exc, genai.InvalidRequestError), exc
             assert _listing(folder) == before, "a failed save changed the folder (a partial or temporary file?)"
@@ -1509,7 +1515,12 @@ def _bug(bug: str) -> pytest.MarkDecorator:
 
 def _garbage_runs(bug: str) -> Callable[[pytest.FixtureRequest], object]:
     runs = OPENAI_BUG_EXAMPLES.get(bug, []) + REPLICATE_BUG_EXAMPLES.get(bug, [])
-    return lambda request: [_run_garbage(request.getfixturevalue("garbage"), run) for run in runs]
+
+    def reproduce(request: pytest.FixtureRequest) -> None:
+        for run in runs:
+            _run_garbage(request.getfixturevalue("garbage"), run)
+
+    return reproduce
 
 
 REPRODUCTIONS: dict[str, Callable[[pytest.FixtureRequest], object]] = {

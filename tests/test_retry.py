@@ -52,7 +52,7 @@ def test_retry_after_http_date(client: genai.Client, genai_emulator: Emulator) -
     ],
 )
 def test_no_retry_for_errors_that_cannot_succeed(
-    client: genai.Client, genai_emulator: Emulator, fault: str, error: type, retryable: bool
+    client: genai.Client, genai_emulator: Emulator, fault: str, error: type[genai.ProviderError], retryable: bool
 ) -> None:
     genai_emulator.fail("images.generate", fault, times=5)
     with pytest.raises(error) as info:

@@ -64,7 +64,7 @@ def test_round_trip_word_error_rate(client: genai.Client) -> None:
 def test_transcript_facts_and_timestamps(client: genai.Client, spoken: genai.Audio) -> None:
     transcript = client.speech.transcribe(spoken, word_timestamps=True)
     assert transcript.language == "en" and transcript.model == "whisper:tiny.en"
-    assert transcript.duration == pytest.approx(spoken.duration, abs=0.05)
+    assert transcript.duration is not None and transcript.duration == pytest.approx(spoken.duration, abs=0.05)
     assert "umbrella" in transcript.text.lower()
     previous_end = 0.0
     for segment in transcript.segments:
@@ -81,6 +81,7 @@ def test_transcript_facts_and_timestamps(client: genai.Client, spoken: genai.Aud
 
 def test_srt_and_vtt_parse_back_to_the_segments(client: genai.Client, spoken: genai.Audio) -> None:
     transcript = client.speech.transcribe(spoken)
+    assert transcript.duration is not None
     expected = [(round(s.start, 3), round(s.end, 3), s.text.strip()) for s in transcript.segments]
     for parsed in (parse_srt(transcript.to_srt()), parse_vtt(transcript.to_vtt())):
         assert [(round(a, 3), round(b, 3), t) for a, b, t in parsed] == expected
@@ -277,7 +278,8 @@ def test_multilingual_paths_reach_the_model_as_asked(spoken: genai.Audio, tmp_pa
     translated = client.speech.translate(spoken)
     assert translated.text == "Good morning." and double.calls[-1]["task"] == "translate"
     client.speech.transcribe(spoken, language="de")
-    assert double.calls[-1]["task"] == "transcribe" and double.calls[-1]["language"] == "de"
+    last = double.calls[-1]  # read anew: mypy would keep the narrowing of double.calls[-1]["task"] from above
+    assert last["task"] == "transcribe" and last["language"] == "de"
 
 
 def test_a_cancelled_speech_task_stops_at_the_next_sentence() -> None:

@@ -419,7 +419,7 @@ class SQLiteLedger(SQLLedger):
             if not self.path.exists():
                 os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         except OSError as exc:
-            raise ConfigError(f"cannot create the ledger {self.path}: {exc}") from None
+            raise ConfigError(f"cannot create the ledger {self.path}: {exc}") from exc
         super().__init__(clock, reservation_ttl)
 
     def _connect(self) -> Any:
@@ -433,7 +433,7 @@ class SQLiteLedger(SQLLedger):
             connection.execute(f"PRAGMA synchronous={'NORMAL' if self.synchronous == 'normal' else 'FULL'}")
             connection.execute("PRAGMA busy_timeout=60000")
         except sqlite3.Error as exc:
-            raise ConfigError(f"cannot open the SQLite ledger at {self.path}: {exc}") from None
+            raise ConfigError(f"cannot open the SQLite ledger at {self.path}: {exc}") from exc
         return connection
 
     @contextmanager
@@ -473,7 +473,7 @@ class PostgresLedger(SQLLedger):
         try:
             return psycopg.connect(self.url, autocommit=True)
         except psycopg.Error as exc:
-            raise ConfigError(f"cannot connect to the PostgreSQL ledger: {str(exc).splitlines()[0]}") from None
+            raise ConfigError(f"cannot connect to the PostgreSQL ledger: {str(exc).splitlines()[0]}") from exc
 
     @contextmanager
     def _begin(self, connection: Any, durable: bool) -> Iterator[None]:

@@ -372,5 +372,5 @@ def load_rules_file(path: Path) -> dict[str, object]:
     except UnicodeDecodeError:
         raise ConfigError(f"policy rules file {path} is not UTF-8 text") from None
     except OSError as exc:
-        raise ConfigError(f"policy rules file {path} cannot be read: {exc.strerror or exc}") from None
+        raise ConfigError(f"policy rules file {path} cannot be read: {exc.strerror or exc}") from exc
     return _load_toml_text(text, f"policy rules file {path}")

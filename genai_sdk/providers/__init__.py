@@ -5,10 +5,10 @@ from __future__ import annotations
 import importlib
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from .._errors import ConfigError
+from .._errors import ConfigError, InvalidRequestError
 
 if TYPE_CHECKING:
     from .._config import Settings
@@ -44,6 +44,23 @@ class ProviderPool:
             if provider is None:
                 provider = self._providers[name] = _create(name, self._settings, self._environ)
             return provider
+
+    def check_option_names(self, names: Iterable[str]) -> None:
+        """Refuse ``provider_options`` keyed by a name that is neither a known provider nor one registered here (a
+        misspelt name would otherwise be ignored), suggesting the closest name."""
+        unknown = [name for name in names if name not in _REGISTRY and name not in self._providers]
+        if not unknown:
+            return
+        import difflib
+
+        known = sorted({*KNOWN_PROVIDERS, *self._providers})
+        name = unknown[0]
+        lowered = {k.lower(): k for k in known}
+        close = difflib.get_close_matches(str(name).lower(), list(lowered), n=1, cutoff=0.6)
+        hint = f": did you mean {lowered[close[0]]!r}?" if close else ""
+        raise InvalidRequestError(
+            f"provider_options names an unknown provider {name!r}{hint} (providers: {', '.join(known)})"
+        )
 
     def register(self, name: str, provider: Provider) -> None:
         """Use this provider object for ``name`` (custom backends, test doubles)."""

@@ -96,7 +96,8 @@ class Provider(Protocol):
         ...
 
     def check(self, model: ModelInfo, request: Request) -> list[str]:
-        """Provider-specific validation (``provider_options``); returns warnings, raises InvalidRequestError."""
+        """Provider-specific validation (``provider_options``, parsed with the provider's ``OptionSpec`` from
+        ``providers/_options.py``); returns warnings, raises InvalidRequestError. Runs before anything is reserved."""
         ...
 
     def close(self) -> None: ...
@@ -183,20 +184,3 @@ def mark_spent(error: GenAIError, key: str, outcome: object) -> GenAIError:
 def spent_work(error: BaseException) -> tuple[str, object] | None:
     found = getattr(error, SPENT, None)
     return found if isinstance(found, tuple) else None
-
-
-def provider_options(request: Request, provider: str) -> dict[str, object]:
-    return dict(request.options.provider_options.get(provider, {}))
-
-
-def check_option_keys(request: Request, provider: str, known: set[str], operation: str) -> dict[str, object]:
-    from .._errors import InvalidRequestError
-
-    options = provider_options(request, provider)
-    unknown = set(options) - known
-    if unknown:
-        raise InvalidRequestError(
-            f"provider_options[{provider!r}] for {operation}: unknown key(s) {', '.join(sorted(unknown))}; "
-            f"known: {', '.join(sorted(known)) or 'none'}"
-        )
-    return options

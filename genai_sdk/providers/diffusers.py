@@ -22,14 +22,29 @@ from .._config import Settings
 from .._errors import ConfigError, ContentPolicyError, GenerationFailedError, InvalidRequestError, UnsupportedError
 from .._media import Image, Video
 from .._requests import ImageRequest, Request, VideoRequest
-from .base import CallContext, Cancelled, ImageBatch, VideoOutcome, check_option_keys
+from ._options import Bool, Choice, Float, Option, OptionSpec, ParsedOptions, Str
+from .base import CallContext, Cancelled, ImageBatch, VideoOutcome
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
-_LOAD_OPTIONS = {"device", "dtype", "cpu_offload", "attention_slicing", "vae_tiling", "channels_last", "fast",
-                 "allow_download", "allow_pickle"}
-_CALL_OPTIONS = {"strength", "eta"}
-_OPTIONS = _LOAD_OPTIONS | _CALL_OPTIONS
 DEFAULT_STRENGTH = {"edit": 0.75, "variations": 0.6}
+_FLAGS = ("cpu_offload", "attention_slicing", "vae_tiling", "channels_last", "fast")  # loading options: the pool's key
+OPTIONS = OptionSpec(
+    "diffusers",
+    Option("device", Str(pattern=r"auto|cpu|mps|cuda(:[0-9]+)?", pattern_text="auto, cpu, cuda, cuda:N or mps"),
+           "where the pipeline runs; auto (default): CUDA, then Apple MPS, then the CPU"),
+    Option("dtype", Choice(("auto", "float16", "bfloat16", "float32")),
+           "weights' precision; auto (default): float16 on a GPU, float32 on the CPU"),
+    Option("cpu_offload", Bool(), "model CPU offload: components move to the GPU only while they run (CUDA only)"),
+    Option("attention_slicing", Bool(), "compute attention in slices: less memory, a little slower"),
+    Option("vae_tiling", Bool(), "decode the VAE in tiles, for large images on little memory"),
+    Option("channels_last", Bool(), "channels-last memory format for the denoiser"),
+    Option("fast", Bool(), "torch.compile the denoiser (channels-last); the first call compiles, later calls are faster"),
+    Option("allow_download", Bool(), "download a model missing from the local Hugging Face cache (default False)"),
+    Option("allow_pickle", Bool(), "load pickle weights (.bin, .pt, .ckpt): this runs code from the files (default False)"),
+    Option("strength", Float(0.0, 1.0, min_open=True), "how far image-to-image moves from its input (default 0.75 for "
+           "edit, 0.6 for variations, 1 for inpainting)", frozenset({"images.edit", "images.variations"})),
+    Option("eta", Float(0.0, 1.0), "DDIM's eta: noise added at each step (0 is deterministic DDIM); for pipelines that take it"),
+)
 
 
 def _torch() -> Any:
@@ -48,7 +63,7 @@ def check_folder(folder: Path, allow_pickle: bool) -> dict[str, Any]:
     try:
         config = json.loads(index.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{index} is not valid JSON: {exc}") from None
+        raise ConfigError(f"{index} is not valid JSON: {exc}") from exc
     if not isinstance(config, dict) or "_class_name" not in config:
         raise ConfigError(f"{index} names no pipeline class (_class_name is missing)")
     for name, spec in config.items():
@@ -84,9 +99,9 @@ def resolve_folder(name: str, allow_download: bool) -> Path:
         raise ConfigError(f"diffusers:{name} is not a folder and not in the local Hugging Face cache{hint}: {type(exc).__name__}") from None
 
 
-def _device_and_dtype(options: Mapping[str, object]) -> tuple[str, Any]:
+def _device_and_dtype(options: ParsedOptions) -> tuple[str, Any]:
     torch = _torch()
-    device = str(options.get("device") or "auto")
+    device = options.text("device", "auto")
     if device == "auto":
         if torch.cuda.is_available():
             device = "cuda"
@@ -94,11 +109,9 @@ def _device_and_dtype(options: Mapping[str, object]) -> tuple[str, Any]:
             device = "mps"
         else:
             device = "cpu"
-    dtype_name = str(options.get("dtype") or "auto")
+    dtype_name = options.text("dtype", "auto")
     if dtype_name == "auto":
-        dtype_name = "float16" if device in ("cuda", "mps") else "float32"
-    if dtype_name not in ("float16", "bfloat16", "float32"):
-        raise InvalidRequestError(f"provider_options['diffusers']['dtype']={dtype_name!r}: use auto, float16, bfloat16 or float32")
+        dtype_name = "float16" if device.startswith(("cuda", "mps")) else "float32"
     return device, getattr(torch, dtype_name)
 
 
@@ -240,11 +253,7 @@ class DiffusersProvider:
         )
 
     def check(self, model: ModelInfo, request: Request) -> list[str]:
-        options = check_option_keys(request, "diffusers", _OPTIONS, f"{request.modality}")
-        strength = options.get("strength")
-        if strength is not None and not 0 < float(str(strength)) <= 1:
-            raise InvalidRequestError("provider_options['diffusers']['strength'] must lie in (0, 1]")
-        _device_and_dtype(options)
+        OPTIONS.for_request(request)
         warnings = []
         if isinstance(request, ImageRequest):
             if request.quality is not None:
@@ -255,13 +264,12 @@ class DiffusersProvider:
 
     # -- loading ----------------------------------------------------------------------------------------------
 
-    def _pipeline(self, model: ModelInfo, request: Request, task: str) -> tuple[Any, str]:
-        options = check_option_keys(request, "diffusers", _OPTIONS, request.modality)
-        allow_pickle = bool(options.get("allow_pickle", False))
-        folder = resolve_folder(model.name, bool(options.get("allow_download", False)))
+    def _pipeline(self, model: ModelInfo, options: ParsedOptions, task: str) -> tuple[Any, str]:
+        allow_pickle = options.flag("allow_pickle", False)
+        folder = resolve_folder(model.name, options.flag("allow_download", False))
         check_folder(folder, allow_pickle)
         device, dtype = _device_and_dtype(options)
-        flags = tuple(sorted(k for k in ("cpu_offload", "attention_slicing", "vae_tiling", "channels_last", "fast") if options.get(k)))
+        flags = tuple(sorted(k for k in _FLAGS if options.flag(k, False)))
         key = (str(folder.resolve()), device, str(dtype), flags)
 
         def load() -> Any:
@@ -272,7 +280,7 @@ class DiffusersProvider:
                     folder, **{_dtype_keyword(): dtype}, local_files_only=True, use_safetensors=None if allow_pickle else True
                 )
             except (OSError, ValueError, TypeError, KeyError) as exc:
-                raise ConfigError(f"could not load the diffusers pipeline in {folder}: {exc}") from None
+                raise ConfigError(f"could not load the diffusers pipeline in {folder}: {exc}") from exc
             return _optimize(pipeline, device, flags)
 
         return POOL.get(key, task, load), device
@@ -281,16 +289,17 @@ class DiffusersProvider:
 
     def images(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch:
         torch = _torch()
-        options = check_option_keys(request, "diffusers", _OPTIONS, "images")
+        options = OPTIONS.for_request(request)
         if request.operation == "generate":
             task = "text2img"
         elif request.operation == "edit":
             task = "inpaint" if request.mask is not None else "img2img"
         else:
             task = "variation" if "images.generate" not in model.operations else "img2img"
-        pipeline, device = self._pipeline(model, request, task)
+        pipeline, device = self._pipeline(model, options, task)
         seed = request.seed if request.seed is not None else random.randrange(2**63)
         generator = torch.Generator(device="cpu" if device == "mps" else device).manual_seed(seed)
+        warnings: list[str] = []
         size: tuple[int, int] | None = None
         if request.size not in (None, "auto"):
             width, height = (int(v) for v in str(request.size).split("x"))
@@ -313,12 +322,15 @@ class DiffusersProvider:
             if task == "inpaint":
                 assert request.mask is not None
                 kwargs["mask_image"] = _mask_to_repaint(request.mask, original.size)
-                kwargs["strength"] = float(str(options.get("strength", 1.0)))
+                kwargs["strength"] = options.number("strength", 1.0)
             elif task == "img2img":
                 kwargs["image"] = [original] * n  # one starting image per output (diffusers warns when it must copy)
-                kwargs["strength"] = float(str(options.get("strength", DEFAULT_STRENGTH[request.operation])))
+                kwargs["strength"] = options.number("strength", DEFAULT_STRENGTH[request.operation])
                 kwargs.pop("width", None)
                 kwargs.pop("height", None)
+            elif "strength" in options:
+                warnings.append(f"{type(pipeline).__name__} makes variations without a strength: strength was not applied")
+        warnings.extend(_call_options(pipeline, options, kwargs))
         started = time.perf_counter()
         output = self._run(pipeline, kwargs, ctx, request.steps)
         _refuse_flagged(output)
@@ -331,7 +343,7 @@ class DiffusersProvider:
             pictures = [PILImage.composite(p.resize(original.size), original, mask) for p in pictures]
         images = [Image.from_pil(p) for p in pictures]
         return ImageBatch(images, seed=seed, compute_seconds=time.perf_counter() - started,
-                          size=f"{images[0].width}x{images[0].height}" if images else None)
+                          size=f"{images[0].width}x{images[0].height}" if images else None, warnings=warnings)
 
     async def aimages(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch:
         return await asyncio.to_thread(self.images, model, request, n, ctx)
@@ -360,10 +372,10 @@ class DiffusersProvider:
                 raise
             except ValueError as exc:
                 if not stepped:  # the pipeline's own input checks run before the first step
-                    raise InvalidRequestError(f"the diffusers pipeline refused the settings: {exc}") from None
-                raise GenerationFailedError(f"the diffusers pipeline failed: {exc}", provider="diffusers") from None
+                    raise InvalidRequestError(f"the diffusers pipeline refused the settings: {exc}") from exc
+                raise GenerationFailedError(f"the diffusers pipeline failed: {exc}", provider="diffusers") from exc
             except RuntimeError as exc:
-                raise GenerationFailedError(f"the diffusers pipeline failed: {exc}", provider="diffusers") from None
+                raise GenerationFailedError(f"the diffusers pipeline failed: {exc}", provider="diffusers") from exc
 
     # -- video ----------------------------------------------------------------------------------------------------
 
@@ -371,7 +383,8 @@ class DiffusersProvider:
         import inspect
 
         torch = _torch()
-        pipeline, device = self._pipeline(model, request, "video")
+        options = OPTIONS.for_request(request)
+        pipeline, device = self._pipeline(model, options, "video")
         fps = request.fps or 8
         wanted = max(1, round((request.seconds or 2.0) * fps))
         frames, warnings = _frame_count(pipeline, wanted, fps)
@@ -414,6 +427,7 @@ class DiffusersProvider:
                 warnings.append(f"{type(pipeline).__name__} takes no {setting}: it was not applied")
         if "image" in kwargs and "width" in kwargs:
             kwargs["image"] = kwargs["image"].resize((kwargs["width"], kwargs["height"]))
+        warnings.extend(_call_options(pipeline, options, kwargs))
         started = time.perf_counter()
         output = self._run(pipeline, kwargs, ctx, request.steps)
         made = _frames(output.frames)
@@ -430,6 +444,20 @@ class DiffusersProvider:
 
     async def aclose(self) -> None:
         pass
+
+
+def _call_options(pipeline: Any, options: ParsedOptions, kwargs: dict[str, Any]) -> list[str]:
+    """Add the options that go to the pipeline's call (``eta``); one the pipeline takes no argument for is left out,
+    with a warning."""
+    eta = options.number("eta")
+    if eta is None:
+        return []
+    import inspect
+
+    if "eta" not in inspect.signature(pipeline.__call__).parameters:
+        return [f"{type(pipeline).__name__} takes no eta: eta was not applied"]
+    kwargs["eta"] = eta
+    return []
 
 
 def _optimize(pipeline: Any, device: str, flags: tuple[str, ...]) -> Any:

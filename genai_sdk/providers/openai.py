@@ -7,7 +7,7 @@ import io
 import re
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import openai
 from openai.types import ImagesResponse
@@ -29,6 +29,7 @@ from .._http import AddressGuard, afetch, fetch, transport
 from .._media import Audio, Image
 from .._requests import ImageRequest, Request, Segment, SynthesizeRequest, TranscribeRequest, Word
 from .._retry import parse_retry_after
+from ._options import Choice, Float, Int, Option, OptionSpec, Str
 from .base import (
     AudioPart,
     CallContext,
@@ -36,7 +37,6 @@ from .base import (
     SpeechPart,
     TranscriptPart,
     backend_image,
-    check_option_keys,
     mark_spent,
 )
 
@@ -50,7 +50,6 @@ _CLIENTS_LOCK = threading.Lock()
 DALLE2_MAX_UPLOAD = 4 * 1024 * 1024
 _POLICY_CODES = {"content_policy_violation", "moderation_blocked"}
 _SAFETY_VIOLATIONS = re.compile(r"safety_violations=\[([^\]]*)\]")
-_SPEECH_OPTION_KEYS = {"transcribe": {"temperature"}, "translate": {"temperature"}, "synthesize": {"instructions"}}
 OPENAI_PCM_RATE = 24000  # response_format="pcm" is 24 kHz 16-bit little-endian mono
 _UPLOAD_NAMES = {
     "audio/wav": "audio.wav", "audio/x-wav": "audio.wav", "audio/mpeg": "audio.mp3", "audio/flac": "audio.flac",
@@ -64,11 +63,32 @@ _LANGUAGE_CODES = {
     "dutch": "nl", "russian": "ru", "chinese": "zh", "japanese": "ja", "korean": "ko", "arabic": "ar",
     "hindi": "hi", "polish": "pl", "turkish": "tr", "swedish": "sv", "ukrainian": "uk", "czech": "cs",
 }
-_OPTION_KEYS = {
-    "generate": {"background", "moderation", "output_format", "output_compression", "user", "response_format"},
-    "edit": {"background", "input_fidelity", "output_format", "output_compression", "user", "response_format"},
-    "variations": {"user", "response_format"},
-}
+_GENERATE, _EDIT, _VARIATIONS = "images.generate", "images.edit", "images.variations"
+# What the API takes beside the SDK's own settings, per operation, as its published specification declares it
+# (CreateImageRequest, CreateImageEditRequest, CreateImageVariationRequest, CreateTranscriptionRequest,
+# CreateTranslationRequest, CreateSpeechRequest). Each is sent as given.
+OPTIONS = OptionSpec(
+    "openai",
+    Option("background", Choice(("transparent", "opaque", "auto")),
+           "background of the images, gpt-image models; transparent needs output_format png or webp (default auto)",
+           frozenset({_GENERATE, _EDIT})),
+    Option("moderation", Choice(("low", "auto")), "content-moderation level of gpt-image models (default auto)",
+           frozenset({_GENERATE})),
+    Option("output_format", Choice(("png", "jpeg", "webp")), "image format of gpt-image models (default png)",
+           frozenset({_GENERATE, _EDIT})),
+    Option("output_compression", Int(0, 100), "compression in percent for jpeg and webp, gpt-image models (default 100)",
+           frozenset({_GENERATE, _EDIT})),
+    Option("input_fidelity", Choice(("high", "low")), "how closely an edit keeps the input images' features, faces "
+           "especially (gpt-image-1 and later, not gpt-image-1-mini; default low)", frozenset({_EDIT})),
+    Option("response_format", Choice(("url", "b64_json")), "how dall-e models answer: url results are downloaded at "
+           "once (default b64_json; gpt-image models always answer b64_json)", frozenset({_GENERATE, _EDIT, _VARIATIONS})),
+    Option("user", Str(), "an identifier of your end user, which helps OpenAI detect abuse",
+           frozenset({_GENERATE, _EDIT, _VARIATIONS})),
+    Option("temperature", Float(0.0, 1.0), "sampling temperature; 0 (default) raises it as needed on failed decodes",
+           frozenset({"speech.transcribe", "speech.translate"})),
+    Option("instructions", Str(max_length=4096), "how the voice should speak (gpt-4o-mini-tts; not tts-1 or tts-1-hd)",
+           frozenset({"speech.synthesize"})),
+)
 
 
 def _refusal_details(body: Mapping[str, Any], message: str) -> tuple[str, list[str]]:
@@ -130,6 +150,16 @@ def map_error(exc: BaseException, secrets: tuple[str, ...] = ()) -> GenAIError:
     return ProviderError(message, retryable=bool(forced), **common)
 
 
+def _raise(error: BaseException, exc: BaseException) -> NoReturn:
+    """Raise the SDK's error for ``exc`` with ``exc`` as its cause (a TLS or proxy failure stays visible), unless it
+    is ``exc`` itself or already ``exc``'s own cause (the SDK's transport refused the answer): no cycle."""
+    if error is exc:
+        raise error
+    if error is exc.__cause__:
+        raise error from None
+    raise error from exc
+
+
 def _current(method: Any) -> Any:
     """The method without the ``openai`` package's ``@deprecated`` wrapper. dall-e-2 variations and translations are
     still served and part of the SDK's contract (the catalog says when a model retires); the package's warning
@@ -178,7 +208,7 @@ def _sent_unanswered(exc: BaseException) -> bool:
 
 def _with_call_options(args: dict[str, Any], request: Request, ctx: CallContext) -> dict[str, Any]:
     """Add what every call carries: the user's provider options, the idempotency key, this attempt's timeout."""
-    args.update(request.options.provider_options.get("openai", {}))
+    args.update(OPTIONS.for_request(request))
     args["extra_headers"] = {"Idempotency-Key": ctx.idempotency_key}
     if ctx.timeout is not None:
         args["timeout"] = ctx.timeout
@@ -254,17 +284,9 @@ class OpenAIProvider:
         return None
 
     def check(self, model: ModelInfo, request: Request) -> list[str]:
-        if isinstance(request, (TranscribeRequest, SynthesizeRequest)):
-            check_option_keys(request, "openai", _SPEECH_OPTION_KEYS.get(request.operation, set()), f"speech.{request.operation}")
+        OPTIONS.for_request(request)
+        if not isinstance(request, ImageRequest):
             return []
-        assert isinstance(request, ImageRequest)
-        options = dict(request.options.provider_options.get("openai", {}))
-        unknown = set(options) - _OPTION_KEYS[request.operation]
-        if unknown:
-            raise InvalidRequestError(
-                f"provider_options['openai'] for images.{request.operation}: unknown key(s) {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(sorted(_OPTION_KEYS[request.operation]))}"
-            )
         if model.name == "dall-e-2" and request.operation in ("edit", "variations"):
             for image in request.images:
                 if image.width != image.height:
@@ -354,7 +376,7 @@ class OpenAIProvider:
                 image = self._decode(item)
                 images.append(image if image is not None else self._download(item.url, ctx.timeout))
         except BaseException as exc:
-            raise self._failure(exc, n, ctx) from None
+            _raise(self._failure(exc, n, ctx), exc)
         return self._batch(response, images)
 
     async def aimages(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch:
@@ -374,7 +396,7 @@ class OpenAIProvider:
                 image = self._decode(item)
                 images.append(image if image is not None else await self._adownload(item.url, ctx.timeout))
         except BaseException as exc:
-            raise self._failure(exc, n, ctx) from None
+            _raise(self._failure(exc, n, ctx), exc)
         return self._batch(response, images)
 
     def _failure(self, exc: BaseException, n: int, ctx: CallContext) -> BaseException:
@@ -448,7 +470,7 @@ class OpenAIProvider:
             else:
                 response = self.client.audio.transcriptions.create(**args)
         except openai.OpenAIError as exc:
-            raise map_error(exc, (self._key,)) from None
+            _raise(map_error(exc, (self._key,)), exc)
         return self._transcript(response, request, part)
 
     async def atranscribe(self, model: ModelInfo, request: TranscribeRequest, part: AudioPart, ctx: CallContext) -> TranscriptPart:
@@ -459,7 +481,7 @@ class OpenAIProvider:
             else:
                 response = await self.aclient.audio.transcriptions.create(**args)
         except openai.OpenAIError as exc:
-            raise map_error(exc, (self._key,)) from None
+            _raise(map_error(exc, (self._key,)), exc)
         return self._transcript(response, request, part)
 
     def _speech_args(self, model: ModelInfo, request: SynthesizeRequest, text: str, ctx: CallContext, final: bool) -> dict[str, Any]:
@@ -491,7 +513,7 @@ class OpenAIProvider:
         try:
             response = self.client.audio.speech.create(**args)
         except openai.OpenAIError as exc:
-            raise map_error(exc, (self._key,)) from None
+            _raise(map_error(exc, (self._key,)), exc)
         return self._speech(response, args["response_format"])
 
     async def asynthesize(
@@ -501,7 +523,7 @@ class OpenAIProvider:
         try:
             response = await self.aclient.audio.speech.create(**args)
         except openai.OpenAIError as exc:
-            raise map_error(exc, (self._key,)) from None
+            _raise(map_error(exc, (self._key,)), exc)
         return self._speech(response, args["response_format"])
 
     # -- URL results: fetched at once, with a size cap -----------------------------------------------------
@@ -532,7 +554,7 @@ class OpenAIProvider:
                 model=model, input=self._moderation_input(model, inputs), timeout=timeout
             )
         except openai.OpenAIError as exc:
-            raise map_error(exc, (self._key,)) from None
+            _raise(map_error(exc, (self._key,)), exc)
         return self._moderation_scores(response)
 
     async def amoderate(self, model: str, inputs: list[dict[str, Any]], timeout: float | None) -> list[dict[str, float]]:
@@ -541,7 +563,7 @@ class OpenAIProvider:
                 model=model, input=self._moderation_input(model, inputs), timeout=timeout
             )
         except openai.OpenAIError as exc:
-            raise map_error(exc, (self._key,)) from None
+            _raise(map_error(exc, (self._key,)), exc)
         return self._moderation_scores(response)
 
     def _download(self, url: str | None, timeout: float | None) -> Image:

