@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Never, TypeVar
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -540,10 +540,18 @@ class _BaseClient:
         trusted_hosts: Sequence[str] | str | None = None,
         providers: Mapping[str, Provider] | None = None,
         clock: Callable[[], datetime] | None = None,
+        **unknown: Never,  # a misspelt setting: flagged by type checkers, a ConfigError when run
     ) -> None:
         """Settings not given here come from ``config`` (a genai.toml, its ``profile``), then ``GENAI_*`` variables.
         ``ledger`` may be a URL or a ledger object; ``providers`` maps provider names to provider objects used in
         place of the built-in ones (``genai_sdk.testing.FakeProvider``, a custom backend)."""
+        if unknown:
+            from ._config import KEYS
+
+            raise ConfigError(
+                f"Client(): unknown setting(s) {', '.join(sorted(unknown))}; known settings: {', '.join(KEYS)}, "
+                "and the objects providers= and clock="
+            )
         overrides = {
             "image": image,
             "video": video,

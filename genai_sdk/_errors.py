@@ -22,13 +22,22 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-# Keys look like "sk-...", "r8_...", or are passed as bearer tokens; none may reach a message or repr.
-_SECRET_PATTERNS = (
+# A URL's password, bearer tokens, and each provider's key shapes (from the providers' table, providers/_specs.py:
+# "sk-...", "r8_..."): none may reach a message or repr.
+_GENERIC_SECRETS = (
     re.compile(r"(://[^/:@\s]*:)[^@/\s]+(?=@)"),  # the password of a URL: postgresql://user:secret@host
-    re.compile(r"sk-[A-Za-z0-9_\-]{6,}"),
-    re.compile(r"r8_[A-Za-z0-9]{6,}"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9_\-\.]{6,}"),
 )
+_secret_patterns: tuple[re.Pattern[str], ...] | None = None
+
+
+def _patterns() -> tuple[re.Pattern[str], ...]:
+    global _secret_patterns
+    if _secret_patterns is None:  # read on first use: the providers' table is not imported with genai_sdk
+        from .providers._specs import secret_patterns
+
+        _secret_patterns = _GENERIC_SECRETS + secret_patterns()
+    return _secret_patterns
 
 
 def redact(text: str, secrets: Sequence[str] = ()) -> str:
@@ -36,7 +45,7 @@ def redact(text: str, secrets: Sequence[str] = ()) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "[redacted]")
-    for pattern in _SECRET_PATTERNS:
+    for pattern in _patterns():
         text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "[redacted]", text)
     return text
 

@@ -23,8 +23,11 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """No stray genai.toml, GENAI_* variable, real key or user ledger may leak into a test."""
+    from genai_sdk.providers._specs import environment_variables
+
+    providers = set(environment_variables())  # every backend's keys and base URLs, from the providers' table
     for key in list(os.environ):
-        if (key.startswith("GENAI_") and key != POSTGRES_ENV) or key in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        if (key.startswith("GENAI_") and key != POSTGRES_ENV) or key in providers:
             monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data")))  # the default SQLite ledger lands here

@@ -33,7 +33,7 @@ def test_async_retries_and_failure_release(genai_emulator: Emulator) -> None:
         genai_emulator.fail("images.generate", "server_error", times=5)
         with pytest.raises(genai.ProviderUnavailableError):
             await client.images.generate("a couch", size="256x256")
-        assert client._pipeline.ledger.reserved("default") == 0
+        assert await client.credits.reserved() == 0
         assert len([e for e in await client.credits.history() if e.kind == "charge"]) == 1
         await client.aclose()
 
@@ -52,7 +52,7 @@ def test_async_split_calls_run_concurrently_and_fail_together(genai_emulator: Em
         with pytest.raises(genai.ProviderError) as info:
             await client.images.generate("a couch", model="openai:dall-e-3", n=3)
         assert info.value.status == 400
-        assert client._pipeline.ledger.reserved("default") == 0
+        assert await client.credits.reserved() == 0
         charges = [e for e in await client.credits.history() if e.kind == "charge"]
         assert len(charges) == 1
         await client.aclose()

@@ -150,9 +150,12 @@ def test_credits_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     assert "granted 100; balance 100" in capsys.readouterr().out
     assert main(["credits", "budget", "--credits", "30", "--period", "day", "--account", "ann"]) == 0
     assert capsys.readouterr().out.strip() == "budget: 30 credits a day"
-    client = genai.Client(account="ann")  # the same default ledger, from another client
+    from genai_sdk.credits import default_ledger_url, open_ledger
+
+    ledger = open_ledger(default_ledger_url())  # the same default ledger, opened on its own
     with pytest.raises(genai.BudgetExceededError):
-        client.credits._pipeline.ledger.reserve("ann", __import__("decimal").Decimal(31), None, "r", "m")
+        ledger.reserve("ann", __import__("decimal").Decimal(31), None, "r", "m")
+    ledger.close()
     assert main(["credits", "grant", "5", "--expires", "2099-01-31", "--account", "ann"]) == 0
     capsys.readouterr()
     assert main(["credits", "balance", "--account", "ann"]) == 0

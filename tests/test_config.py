@@ -85,8 +85,8 @@ def test_bad_environment_value_names_the_variable() -> None:
 
 
 def test_unknown_keyword_is_refused() -> None:
-    with pytest.raises(TypeError):
-        genai.Client(imagee="openai:dall-e-2")  # type: ignore[call-arg]  # a misspelt setting, on purpose
+    with pytest.raises(genai.ConfigError, match="unknown setting.*imagee.*known settings: image"):
+        genai.Client(imagee="openai:dall-e-2")  # type: ignore[arg-type]  # a misspelt setting, on purpose
 
 
 def test_unknown_ledger_and_policy_settings() -> None:

@@ -218,11 +218,14 @@ def test_secrets_in_ledger_urls_never_show(monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(genai.ConfigError) as info:
         genai.Client(ledger="redis://alice:hunter2@cache:6379")
     assert "hunter2" not in str(info.value) and "alice:[redacted]@" in str(info.value)
-    client = genai.Client(ledger="memory://")
-    settings = dataclasses.replace(client.settings, ledger="postgresql://bob:hunter2@db/genai")
+    settings = dataclasses.replace(genai.Client(ledger="memory://").settings, ledger="postgresql://bob:hunter2@db/genai")
     assert "hunter2" not in repr(settings)
-    client._pipeline.settings = settings
-    assert "hunter2" not in repr(client)
+    from genai_sdk.credits._memory import MemoryLedger
+
+    with pytest.MonkeyPatch.context() as patch:  # a client whose settings name a PostgreSQL URL with a password
+        patch.setenv("GENAI_LEDGER", "postgresql://bob:hunter2@db/genai")
+        client = genai.Client(ledger=MemoryLedger())  # the ledger object is used; the settings still hold the URL
+    assert "hunter2" not in repr(client) and "hunter2" not in repr(client.settings)
 
 
 def test_the_default_ledger_is_private_to_its_user(tmp_path: Path) -> None:
@@ -246,8 +249,10 @@ def test_the_history_adds_up_to_the_balance_across_a_first_grant(genai_emulator:
 def test_a_usd_budget_keeps_holding_priced_calls_after_an_unpriced_one(genai_emulator: Emulator) -> None:
     from decimal import Decimal
 
-    client = _client()
-    ledger = client._pipeline.ledger
+    from genai_sdk.credits._memory import MemoryLedger
+
+    ledger = MemoryLedger()
+    client = fast(genai.Client(image="openai:dall-e-2", ledger=ledger, policy="off"))
     reservation = ledger.reserve("default", Decimal(1), None, "unpriced-call", "replicate:someone/model")
     ledger.commit(reservation, Decimal(1), None)
     client.credits.set_budget(usd=5)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import genai_sdk as genai
+from genai_sdk.credits._memory import MemoryLedger
 from genai_sdk.testing import Emulator
 
 from .conftest import fast
@@ -29,7 +30,7 @@ def test_success_after_retries_is_charged_once(client: genai.Client, genai_emula
     assert charges[0].usd == Decimal("0.032") == result.cost.usd
     assert charges[0].credits == -result.cost.credits
     assert not result.cost.estimated
-    assert client._pipeline.ledger.reserved("default") == 0
+    assert client.credits.reserved() == 0
 
 
 def test_failure_after_retries_is_not_charged(client: genai.Client, genai_emulator: Emulator) -> None:
@@ -39,7 +40,7 @@ def test_failure_after_retries_is_not_charged(client: genai.Client, genai_emulat
     assert info.value.status == 503 and info.value.request_id
     assert len(genai_emulator.calls("images.generate")) == 3  # one try and max_retries=2
     assert _charges(client) == []
-    assert client._pipeline.ledger.reserved("default") == 0
+    assert client.credits.reserved() == 0
 
 
 def test_local_refusal_reserves_nothing_and_sends_nothing(
@@ -47,16 +48,14 @@ def test_local_refusal_reserves_nothing_and_sends_nothing(
 ) -> None:
     rules = tmp_path / "rules.toml"
     rules.write_text('[categories]\nfurniture = ["couch"]\n', encoding="utf-8")
-    client = genai.Client(image="openai:dall-e-2", policy=str(rules))
     reserved: list[object] = []
-    ledger = client._pipeline.ledger
-    original = ledger.reserve
 
-    def reserve(*a: Any, **k: Any) -> Any:
-        reserved.append(a)
-        return original(*a, **k)
+    class Watched(MemoryLedger):  # a ledger object passed in: no patching of the client's insides
+        def reserve(self, *a: Any, **k: Any) -> Any:
+            reserved.append(a)
+            return super().reserve(*a, **k)
 
-    monkeypatch.setattr(ledger, "reserve", reserve)
+    client = genai.Client(image="openai:dall-e-2", policy=str(rules), ledger=Watched())
     with pytest.raises(genai.ContentPolicyError) as info:
         client.images.generate("an avocado couch")
     assert (info.value.stage, info.value.source, info.value.categories) == ("prompt", "local", ["furniture"])
@@ -74,7 +73,7 @@ def test_provider_refusal_is_not_retried_nor_charged(client: genai.Client, genai
     assert info.value.categories == ["content_policy_violation"]
     assert info.value.request_id
     assert len(genai_emulator.calls()) == 1
-    assert _charges(client) == [] and client._pipeline.ledger.reserved("default") == 0
+    assert _charges(client) == [] and client.credits.reserved() == 0
 
 
 def test_budget_refusal_happens_before_sending(client: genai.Client, genai_emulator: Emulator) -> None:
@@ -172,7 +171,7 @@ def test_a_failed_part_releases_everything(genai_emulator: Emulator) -> None:
     genai_emulator.fail("images.generate", "bad_request", times=1)
     with pytest.raises(genai.ProviderError):
         client.images.generate("a couch", model="openai:dall-e-3", n=3)
-    assert client.credits.history() == [] and client._pipeline.ledger.reserved("default") == 0
+    assert client.credits.history() == [] and client.credits.reserved() == 0
 
 
 def test_progress_is_reported(client: genai.Client) -> None:
@@ -189,4 +188,4 @@ def test_a_failing_progress_callback_does_not_leak_a_reservation(client: genai.C
 
     with pytest.raises(RuntimeError):
         client.images.generate("a couch", size="256x256", on_progress=broken)
-    assert client._pipeline.ledger.reserved("default") == 0 and _charges(client) == []
+    assert client.credits.reserved() == 0 and _charges(client) == []

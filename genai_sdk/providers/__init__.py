@@ -9,19 +9,11 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from .._errors import ConfigError, InvalidRequestError
+from ._specs import BY_NAME as _REGISTRY  # the providers' table: see _specs.py
 
 if TYPE_CHECKING:
     from .._config import Settings
     from .base import Provider
-
-# provider name -> (module, class, the extra that installs what it needs, the package that extra brings)
-_REGISTRY: dict[str, tuple[str | None, str, str, str]] = {
-    "openai": ("genai_sdk.providers.openai", "OpenAIProvider", "openai", "openai"),
-    "replicate": ("genai_sdk.providers.replicate", "ReplicateProvider", "replicate", "httpx"),
-    "diffusers": ("genai_sdk.providers.diffusers", "DiffusersProvider", "local", "diffusers"),
-    "whisper": ("genai_sdk.providers.whisper", "WhisperProvider", "local", "faster_whisper"),
-    "piper": ("genai_sdk.providers.piper", "PiperProvider", "local", "piper"),
-}
 
 KNOWN_PROVIDERS = tuple(_REGISTRY)
 
@@ -83,9 +75,8 @@ class ProviderPool:
 def _create(name: str, settings: Settings, environ: Mapping[str, str]) -> Provider:
     if name not in _REGISTRY:
         raise ConfigError(f"unknown provider {name!r}: use one of {', '.join(KNOWN_PROVIDERS)}")
-    module_name, class_name, extra, package = _REGISTRY[name]
-    if module_name is None:
-        raise ConfigError(f"the {name!r} provider is not part of this release of genai-sdk yet")
+    spec = _REGISTRY[name]
+    module_name, class_name, extra, package = spec.module, spec.cls, spec.extra, spec.package
     try:
         module = importlib.import_module(module_name)
         provider: Provider = getattr(module, class_name)(settings, environ)
