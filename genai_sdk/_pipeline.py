@@ -268,7 +268,7 @@ class Pipeline:
             raise
         self._record_spent(run, outcomes)
         self.ledger.commit(reservation, cost.credits, cost.usd)
-        run.report("done")
+        self._report_done(run)
         return result
 
     # Work a backend did and billed that the caller did not get (an answer that could not be used, a result file
@@ -361,7 +361,11 @@ class Pipeline:
         if run.spent:
             await self._ledger(self._record_spent, run, outcomes)
         await self._acommit(run, cost)
-        run.report("done")
+        try:
+            run.report("done")
+        except BaseException:  # on_progress raised after the charge: the history says the result was not delivered
+            await self._ledger(self._record_cancelled, run)
+            raise
         return result
 
     # A ledger operation in a worker thread runs to its end even when the task awaiting it is cancelled, or when the
@@ -400,6 +404,15 @@ class Pipeline:
         except asyncio.CancelledError:
             # The backend did the work and the charge stands; the caller, who gave up, gets nothing: say so.
             done.add_done_callback(lambda _: self._record_cancelled(run))
+            raise
+
+    def _report_done(self, run: _Run) -> None:
+        """The last progress report. The call is charged by now: if ``on_progress`` raises here, the caller does not
+        get the result it paid for, and the history says so (a ``cancelled`` line next to the charge)."""
+        try:
+            run.report("done")
+        except BaseException:
+            self._record_cancelled(run)
             raise
 
     def _record_cancelled(self, run: _Run) -> None:

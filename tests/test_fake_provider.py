@@ -128,3 +128,29 @@ def test_a_calls_warnings_are_logged_once(caplog: pytest.LogCaptureFixture) -> N
         result = client.images.generate("a cat", n=2)  # one picture made of two asked for: a warning
     [record] = [r for r in caplog.records if r.name == "genai_sdk"]
     assert result.warnings and all(w in record.getMessage() for w in result.warnings)
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_on_progress_raising_after_the_charge_is_in_the_history(asynchronous: bool) -> None:
+    """The call was charged when on_progress raised at "done": the caller got nothing, and the history says so."""
+
+    def stop_at_done(progress: genai.Progress) -> None:
+        if progress.stage == "done":
+            raise KeyError("the application's own error")
+
+    fake = FakeProvider()
+    if asynchronous:
+
+        async def run() -> list[str]:
+            async with genai.AsyncClient(image="fake:painter", ledger="memory://", policy="off", providers={"fake": fake}) as client:
+                with pytest.raises(KeyError):
+                    await client.images.generate("a cat", on_progress=stop_at_done)
+                return [e.kind for e in await client.credits.history()]
+
+        kinds = asyncio.run(run())
+    else:
+        client = _client(fake)
+        with pytest.raises(KeyError):
+            client.images.generate("a cat", on_progress=stop_at_done)
+        kinds = [e.kind for e in client.credits.history()]
+    assert kinds == ["charge", "cancelled"]
