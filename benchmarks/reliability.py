@@ -18,6 +18,7 @@ import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -48,15 +49,44 @@ def _report(name: str, ends: list[tuple[str, float]], timeout: float, ledger: di
         print(f"  {key:32s} {value}")
 
 
-def _ledger(history: list[Any], reserved: Any, billable: int) -> dict[str, Any]:
+def _ledger(history: list[Any], reserved: Any, billable: int, per_image: Decimal) -> dict[str, Any]:
+    """What the ledger holds against what the backend made (``billable`` images), in credits: a call whose attempts
+    lost two generations has one spent line holding both."""
     charges = [e for e in history if e.kind == "charge"]
     spent = [e for e in history if e.kind == "spent"]
-    return {"charges": len(charges), "spent entries": len(spent), "generations made (billable)": billable,
-            "unrecorded generations": max(0, billable - len(charges) - len(spent)), "left reserved": reserved}  # fmt: skip
+    recorded = -sum((e.credits for e in charges + spent), Decimal(0))
+    return {"charges": len(charges), "spent lines": len(spent), "images made (billable)": billable,
+            "credits recorded / made": f"{recorded} / {billable * per_image}",
+            "unrecorded credits": max(Decimal(0), billable * per_image - recorded), "left reserved": reserved}  # fmt: skip
 
 
 def _billable(emulator: Emulator) -> int:
-    return sum(1 for r in emulator.calls("images.generate") if r.status == 200 and r.fault != "no_images")
+    return sum(int(r.json.get("n", 1)) for r in emulator.calls("images.generate") if r.status == 200 and r.fault != "no_images")
+
+
+def _per_image(model: str, size: str | None = "256x256") -> Decimal:
+    credits: Decimal = genai.Client(ledger="memory://").images.estimate("x", model=model, size=size).credits
+    return credits
+
+
+def _timed(call: Any) -> tuple[str, float]:
+    """How one request ended, and how long it took."""
+    started = time.monotonic()
+    try:
+        call()
+        error = None
+    except BaseException as exc:  # noqa: BLE001 - counted
+        error = exc
+    return _ended(error), time.monotonic() - started
+
+
+def _under_chaos(emulator: Emulator, faults: dict[str, list[Any]], rate: float, seed: int, one: Any, requests: int) -> list[tuple[str, float]]:
+    """``one(index)`` for each request, from 16 threads, with ``rate`` of the answers spoilt."""
+    emulator.chaos(rate, faults, seed=seed)
+    with ThreadPoolExecutor(16) as pool:
+        ends = list(pool.map(one, range(requests)))
+    emulator.chaos(0, {})
+    return ends
 
 
 def sdk_sync(emulator: Emulator, requests: int, rate: float, timeout: float) -> None:
@@ -65,20 +95,12 @@ def sdk_sync(emulator: Emulator, requests: int, rate: float, timeout: float) -> 
     client.retry_policy.initial_delay, client.retry_policy.max_delay = 0.01, 0.05
 
     def one(index: int) -> tuple[str, float]:
-        started = time.monotonic()
-        try:
-            client.images.generate(PROMPT, size="256x256", timeout=timeout, provider_options=URL if index % 2 else None)
-            error = None
-        except BaseException as exc:  # noqa: BLE001 - counted
-            error = exc
-        return _ended(error), time.monotonic() - started
+        options = URL if index % 2 else None
+        return _timed(lambda: client.images.generate(PROMPT, size="256x256", timeout=timeout, provider_options=options))
 
-    emulator.chaos(rate, CHAOS_OPENAI_IMAGES, seed=1)
-    with ThreadPoolExecutor(16) as pool:
-        ends = list(pool.map(one, range(requests)))
-    emulator.chaos(0, {})
+    ends = _under_chaos(emulator, CHAOS_OPENAI_IMAGES, rate, 1, one, requests)
     _report("genai_sdk, sync (16 threads)", ends, timeout,
-            _ledger(client.credits.history(), client.credits.reserved(), _billable(emulator)))  # fmt: skip
+            _ledger(client.credits.history(), client.credits.reserved(), _billable(emulator), _per_image("openai:dall-e-2")))  # fmt: skip
 
 
 def sdk_async(emulator: Emulator, requests: int, rate: float, timeout: float) -> None:
@@ -101,7 +123,7 @@ def sdk_async(emulator: Emulator, requests: int, rate: float, timeout: float) ->
                 return _ended(error), time.monotonic() - started
 
         ends = await asyncio.gather(*(one(i) for i in range(requests)))
-        return list(ends), _ledger(await client.credits.history(), await client.credits.reserved(), _billable(emulator))
+        return list(ends), _ledger(await client.credits.history(), await client.credits.reserved(), _billable(emulator), _per_image("openai:dall-e-2"))
 
     emulator.chaos(rate, CHAOS_OPENAI_IMAGES, seed=2)
     ends, ledger = asyncio.run(run())
@@ -140,10 +162,7 @@ def raw_openai(emulator: Emulator, requests: int, rate: float, timeout: float) -
     # Without the faults that send results to private addresses: the raw client would connect there, and this
     # benchmark talks to loopback only.
     safe = {op: [f for f in kinds if f not in ("private_url", "redirect_private")] for op, kinds in CHAOS_OPENAI_IMAGES.items()}
-    emulator.chaos(rate, safe, seed=1)
-    with ThreadPoolExecutor(16) as pool:
-        ends = list(pool.map(one, range(requests)))
-    emulator.chaos(0, {})
+    ends = _under_chaos(emulator, safe, rate, 1, one, requests)
     _report("raw openai-python + httpx + Pillow, sync (16 threads)", ends, timeout,
             {"generations made (billable)": _billable(emulator), "recorded": "nothing: no ledger"})  # fmt: skip
 
@@ -156,22 +175,17 @@ def sdk_replicate(emulator: Emulator, requests: int, rate: float, timeout: float
     delivered: set[str] = set()
 
     def one(index: int) -> tuple[str, float]:
-        started = time.monotonic()
-        try:
+        def call() -> None:
             result = client.images.generate(PROMPT, model="replicate:black-forest-labs/flux-schnell", timeout=timeout)
             delivered.update(result.request_ids)
-            error = None
-        except BaseException as exc:  # noqa: BLE001
-            error = exc
-        return _ended(error), time.monotonic() - started
 
-    emulator.chaos(rate, CHAOS_REPLICATE, seed=3)
-    with ThreadPoolExecutor(16) as pool:
-        ends = list(pool.map(one, range(requests)))
-    emulator.chaos(0, {})
+        return _timed(call)
+
+    ends = _under_chaos(emulator, CHAOS_REPLICATE, rate, 3, one, requests)
     counts = emulator.replicate.status_counts()
     succeeded = {pid for pid, p in emulator.replicate.predictions.items() if p.body["status"] == "succeeded"}
-    ledger = _ledger(client.credits.history(), client.credits.reserved(), len(succeeded))
+    images = sum(int(p.body["input"].get("num_outputs") or 1) for pid, p in emulator.replicate.predictions.items() if pid in succeeded)
+    ledger = _ledger(client.credits.history(), client.credits.reserved(), images, _per_image("replicate:black-forest-labs/flux-schnell", None))
     ledger["predictions by status"] = dict(counts)
     ledger["succeeded, not delivered"] = len(succeeded - delivered)
     _report("genai_sdk, Replicate, sync (16 threads)", ends, timeout, ledger)

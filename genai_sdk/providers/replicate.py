@@ -502,7 +502,7 @@ class ReplicateProvider:
                     else:
                         time.sleep(step.seconds)
                 else:
-                    answer = fetch(httpx_module(), self._downloads, step.url, self._guard, provider="replicate",
+                    answer = fetch(_httpx(), self._downloads, step.url, self._guard, provider="replicate",
                                    timeout=step.timeout)
             except GenAIError as exc:
                 error = exc
@@ -636,7 +636,8 @@ def _unbounded(step: _Http) -> Iterator[None]:
         yield
 
 
-def httpx_module() -> Any:
+def _httpx() -> Any:
+    """The httpx module, imported when a provider is made (not with this module's other imports: see __init__)."""
     import httpx
 
     return httpx
