@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import cast
 
 from ._errors import ConfigError
 
@@ -75,6 +77,8 @@ class ModelInfo:
     retired_on: date | None = None
     replacement: str | None = None
     portable: frozenset[str] = frozenset()  # which of seed, negative_prompt, steps, guidance it honours
+    exact_sizes: bool = False  # it makes pictures of exactly the size asked for (checked on every answer)
+    durations: tuple[float, ...] = ()  # the only lengths (seconds) a video model makes, its default first
     # speech
     english_only: bool = False
     segments: bool = True  # answers with timed segments (else one segment spans the audio)
@@ -95,173 +99,96 @@ class ModelInfo:
         return operation in self.operations
 
 
-_USD = Decimal
-_OPENAI_PAGES = "OpenAI model pages (third-party quotes where OpenAI lists none)"
+# -- the catalog files: the ``models`` of each ``providers/<name>.json`` --------------------------------------------
+#
+# Each model is an object of ModelInfo's fields (lists for tuples and sets, ISO dates); ``"template": "x"`` starts it
+# from the file's ``templates.x``; ``size_rule`` is an object of SizeRule's fields or the name of one of the file's
+# ``size_rules``; ``"price": {"unit": ..., "usd": {key: "USD"}}`` (or ``usd_per_million``), its source and date from
+# the file's ``prices`` unless given. Prices are strings, read as exact decimals; ``comment`` is for readers.
+
+_TUPLES = ("sizes", "qualities", "styles", "edit_sizes", "voices", "audio_formats", "speed_range", "durations")
+_SETS = ("operations", "portable")
 
 
-def _dalle2_prices() -> PriceTable:
+def size_rule(provider: str, name: str) -> SizeRule:
+    """A size rule a provider's file names in its ``[size_rules]`` (for models it describes when first used)."""
+    from .providers._specs import provider_files
+
+    return SizeRule(**provider_files()[provider]["size_rules"][name])
+
+
+def _price(table: Mapping[str, object], defaults: Mapping[str, object]) -> PriceTable:
+    usd = {key: Decimal(str(value)) for key, value in dict(table.get("usd", {})).items()}  # type: ignore[call-overload]
+    per_million = dict(table.get("usd_per_million", {}))  # type: ignore[call-overload]
+    usd.update({key: Decimal(str(value)) / 1_000_000 for key, value in per_million.items()})
     return PriceTable(
-        "image",
-        {"*@256x256": _USD("0.016"), "*@512x512": _USD("0.018"), "*@1024x1024": _USD("0.020")},
-        _OPENAI_PAGES,
-        "2026-08",
+        str(table["unit"]), usd, str(table.get("source", defaults.get("source", ""))),
+        str(table.get("as_of", defaults.get("as_of", ""))),
+    )  # fmt: skip
+
+
+def _model(provider: str, data: Mapping[str, object], file: Mapping[str, object]) -> ModelInfo:
+    fields = dict(data)
+    template = fields.pop("template", None)
+    if template is not None:
+        fields = {**file["templates"][template], **fields}  # type: ignore[index]
+    fields.pop("comment", None)
+    if isinstance(fields.get("retired_on"), str):
+        fields["retired_on"] = date.fromisoformat(str(fields["retired_on"]))
+    for key in _TUPLES:
+        if key in fields:
+            fields[key] = tuple(cast(Iterable[object], fields[key]))
+    for key in _SETS:
+        if key in fields:
+            fields[key] = frozenset(cast(Iterable[object], fields[key]))
+    rule = fields.get("size_rule")
+    if isinstance(rule, str):
+        fields["size_rule"] = SizeRule(**file["size_rules"][rule])  # type: ignore[index]
+    elif isinstance(rule, Mapping):
+        fields["size_rule"] = SizeRule(**rule)
+    if "price" in fields:
+        fields["price"] = _price(fields["price"], file.get("prices", {}))  # type: ignore[arg-type]
+    try:
+        return ModelInfo(provider=provider, **fields)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise ConfigError(f"providers/{provider}.json: model {data.get('name')!r} is malformed: {exc}") from exc
+
+
+@functools.cache
+def _builtin_models() -> tuple[ModelInfo, ...]:
+    from .providers._specs import provider_files
+
+    return tuple(
+        _model(provider, model, file) for provider, file in provider_files().items() for model in file.get("models", ())
     )
 
 
-def _gpt_image_prices(low: tuple[str, str], medium: tuple[str, str], high: tuple[str, str]) -> PriceTable:
-    table = {}
-    for quality, (square, other) in {"low": low, "medium": medium, "high": high}.items():
-        table[f"{quality}@1024x1024"] = _USD(square)
-        table[f"{quality}@*"] = _USD(other)
-    return PriceTable("image", table, _OPENAI_PAGES, "2026-08")
+def markdown(models: Iterable[ModelInfo]) -> str:
+    """The models as the Markdown table of their provider's docs page (a test keeps the pages equal to it)."""
+    rows = ["| model | operations | sizes | USD | status |", "|---|---|---|---|---|"]
+    for m in models:
+        sizes = ", ".join(s for s in m.sizes if s != "auto" or not m.size_rule)
+        if m.size_rule is not None:
+            r = m.size_rule
+            rule = f"any WxH, edges multiples of {r.multiple_of} from {r.min_edge} to {r.max_edge}, ratio up to {r.max_ratio:g}:1"
+            sizes = f"{sizes}; {rule}" if sizes else rule
+        if m.durations:
+            sizes += f"; {', '.join(f'{d:g}' for d in m.durations)} s"
+        if m.retired_on is not None:
+            status = f"retired {m.retired_on.isoformat()}"
+        else:
+            status = "recommended" if m.recommended else "available"
+        rows.append(f"| `{m.id}` | {', '.join(sorted(m.operations))} | {sizes} | {_price_text(m.price)} | {status} |")
+    return "\n".join(rows)
 
 
-_GPT_IMAGE_SIZES = ("1024x1024", "1536x1024", "1024x1536", "auto")
-_GPT_IMAGE_QUALITIES = ("low", "medium", "high", "auto")
-
-
-def _gpt_image(name: str, price: PriceTable | None, **extra: object) -> ModelInfo:
-    base = ModelInfo(
-        provider="openai",
-        name=name,
-        operations=frozenset({"images.generate", "images.edit"}),
-        sizes=_GPT_IMAGE_SIZES,
-        default_size="1024x1024",
-        qualities=_GPT_IMAGE_QUALITIES,
-        default_quality="auto",
-        estimate_quality="high",
-        max_n=10,
-        max_prompt=32000,
-        max_input_images=16,
-        edit_sizes=_GPT_IMAGE_SIZES,
-        price=price,
-    )
-    return replace(base, **extra)  # type: ignore[arg-type]
-
-
-def _builtin_models() -> list[ModelInfo]:
-    return [
-        ModelInfo(
-            provider="openai",
-            name="dall-e-2",
-            operations=IMAGE_OPERATIONS,
-            sizes=("256x256", "512x512", "1024x1024"),
-            default_size="1024x1024",
-            qualities=("standard",),
-            default_quality="standard",
-            max_n=10,
-            max_prompt=1000,
-            max_input_images=1,
-            edit_sizes=("256x256", "512x512", "1024x1024"),
-            price=_dalle2_prices(),
-            notes="edits and variations need a square PNG under 4 MB",
-        ),
-        ModelInfo(
-            provider="openai",
-            name="dall-e-3",
-            operations=frozenset({"images.generate"}),
-            sizes=("1024x1024", "1792x1024", "1024x1792"),
-            default_size="1024x1024",
-            qualities=("standard", "hd"),
-            default_quality="standard",
-            styles=("vivid", "natural"),
-            max_n=1,
-            max_prompt=4000,
-            price=PriceTable(
-                "image",
-                {
-                    "standard@1024x1024": _USD("0.040"),
-                    "standard@*": _USD("0.080"),
-                    "hd@1024x1024": _USD("0.080"),
-                    "hd@*": _USD("0.120"),
-                },
-                _OPENAI_PAGES,
-                "2026-08",
-            ),
-            retired_on=date(2026, 5, 12),
-            replacement="openai:gpt-image-1.5",
-        ),
-        _gpt_image(
-            "gpt-image-1",
-            _gpt_image_prices(("0.011", "0.016"), ("0.042", "0.063"), ("0.167", "0.25")),
-            retired_on=date(2026, 10, 23),
-            replacement="openai:gpt-image-1.5",
-        ),
-        _gpt_image("gpt-image-1-mini", _gpt_image_prices(("0.005", "0.006"), ("0.011", "0.015"), ("0.036", "0.052"))),
-        _gpt_image(
-            "gpt-image-1.5",
-            _gpt_image_prices(("0.009", "0.013"), ("0.034", "0.05"), ("0.133", "0.20")),
-            recommended=True,
-        ),
-        *_openai_speech_models(),
-        *_replicate_models(),
-        _gpt_image(
-            "gpt-image-2",
-            None,  # no published price in our sources yet: costs are reported unpriced, never as zero
-            sizes=("auto",),
-            size_rule=SizeRule(),
-            edit_sizes=("auto",),
-            notes="any WxH with edges divisible by 16, ratio up to 3:1, at most 3840x2160",
-        ),
-    ]
-
-
-_REPLICATE_PAGES = "Replicate model pages (per-image prices of official models)"
-REPLICATE_SIZES = SizeRule(multiple_of=8, min_edge=64, max_edge=4096, max_ratio=4.0, max_pixels=4096 * 4096)
-
-
-def _replicate_models() -> list[ModelInfo]:
-    def flux(name: str, usd: str, operations: frozenset[str], max_n: int) -> ModelInfo:
-        return ModelInfo(
-            provider="replicate", name=f"black-forest-labs/{name}", operations=operations, size_rule=REPLICATE_SIZES,
-            max_n=max_n, portable=frozenset({"seed", "negative_prompt", "steps", "guidance"}),
-            price=PriceTable("image", {"*@*": _USD(usd)}, _REPLICATE_PAGES, "2025"),
-            notes="sizes map to the nearest aspect ratio the model offers",
-        )
-
-    generate = frozenset({"images.generate"})
-    return [
-        flux("flux-schnell", "0.003", generate, 4),
-        flux("flux-dev", "0.025", frozenset({"images.generate", "images.edit", "images.variations"}), 4),
-        flux("flux-1.1-pro", "0.04", generate, 1),
-    ]
-
-
-_OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse", "marin", "cedar")
-_OPENAI_AUDIO_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
-OPENAI_UPLOAD_LIMIT = 25 * 1024 * 1024
-
-
-def _openai_speech_models() -> list[ModelInfo]:
-    def stt(name: str, price: str | None, operations: frozenset[str], segments: bool) -> ModelInfo:
-        table = PriceTable("minute", {"*@*": _USD(price)} if price else {}, _OPENAI_PAGES, "2026-08")
-        return ModelInfo(
-            provider="openai", name=name, operations=operations, price=table, segments=segments,
-            max_upload_bytes=OPENAI_UPLOAD_LIMIT, max_prompt=896,
-        )
-
-    def tts(name: str, per_million: str | None, **extra: object) -> ModelInfo:
-        usd = {"*@*": _USD(per_million) / 1_000_000} if per_million else {}
-        table = PriceTable("character", usd, _OPENAI_PAGES, "2026-08")
-        base = ModelInfo(
-            provider="openai", name=name, operations=frozenset({"speech.synthesize"}), price=table,
-            voices=_OPENAI_VOICES, default_voice="alloy", audio_formats=_OPENAI_AUDIO_FORMATS, max_chars=4096,
-        )
-        return replace(base, **extra)  # type: ignore[arg-type]
-
-    both = frozenset({"speech.transcribe", "speech.translate"})
-    sora = {"operations": frozenset({"videos.generate"}), "retired_on": date(2026, 9, 24),
-            "notes": "OpenAI shut the Videos API down with these models"}
-    return [
-        ModelInfo(provider="openai", name="sora-2", price=PriceTable("second", {"*@*": _USD("0.10")}, _OPENAI_PAGES, "2026-08"), **sora),  # type: ignore[arg-type]
-        ModelInfo(provider="openai", name="sora-2-pro", price=PriceTable("second", {"*@*": _USD("0.30")}, _OPENAI_PAGES, "2026-08"), **sora),  # type: ignore[arg-type]
-        stt("whisper-1", "0.006", both, True),
-        stt("gpt-4o-transcribe", None, frozenset({"speech.transcribe"}), False),
-        stt("gpt-4o-mini-transcribe", None, frozenset({"speech.transcribe"}), False),
-        tts("tts-1", "15"),
-        tts("tts-1-hd", "30"),
-        tts("gpt-4o-mini-tts", None),
-    ]
+def _price_text(price: PriceTable | None) -> str:
+    if price is None or not price.usd:
+        return "unpriced"
+    unit, scale = (("million characters", 1_000_000) if price.unit == "character" else (price.unit.replace("_", " "), 1))
+    low, high = (min(price.usd.values()) * scale, max(price.usd.values()) * scale)
+    amount = f"{low.normalize():f}" if low == high else f"{low.normalize():f} to {high.normalize():f}"
+    return f"{amount} per {unit}"
 
 
 class Catalog:

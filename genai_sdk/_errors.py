@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-# A URL's password, bearer tokens, and each provider's key shapes (from the providers' table, providers/_specs.py:
+# A URL's password, bearer tokens, and each provider's key shapes (from the providers' files, providers/<name>.json:
 # "sk-...", "r8_..."): none may reach a message or repr.
 _GENERIC_SECRETS = (
     re.compile(r"(://[^/:@\s]*:)[^@/\s]+(?=@)"),  # the password of a URL: postgresql://user:secret@host

@@ -408,12 +408,17 @@ def transport(
 FETCH_ATTEMPTS = 3  # a result file that fails to download is asked for again, never made again
 
 
-def fetch(http: ModuleType, client: Any, url: str, guard: AddressGuard, *, provider: str, timeout: float | None) -> bytes:
+def fetch(
+    http: ModuleType, client: Any, url: str, guard: AddressGuard, *, provider: str, timeout: float | None,
+    signed: Any = None,
+) -> bytes:  # fmt: skip
     """A result file's bytes: redirects followed one by one and every URL checked, the body read under the
-    transport's cap; a failure that may heal (a dropped connection, a 5xx) tried again while the deadline allows."""
+    transport's cap; a failure that may heal (a dropped connection, a 5xx) tried again while the deadline allows.
+    ``signed`` (a client with the API's credentials) makes the first request only: a redirect is followed without
+    them, so they never reach the host it leads to."""
     for attempt in range(1, FETCH_ATTEMPTS + 1):
         try:
-            return _fetch_once(http, client, url, guard, provider, timeout)
+            return _fetch_once(http, client, url, guard, provider, timeout, signed)
         except ProviderError as exc:
             pause = _pause_before_retry(exc, attempt)
             if pause is None:
@@ -422,12 +427,15 @@ def fetch(http: ModuleType, client: Any, url: str, guard: AddressGuard, *, provi
     raise AssertionError("unreachable")
 
 
-async def afetch(http: ModuleType, client: Any, url: str, guard: AddressGuard, *, provider: str, timeout: float | None) -> bytes:
+async def afetch(
+    http: ModuleType, client: Any, url: str, guard: AddressGuard, *, provider: str, timeout: float | None,
+    signed: Any = None,
+) -> bytes:  # fmt: skip
     import asyncio
 
     for attempt in range(1, FETCH_ATTEMPTS + 1):
         try:
-            return await _afetch_once(http, client, url, guard, provider, timeout)
+            return await _afetch_once(http, client, url, guard, provider, timeout, signed)
         except ProviderError as exc:
             pause = _pause_before_retry(exc, attempt)
             if pause is None:
@@ -444,11 +452,13 @@ def _pause_before_retry(error: ProviderError, attempt: int) -> float | None:
     return None if left is not None and left <= pause else pause
 
 
-def _fetch_once(http: ModuleType, client: Any, url: str, guard: AddressGuard, provider: str, timeout: float | None) -> bytes:
+def _fetch_once(
+    http: ModuleType, client: Any, url: str, guard: AddressGuard, provider: str, timeout: float | None, signed: Any
+) -> bytes:
     try:
-        for _ in range(MAX_REDIRECTS + 1):
+        for hop in range(MAX_REDIRECTS + 1):
             guard.check_url(url, provider)
-            with client.stream("GET", url, timeout=timeout) as response:
+            with (signed if hop == 0 and signed is not None else client).stream("GET", url, timeout=timeout) as response:
                 if response.status_code in _REDIRECTS and "location" in response.headers:
                     url = urljoin(url, response.headers["location"])
                     continue
@@ -461,11 +471,14 @@ def _fetch_once(http: ModuleType, client: Any, url: str, guard: AddressGuard, pr
     raise ProviderError(f"the result {url} redirects more than {MAX_REDIRECTS} times", provider=provider, retryable=False)
 
 
-async def _afetch_once(http: ModuleType, client: Any, url: str, guard: AddressGuard, provider: str, timeout: float | None) -> bytes:
+async def _afetch_once(
+    http: ModuleType, client: Any, url: str, guard: AddressGuard, provider: str, timeout: float | None, signed: Any
+) -> bytes:
     try:
-        for _ in range(MAX_REDIRECTS + 1):
+        for hop in range(MAX_REDIRECTS + 1):
             guard.check_url(url, provider)
-            async with client.stream("GET", url, timeout=timeout) as response:
+            first = signed if hop == 0 and signed is not None else client
+            async with first.stream("GET", url, timeout=timeout) as response:
                 if response.status_code in _REDIRECTS and "location" in response.headers:
                     url = urljoin(url, response.headers["location"])
                     continue

@@ -144,11 +144,11 @@ class ImageJob(Job[int, ImageBatch, ImageResult]):
         return batch
 
     def _check_sizes(self, batch: ImageBatch) -> None:
-        """Each picture's size against the one asked for, where the backend makes exactly that size (OpenAI's and
-        local models; Replicate's models round sizes their own way): a mismatch is a warning, and a picture whose
+        """Each picture's size against the one asked for, where the model makes exactly that size (the catalog's
+        ``exact_sizes``; Replicate's models round sizes their own way): a mismatch is a warning, and a picture whose
         area is off by more than 16 times cannot be what was asked for (a thumbnail, a placeholder): an error."""
         match = _SIZE.match(self.size or "")
-        if match is None or self.model.provider not in ("openai", "diffusers"):
+        if match is None or not self.model.exact_sizes:
             return
         width, height = int(match.group(1)), int(match.group(2))
         for image in batch.images:

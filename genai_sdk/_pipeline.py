@@ -252,7 +252,7 @@ class Pipeline:
                 def attempt(a: Attempt, part: Any = part, index: int = index) -> Any:
                     try:
                         return job.call(part, CallContext(f"{request_id}-{index}", a.timeout, a.number, run.on_step, run.cancelled))
-                    except GenAIError as error:
+                    except BaseException as error:  # Ctrl-C too: work the backend could not stop is spent
                         run.note_spent(error)
                         raise
 
@@ -452,16 +452,17 @@ class _Run:
         self.decision: PolicyDecision | None = None
         self.spent: dict[str, tuple[Any, str]] = {}  # key of billed work -> (what was made, why it was lost)
 
-    def note_spent(self, error: GenAIError) -> None:
+    def note_spent(self, error: BaseException) -> None:
         found = spent_work(error)
         if found is not None:
             key, outcome = found
-            self.spent[key] = (outcome, error.message)
+            reason = error.message if isinstance(error, GenAIError) else "the call was cancelled while the backend ran on"
+            self.spent[key] = (outcome, reason)
 
     async def acall(self, part: Any, ctx: CallContext) -> Any:
         try:
             return await self.job.acall(part, ctx)
-        except GenAIError as error:
+        except BaseException as error:  # a cancelled task too: work the backend could not stop is spent
             self.note_spent(error)
             raise
 

@@ -69,6 +69,11 @@ def build_video_job(
         raise InvalidRequestError(f"seconds={request.seconds}: ask for more than 0 and at most 600 seconds")
     if request.fps is not None and not 1 <= request.fps <= 120:
         raise InvalidRequestError(f"fps={request.fps}: use 1 to 120 frames a second")
+    if model.durations and request.seconds is not None and request.seconds not in model.durations:
+        lengths = ", ".join(f"{d:g}" for d in model.durations)
+        raise InvalidRequestError(f"seconds={request.seconds:g} is not available for {model.id}: it makes {lengths}-second videos")
+    if model.sizes and request.size is not None and request.size not in model.sizes:
+        raise InvalidRequestError(f"size={request.size!r} is not available for {model.id}: use one of {', '.join(model.sizes)}")
     if request.size is not None:
         match = re.fullmatch(r"(\d{1,5})x(\d{1,5})", request.size)
         if match is None:
@@ -82,7 +87,7 @@ def build_video_job(
             warnings.append(f"{model.id} does not support {name}: it was not applied")
     if provider is not None:
         warnings.extend(provider.check(model, request))
-    seconds = request.seconds or DEFAULT_SECONDS
+    seconds = request.seconds or (model.durations[0] if model.durations else DEFAULT_SECONDS)
     if model.price is not None and model.price.unit == "compute_second":
         units = Decimal(str(seconds)) * (request.fps or DEFAULT_FPS) * ESTIMATED_SECONDS_PER_FRAME
     else:

@@ -87,8 +87,10 @@ def test_emulator_command_serves_until_interrupted(tmp_path: Path) -> None:
     )
     try:
         assert process.stdout is not None
-        lines = [process.stdout.readline().strip() for _ in range(2)]
-        env = dict(line.removeprefix("export ").split("=", 1) for line in lines)
+        env: dict[str, str] = {}
+        while not {"OPENAI_BASE_URL", "OPENAI_API_KEY"} <= set(env) and len(env) < 20:  # one line per variable
+            name, _, value = process.stdout.readline().strip().removeprefix("export ").partition("=")
+            env[name] = value
         client = genai.Client(image="openai:dall-e-2")
         os.environ.update(env)
         try:

@@ -168,8 +168,8 @@ def test_secrets_are_redacted_from_provider_messages() -> None:
 
 
 def test_unreadable_image_data_is_a_provider_error(client: genai.Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    from genai_sdk.testing import _emulator
+    from genai_sdk.testing import _api_openai
 
-    monkeypatch.setattr(_emulator, "make_image", lambda *a, **k: b"not an image")
+    monkeypatch.setattr(_api_openai, "make_image", lambda *a, **k: b"not an image")
     with pytest.raises(genai.ProviderError, match="an image that cannot be used"):
         client.images.generate("a couch", size="256x256")

@@ -174,7 +174,7 @@ def test_faces_only_escalate_a_named_public_figure() -> None:
 
 def test_a_likeness_on_a_call_is_flagged(genai_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
     """The prompt names a person; the backend draws a face; the output check escalates it (flagged under standard)."""
-    monkeypatch.setattr("genai_sdk.testing._emulator.make_image", lambda *a, **k: _png(_face(int(a[1]))))
+    monkeypatch.setattr("genai_sdk.testing._api_openai.make_image", lambda *a, **k: _png(_face(int(a[1]))))
     result = _client().images.generate("Barack Obama giving a speech", size="256x256")
     prompt, output = result.policy
     assert prompt.allowed and prompt.people == ["Barack Obama"]

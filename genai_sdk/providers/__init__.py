@@ -9,13 +9,16 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from .._errors import ConfigError, InvalidRequestError
-from ._specs import BY_NAME as _REGISTRY  # the providers' table: see _specs.py
+from ._specs import providers as _spec_table  # the providers' table: see _specs.py
 
 if TYPE_CHECKING:
     from .._config import Settings
     from .base import Provider
 
-KNOWN_PROVIDERS = tuple(_REGISTRY)
+
+def known_providers() -> tuple[str, ...]:
+    """The names of the built-in providers (one ``<name>.json`` each, in name order)."""
+    return tuple(_spec_table())
 
 
 class ProviderPool:
@@ -40,12 +43,12 @@ class ProviderPool:
     def check_option_names(self, names: Iterable[str]) -> None:
         """Refuse ``provider_options`` keyed by a name that is neither a known provider nor one registered here (a
         misspelt name would otherwise be ignored), suggesting the closest name."""
-        unknown = [name for name in names if name not in _REGISTRY and name not in self._providers]
+        unknown = [name for name in names if name not in _spec_table() and name not in self._providers]
         if not unknown:
             return
         import difflib
 
-        known = sorted({*KNOWN_PROVIDERS, *self._providers})
+        known = sorted({*_spec_table(), *self._providers})
         name = unknown[0]
         lowered = {k.lower(): k for k in known}
         close = difflib.get_close_matches(str(name).lower(), list(lowered), n=1, cutoff=0.6)
@@ -73,9 +76,9 @@ class ProviderPool:
 
 
 def _create(name: str, settings: Settings, environ: Mapping[str, str]) -> Provider:
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown provider {name!r}: use one of {', '.join(KNOWN_PROVIDERS)}")
-    spec = _REGISTRY[name]
+    spec = _spec_table().get(name)
+    if spec is None:
+        raise ConfigError(f"unknown provider {name!r}: use one of {', '.join(_spec_table())}")
     module_name, class_name, extra, package = spec.module, spec.cls, spec.extra, spec.package
     try:
         module = importlib.import_module(module_name)

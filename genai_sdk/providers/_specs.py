@@ -1,20 +1,27 @@
-"""The table of backends: one line per provider says where its code lives, what installs it, which environment
-variables it reads, and what its secrets look like. The registry (``providers.ProviderPool``), the redaction of
-secrets from every message (``_errors.redact``) and the tests' isolation from the user's environment all read it,
-so adding a backend is one line here plus its own files (see ``providers/ADDING.md``).
+"""The table of backends, read from the ``provider`` object of each ``providers/<name>.json``: where the provider's
+code lives, what installs it, which environment variables it reads, and what its secrets look like. The same file
+lists the provider's models (the catalog, ``_catalog.py``). The registry (``providers.ProviderPool``), the redaction
+of secrets from every message (``_errors.redact``) and the tests' isolation from the user's environment all read it,
+so adding a backend adds files and edits none (see ``providers/ADDING.md``).
 
-Kept free of imports beyond the standard library: ``_errors`` reads it when ``genai_sdk`` is imported.
+Kept free of imports beyond the standard library, and read on first use: ``_errors`` needs it only when it redacts.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_FOLDER = Path(__file__).parent
 
 
 @dataclass(frozen=True)
 class ProviderSpec:
-    name: str  # the part before ':' in a model id
+    name: str  # the part before ':' in a model id: the file's name
     module: str  # the module that holds the provider class, imported on first use
     cls: str  # the provider class: ``cls(settings, environ)``
     extra: str  # the pip extra that installs what it needs: pip install 'genai-sdk[extra]'
@@ -23,28 +30,34 @@ class ProviderSpec:
     secrets: tuple[str, ...] = ()  # regular expressions matching its keys or tokens in any text
 
 
-PROVIDERS: tuple[ProviderSpec, ...] = (
-    ProviderSpec(
-        "openai", "genai_sdk.providers.openai", "OpenAIProvider", "openai", "openai",
-        environment=("OPENAI_API_KEY", "OPENAI_BASE_URL"), secrets=(r"sk-[A-Za-z0-9_\-]{6,}",),
-    ),
-    ProviderSpec(
-        "replicate", "genai_sdk.providers.replicate", "ReplicateProvider", "replicate", "httpx",
-        environment=("REPLICATE_API_TOKEN", "REPLICATE_BASE_URL"), secrets=(r"r8_[A-Za-z0-9]{6,}",),
-    ),
-    ProviderSpec("diffusers", "genai_sdk.providers.diffusers", "DiffusersProvider", "local", "diffusers"),
-    ProviderSpec("whisper", "genai_sdk.providers.whisper", "WhisperProvider", "local", "faster_whisper"),
-    ProviderSpec("piper", "genai_sdk.providers.piper", "PiperProvider", "local", "piper"),
-)  # fmt: skip
+@functools.cache
+def provider_files() -> dict[str, dict[str, Any]]:
+    """Every ``providers/<name>.json``, parsed, by name (in name order). JSON, not TOML: ``json`` is cheap to import
+    and to parse (a fraction of a millisecond for every file), where ``tomllib`` would add some 15 ms to the first
+    client of a process."""
+    files = {}
+    for path in sorted(_FOLDER.glob("*.json")):
+        files[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+    return files
 
-BY_NAME = {spec.name: spec for spec in PROVIDERS}
+
+@functools.cache
+def providers() -> dict[str, ProviderSpec]:
+    specs = {}
+    for name, data in provider_files().items():
+        table = data["provider"]
+        specs[name] = ProviderSpec(
+            name, table["module"], table["class"], table["extra"], table["package"],
+            tuple(table.get("environment", ())), tuple(table.get("secrets", ())),
+        )  # fmt: skip
+    return specs
 
 
 def secret_patterns() -> tuple[re.Pattern[str], ...]:
     """Every provider's secret patterns, compiled."""
-    return tuple(re.compile(pattern) for spec in PROVIDERS for pattern in spec.secrets)
+    return tuple(re.compile(pattern) for spec in providers().values() for pattern in spec.secrets)
 
 
 def environment_variables() -> tuple[str, ...]:
     """Every variable a provider reads: what a test must clear to be independent of the user's environment."""
-    return tuple(name for spec in PROVIDERS for name in spec.environment)
+    return tuple(name for spec in providers().values() for name in spec.environment)

@@ -173,6 +173,27 @@ def backend_image(data: bytes, provider: str, what: str = "an image") -> Image:
 SPENT = "_genai_spent"
 
 
+def video_from_bytes(data: bytes, provider: str) -> Video:
+    """A backend's video file as a Video, with the facts PyAV reads from the container (when PyAV is installed);
+    a file that is not a video is the backend's (``provider``, "replicate") failure."""
+    media_type = "video/webm" if data[:4] == b"\x1a\x45\xdf\xa3" else "video/mp4"
+    try:
+        import io
+
+        import av
+    except ModuleNotFoundError:
+        return Video(data, media_type)
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            stream = container.streams.video[0]
+            fps = float(stream.average_rate) if stream.average_rate else None
+            duration = float(container.duration) / 1_000_000 if container.duration else None
+            return Video(data, media_type, stream.codec_context.width, stream.codec_context.height, fps, duration)
+    except (av.error.FFmpegError, IndexError) as exc:
+        raise GenerationFailedError(f"{provider.capitalize()} returned a file that is not a video: {exc}",
+                                    provider=provider) from exc  # fmt: skip
+
+
 def mark_spent(error: GenAIError, key: str, outcome: object) -> GenAIError:
     """Say that the backend did, and billed, the work of the call that failed with ``error``: ``outcome`` is what it
     made (an ImageBatch with ``billed`` images and no images, say), ``key`` what identifies that work (a request or

@@ -248,6 +248,7 @@ class DiffusersProvider:
             max_prompt=None,
             max_input_images=8,
             portable=frozenset({"seed", "negative_prompt", "steps", "guidance"}),
+            exact_sizes=True,
             price=PriceTable("compute_second", {"*@*": price} if price is not None else {}, "configuration", ""),
             notes=f"local diffusers pipeline {class_name}".strip(),
         )

@@ -5,29 +5,25 @@ each call's idempotency key started, so an attempt that the pipeline retries aft
 the same prediction instead of starting (and paying for) another. Waiting on a running prediction is not a retry:
 it is part of the one call, and it stops at once when the caller cancels.
 
-Each operation is written once, as a generator that yields what it needs done (an HTTP call, a pause, a download)
-and receives the answer. Two drivers run it: one with ``httpx.Client`` and blocking pauses, one with
-``httpx.AsyncClient`` and ``asyncio.sleep``, so async callers wait on the event loop, not in worker threads, and any
-number of predictions can be followed at once.
+Each operation is written once, as a flow (``genai_sdk._flow``) that the core runs for sync and async callers, and a
+prediction is a long job the core follows (polls, deadline, cancel on Ctrl-C or a cancelled task).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import math
 import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Generator, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote_to_bytes
 
-from .._catalog import IMAGE_OPERATIONS, REPLICATE_SIZES, ModelInfo, PriceTable
+from .._catalog import IMAGE_OPERATIONS, ModelInfo, PriceTable, size_rule
 from .._config import Settings
 from .._errors import (
     AuthenticationError,
@@ -41,17 +37,17 @@ from .._errors import (
     RateLimitError,
     redact,
 )
-from .._http import AddressGuard, afetch, fetch, time_left, transport
+from .._flow import Abandoned, Fetch, Flow, Http, JsonApi, Sleep, adrive, drive, follow
+from .._http import AddressGuard, time_left
 from .._media import Image, Video
 from .._requests import ImageRequest, Request, VideoRequest
 from .._retry import parse_retry_after
 from ._replicate_inputs import InputSchema, Upload, image_input, parse_schema, video_input
-from .base import CallContext, Cancelled, ImageBatch, VideoOutcome, backend_image, mark_spent
+from .base import CallContext, ImageBatch, VideoOutcome, backend_image, mark_spent, video_from_bytes
 
 DEFAULT_BASE_URL = "https://api.replicate.com"
 MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
 MAX_ANSWER_BYTES = 128 * 1024 * 1024  # an API answer (outputs as data URLs included)
-MAX_POLL_FAILURES = 5  # polls in a row that may fail (and be tried again) before the prediction is given up
 _FOLLOWED = 4096  # predictions remembered per provider, so that a retried call follows its own instead of paying again
 MAX_WAIT = 60  # seconds a create may block with "Prefer: wait"
 _MODEL = re.compile(
@@ -63,38 +59,6 @@ _PERCENT = re.compile(r"(\d{1,3})%\|")
 
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class _Http:
-    """A call to the Replicate API; the flow receives the decoded JSON answer, or the SDK's error is thrown in."""
-
-    method: str
-    path: str
-    timeout: float | None
-    json: Any = None
-    files: Any = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class _Sleep:
-    seconds: float
-
-
-@dataclass(frozen=True)
-class _Fetch:
-    """A download of an output file, without the token; the flow receives its bytes."""
-
-    url: str
-    timeout: float
-
-
-Flow = Generator[_Http | _Sleep | _Fetch, Any, T]
-
-
-class _Abandoned(Exception):
-    """Thrown into a flow whose caller gave up, so that it cancels its prediction on the way out."""
 
 
 @dataclass(frozen=True)
@@ -128,7 +92,7 @@ class ReplicateProvider:
     name = "replicate"
 
     def __init__(self, settings: Settings, environ: Mapping[str, str]) -> None:
-        import httpx
+        import httpx  # noqa: F401  (fail first, with the extra's name, when it is missing)
 
         token = environ.get("REPLICATE_API_TOKEN", "").strip()
         if not token:
@@ -140,15 +104,12 @@ class ReplicateProvider:
         from .. import __version__
 
         self._headers = {"Authorization": f"Bearer {token}", "User-Agent": f"genai-sdk/{__version__}"}
-        self._timeout = httpx.Timeout(settings.timeout or 600.0, connect=10.0)
-        self._guard = AddressGuard.for_base_url(base, settings.trusted_hosts)
-        self._http = httpx.Client(headers=self._headers, timeout=self._timeout, transport=transport(
-            httpx, asynchronous=False, limit=MAX_ANSWER_BYTES, provider="replicate"))
-        # Output files live on other hosts: they are fetched without the token, from public addresses only.
-        self._downloads = httpx.Client(headers={"User-Agent": self._headers["User-Agent"]}, transport=transport(
-            httpx, asynchronous=False, limit=MAX_DOWNLOAD_BYTES, provider="replicate", guard=self._guard))
-        self._ahttp: httpx.AsyncClient | None = None  # made on the first async call, inside its event loop
-        self._adownloads: httpx.AsyncClient | None = None
+        self._io = JsonApi(
+            provider="replicate", base_url=self._api, headers=self._headers, timeout=settings.timeout or 600.0,
+            answer_cap=MAX_ANSWER_BYTES, download_cap=MAX_DOWNLOAD_BYTES,
+            guard=AddressGuard.for_base_url(base, settings.trusted_hosts), error=self._error, decode=self._decode,
+            unreachable=_unreachable,
+        )  # fmt: skip
         self._lock = threading.Lock()
         self._schemas: dict[str, InputSchema] = {}
         # idempotency key -> prediction id, until the call that made it has its outputs: a retried attempt follows
@@ -167,7 +128,7 @@ class ReplicateProvider:
             provider="replicate",
             name=model_name,
             operations=IMAGE_OPERATIONS | {"videos.generate"},
-            size_rule=REPLICATE_SIZES,
+            size_rule=size_rule("replicate", "replicate"),
             max_n=4,
             max_prompt=None,
             max_input_images=1,
@@ -186,16 +147,16 @@ class ReplicateProvider:
     # -- images and video ----------------------------------------------------------------------------------------
 
     def images(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch:
-        return self._drive(self._images(model, request, n, ctx), ctx)
+        return drive(self._images(model, request, n, ctx), self._io, ctx)
 
     async def aimages(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch:
-        return await self._adrive(self._images(model, request, n, ctx), ctx)
+        return await adrive(self._images(model, request, n, ctx), self._io, ctx)
 
     def video(self, model: ModelInfo, request: VideoRequest, ctx: CallContext) -> VideoOutcome:
-        return self._drive(self._video(model, request, ctx), ctx)
+        return drive(self._video(model, request, ctx), self._io, ctx)
 
     async def avideo(self, model: ModelInfo, request: VideoRequest, ctx: CallContext) -> VideoOutcome:
-        return await self._adrive(self._video(model, request, ctx), ctx)
+        return await adrive(self._video(model, request, ctx), self._io, ctx)
 
     def _images(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> Flow[ImageBatch]:
         schema = yield from self._schema(model.name, ctx)
@@ -230,7 +191,7 @@ class ReplicateProvider:
         yield from self._upload(inputs, ctx)
         prediction = yield from self._predict(model.name, inputs, ctx, f"{ctx.idempotency_key}/0", _lost_video)
         try:
-            video = video_from_bytes((yield from self._output(_outputs(prediction, model.id)[0], ctx)))
+            video = video_from_bytes((yield from self._output(_outputs(prediction, model.id)[0], ctx)), "replicate")
         except GenAIError as error:
             mark_spent(error, str(prediction["id"]), _lost_video(prediction))
             raise
@@ -263,17 +224,17 @@ class ReplicateProvider:
         ref = parse_model(model_name)
         model, version = f"{ref.owner}/{ref.name}", ref.version
         if ref.deployment:  # its current release names the model and version it runs
-            body = yield _Http("GET", f"/deployments/{ref.owner}/{ref.name}", ctx.timeout)
+            body = yield Http("GET", f"/deployments/{ref.owner}/{ref.name}", ctx.timeout)
             release = body.get("current_release") if isinstance(body, dict) else None
             release = release if isinstance(release, dict) else {}
             model, version = str(release.get("model") or ""), str(release.get("version") or "")
         if ref.deployment and not (model and version):
             document = None
         elif version:
-            body = yield _Http("GET", f"/models/{model}/versions/{version}", ctx.timeout)
+            body = yield Http("GET", f"/models/{model}/versions/{version}", ctx.timeout)
             document = body.get("openapi_schema") if isinstance(body, dict) else None
         else:
-            body = yield _Http("GET", f"/models/{model}", ctx.timeout)
+            body = yield Http("GET", f"/models/{model}", ctx.timeout)
             latest = body.get("latest_version") if isinstance(body, dict) else None
             document = latest.get("openapi_schema") if isinstance(latest, dict) else None
         schema = parse_schema(document)
@@ -286,65 +247,16 @@ class ReplicateProvider:
         for name, value in list(inputs.items()):
             if isinstance(value, Upload):
                 extension = value.media_type.rsplit("/", 1)[-1]
-                body = yield _Http("POST", "/files", ctx.timeout,
+                body = yield Http("POST", "/files", ctx.timeout,
                                    files={"content": (f"input.{extension}", value.data, value.media_type)})
                 inputs[name] = str(body["urls"]["get"])
 
     def _predict(
         self, model_name: str, inputs: dict[str, Any], ctx: CallContext, key: str, lost: Any
     ) -> Flow[dict[str, Any]]:
-        """Create a prediction (or find the one this call created before) and follow it to its end. Once it exists,
-        it is canceled on every way out but success: a deadline, a caller who gave up (Ctrl-C, a cancelled task,
-        ``on_progress`` raising), polls that keep failing."""
-        deadline = time.monotonic() + ctx.timeout if ctx.timeout is not None else None
+        """Create a prediction (or find the one this call created before) and have the core follow it to its end."""
         began = time.monotonic()
-        with self._lock:
-            prediction_id = self._started.get(key)
-        if prediction_id is None:
-            prediction = yield from self._create(model_name, inputs, ctx, key, lost)
-            prediction_id = str(prediction["id"])
-            self._follow(key, prediction_id)
-        else:
-            prediction = {"id": prediction_id, "status": "unknown"}
-        interval = 0.25 if prediction["status"] != "unknown" else 0.0
-        failures = 0
-        try:
-            while prediction.get("status") not in _TERMINAL:
-                if prediction["status"] != "unknown":
-                    self._report(prediction, ctx)
-                if ctx.cancelled is not None and ctx.cancelled.is_set():
-                    raise _Abandoned
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise ProviderUnavailableError(
-                        f"prediction {prediction_id} did not finish within the call's timeout; it was canceled (raise timeout=)",
-                        provider="replicate", request_id=prediction_id, retryable=False,
-                    )  # fmt: skip
-                if interval:
-                    yield _Sleep(interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic())))
-                interval = min(max(interval, 0.25) * 1.5, 5.0)
-                try:
-                    prediction = _prediction((yield _Http("GET", f"/predictions/{prediction_id}", ctx.timeout)))
-                    failures = 0
-                except ProviderError as error:  # a failed poll: tried again, the prediction is still ours
-                    failures += 1
-                    if not error.retryable or failures > MAX_POLL_FAILURES:
-                        raise
-        except _Abandoned:
-            final = yield from self._cancel(prediction_id)
-            self._forget_prediction(key)
-            stopped = Cancelled(f"the call was cancelled; prediction {prediction_id} was canceled", provider="replicate",
-                                request_id=prediction_id)
-            if final is not None and final.get("status") == "succeeded":  # it finished first: billed all the same
-                mark_spent(stopped, prediction_id, lost(final))
-            raise stopped from None
-        except GeneratorExit:  # the flow was dropped unfinished: nothing can be sent any more
-            raise
-        except BaseException as error:
-            final = yield from self._cancel(prediction_id)
-            self._forget_prediction(key)
-            if isinstance(error, GenAIError) and final is not None and final.get("status") == "succeeded":
-                mark_spent(error, prediction_id, lost(final))
-            raise
+        prediction = yield from follow(_Prediction(self, model_name, inputs, ctx, key, lost), ctx)
         if prediction.get("status") != "succeeded":  # failed or canceled: a retry must make a new one
             self._forget_prediction(key)
         return _believable_time(_finished_or_raise(prediction, self._token), time.monotonic() - began)
@@ -374,7 +286,7 @@ class ReplicateProvider:
             self._creating[twins] = self._creating.get(twins, 0) + 1
         try:
             try:
-                prediction = _prediction((yield _Http("POST", ref.create_path(), timeout, json=body, headers=headers)),
+                prediction = _prediction((yield Http("POST", ref.create_path(), timeout, json=body, headers=headers)),
                                          created=True)  # fmt: skip
                 self._follow(key, str(prediction["id"]))  # known as this call's before twins look for theirs
             finally:
@@ -383,7 +295,7 @@ class ReplicateProvider:
                     if not self._creating[twins]:
                         del self._creating[twins]
             return prediction
-        except (ProviderError, _Abandoned) as error:
+        except (ProviderError, Abandoned) as error:
             status = getattr(error, "status", None)
             if status is not None and 400 <= status < 500:
                 raise  # refused (422, 429, ...): nothing was created
@@ -399,7 +311,7 @@ class ReplicateProvider:
                     error.args = (error.message,)
                     mark_spent(error, f"{key}?", lost({}))  # it may run and be billed: budgets count it
                 raise error from None
-            if isinstance(error, _Abandoned):
+            if isinstance(error, Abandoned):
                 if found is not None:
                     yield from self._cancel(str(found["id"]))
                 raise
@@ -425,9 +337,9 @@ class ReplicateProvider:
             left = time_left()
             if left is not None and left <= 0:
                 raise ProviderUnavailableError("no time left to look the prediction up", provider="replicate")
-            yield _Sleep(0.05 if left is None else min(0.05, left))
+            yield Sleep(0.05 if left is None else min(0.05, left))
         after = quote(since.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
-        page = yield _Http("GET", f"/predictions?created_after={after}", min(ctx.timeout or 30.0, 30.0))
+        page = yield Http("GET", f"/predictions?created_after={after}", min(ctx.timeout or 30.0, 30.0))
         results = page.get("results") if isinstance(page, dict) else None
         if not isinstance(results, list):
             raise ProviderError("Replicate's list of predictions is not what the API documents", provider="replicate")
@@ -458,110 +370,18 @@ class ReplicateProvider:
             except ValueError:
                 raise GenerationFailedError("Replicate returned an output data URL that does not decode",
                                             provider="replicate") from None
-        data: bytes = yield _Fetch(url, ctx.timeout or 120.0)
+        data: bytes = yield Fetch(url, ctx.timeout or 120.0)
         return data
-
-    def _report(self, prediction: dict[str, Any], ctx: CallContext) -> None:
-        if ctx.progress is None:
-            return
-        percents = _PERCENT.findall(str(prediction.get("logs") or ""))
-        if percents:
-            ctx.progress(float(percents[-1]), 100.0, str(prediction.get("status")))
 
     def _cancel(self, prediction_id: str) -> Flow[dict[str, Any] | None]:
         """Cancel a prediction; its state after the cancel (it may have finished first), or None if unknown."""
         try:
-            answer = yield _Http("POST", f"/predictions/{prediction_id}/cancel", 10.0, headers={_UNBOUNDED: "1"})
+            answer = yield Http("POST", f"/predictions/{prediction_id}/cancel", 10.0, unbounded=True)
         except GenAIError:
             return None  # the prediction may have just ended; Cancel-After ends it otherwise
         return answer if isinstance(answer, dict) else None
 
-    # -- the two drivers -------------------------------------------------------------------------------------------
-
-    def _drive(self, flow: Flow[T], ctx: CallContext) -> T:
-        answer: Any = None
-        error: BaseException | None = None
-        interrupted: KeyboardInterrupt | None = None
-        while True:
-            try:
-                step = flow.send(answer) if error is None else flow.throw(error)
-            except StopIteration as stop:
-                return cast(T, stop.value)
-            except (Cancelled, _Abandoned):
-                if interrupted is not None:
-                    raise interrupted from None
-                raise
-            answer, error = None, None
-            try:
-                if isinstance(step, _Http):
-                    with _unbounded(step):
-                        answer = self._answer(self._send(step))
-                elif isinstance(step, _Sleep):
-                    if ctx.cancelled is not None:
-                        ctx.cancelled.wait(step.seconds)
-                    else:
-                        time.sleep(step.seconds)
-                else:
-                    answer = fetch(_httpx(), self._downloads, step.url, self._guard, provider="replicate",
-                                   timeout=step.timeout)
-            except GenAIError as exc:
-                error = exc
-            except KeyboardInterrupt as exc:  # Ctrl-C: the prediction is canceled before the interrupt goes on
-                if interrupted is not None:
-                    raise  # interrupted again while canceling: give up at once
-                interrupted, error = exc, _Abandoned()
-
-    async def _adrive(self, flow: Flow[T], ctx: CallContext) -> T:
-        """As :meth:`_drive`, on the event loop. A cancelled task cancels its prediction before it ends."""
-        import httpx
-
-        if self._ahttp is None or self._adownloads is None:
-            self._ahttp = httpx.AsyncClient(headers=self._headers, timeout=self._timeout, transport=transport(
-                httpx, asynchronous=True, limit=MAX_ANSWER_BYTES, provider="replicate"))
-            self._adownloads = httpx.AsyncClient(headers={"User-Agent": self._headers["User-Agent"]}, transport=transport(
-                httpx, asynchronous=True, limit=MAX_DOWNLOAD_BYTES, provider="replicate", guard=self._guard))
-        answer: Any = None
-        error: BaseException | None = None
-        cancelled: asyncio.CancelledError | None = None
-        while True:
-            try:
-                step = flow.send(answer) if error is None else flow.throw(error)
-            except StopIteration as stop:
-                return cast(T, stop.value)
-            except (Cancelled, _Abandoned):
-                if cancelled is not None:
-                    raise cancelled from None
-                raise
-            answer, error = None, None
-            try:
-                if isinstance(step, _Http):
-                    with _unbounded(step):
-                        answer = self._answer(await self._asend(self._ahttp, step))
-                elif isinstance(step, _Sleep):
-                    await asyncio.sleep(step.seconds)
-                else:
-                    answer = await afetch(httpx, self._adownloads, step.url, self._guard, provider="replicate",
-                                          timeout=step.timeout)
-            except GenAIError as exc:
-                error = exc
-            except asyncio.CancelledError as exc:
-                if cancelled is not None:
-                    raise  # cancelled again while cancelling: give up at once
-                cancelled, error = exc, _Abandoned()
-
-    def _send(self, step: _Http) -> Any:
-        with _reaching():
-            return self._http.request(step.method, self._api + step.path, json=step.json, files=step.files,
-                                      headers=_sent_headers(step), timeout=step.timeout)
-
-    async def _asend(self, client: Any, step: _Http) -> Any:
-        with _reaching():
-            return await client.request(step.method, self._api + step.path, json=step.json, files=step.files,
-                                        headers=_sent_headers(step), timeout=step.timeout)
-
-    def _answer(self, response: Any) -> Any:
-        if response.status_code >= 400:
-            raise self._error(response)
+    def _decode(self, response: Any) -> Any:
         if not response.content:
             return None
         try:
@@ -605,55 +425,69 @@ class ReplicateProvider:
         return ProviderError(message, retryable=False, **common)
 
     def close(self) -> None:
-        self._http.close()
-        self._downloads.close()
+        self._io.close()
 
     async def aclose(self) -> None:
-        if self._ahttp is not None:
-            await self._ahttp.aclose()
-        if self._adownloads is not None:
-            await self._adownloads.aclose()
-        self.close()
+        await self._io.aclose()
 
 
-_UNBOUNDED = "x-genai-unbounded"  # a step that must run even after the call's deadline: canceling a prediction
+@dataclass
+class _Prediction:
+    """A Replicate prediction as a long job the core follows (``_flow.follow``)."""
+
+    owner: ReplicateProvider
+    model_name: str
+    inputs: dict[str, Any]
+    ctx: CallContext
+    key: str  # the backend call's key: a retried attempt finds the prediction it started
+    lost: Any  # the outcome that stands for a billed prediction whose outputs the caller will not get
+    provider: str = "replicate"
+    first_pause: float = 0.25
+    max_pause: float = 5.0
+    cancellable: bool = True
+
+    def label(self, state: dict[str, Any]) -> str:
+        return f"prediction {state.get('id')}"
+
+    def request_id(self, state: dict[str, Any]) -> str | None:
+        return str(state.get("id"))
+
+    def start(self) -> Flow[dict[str, Any]]:
+        with self.owner._lock:
+            prediction_id = self.owner._started.get(self.key)
+        if prediction_id is not None:  # an earlier attempt made it: follow it at once
+            self.first_pause = 0.0
+            return {"id": prediction_id, "status": "unknown"}
+        prediction = yield from self.owner._create(self.model_name, self.inputs, self.ctx, self.key, self.lost)
+        self.owner._follow(self.key, str(prediction["id"]))
+        return prediction
+
+    def finished(self, state: dict[str, Any]) -> bool:
+        return state.get("status") in _TERMINAL
+
+    def poll(self, state: dict[str, Any]) -> Flow[dict[str, Any]]:
+        return _prediction((yield Http("GET", f"/predictions/{state['id']}", self.ctx.timeout)))
+
+    def progress(self, state: dict[str, Any]) -> tuple[float, float, str] | None:
+        percents = _PERCENT.findall(str(state.get("logs") or "")) if state.get("status") != "unknown" else []
+        return (float(percents[-1]), 100.0, str(state.get("status"))) if percents else None
+
+    def cancel(self, state: dict[str, Any]) -> Flow[dict[str, Any] | None]:
+        return (yield from self.owner._cancel(str(state["id"])))
+
+    def given_up(self, final: dict[str, Any] | None, error: BaseException) -> None:
+        self.owner._forget_prediction(self.key)
+        if isinstance(error, GenAIError) and final is not None and final.get("status") == "succeeded":
+            mark_spent(error, str(final.get("id")), self.lost(final))  # it finished first: billed all the same
 
 
-def _sent_headers(step: _Http) -> Mapping[str, str]:
-    return {k: v for k, v in step.headers.items() if k != _UNBOUNDED} if _UNBOUNDED in step.headers else step.headers
-
-
-@contextlib.contextmanager
-def _unbounded(step: _Http) -> Iterator[None]:
-    """A cancel is sent even when the call's deadline has passed (it is why the prediction is canceled), under
-    its own short timeout."""
-    if _UNBOUNDED not in step.headers:
-        yield
-        return
-    from .._http import deadline
-
-    with deadline(time.monotonic() + (step.timeout or 10.0)):
-        yield
-
-
-def _httpx() -> Any:
-    """The httpx module, imported when a provider is made (not with this module's other imports: see __init__)."""
-    import httpx
-
-    return httpx
-
-
-@contextlib.contextmanager
-def _reaching() -> Iterator[None]:
+def _unreachable(exc: Exception) -> GenAIError:
     """Transport failures as the SDK's retryable error."""
     import httpx
 
-    try:
-        yield
-    except httpx.TimeoutException as exc:
-        raise ProviderUnavailableError("Replicate did not answer in time", provider="replicate", retryable=True) from exc
-    except httpx.HTTPError as exc:
-        raise ProviderUnavailableError(f"could not reach Replicate: {exc}", provider="replicate", retryable=True) from exc
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderUnavailableError("Replicate did not answer in time", provider="replicate", retryable=True)
+    return ProviderUnavailableError(f"could not reach Replicate: {exc}", provider="replicate", retryable=True)
 
 
 def _prediction(body: object, *, created: bool = False) -> dict[str, Any]:
@@ -758,23 +592,4 @@ def _believable_time(prediction: dict[str, Any], waited: float) -> dict[str, Any
     return fixed
 
 
-def video_from_bytes(data: bytes) -> Video:
-    """A Video with the facts PyAV reads from the container (when PyAV is installed)."""
-    media_type = "video/webm" if data[:4] == b"\x1a\x45\xdf\xa3" else "video/mp4"
-    try:
-        import io
-
-        import av
-    except ModuleNotFoundError:
-        return Video(data, media_type)
-    try:
-        with av.open(io.BytesIO(data)) as container:
-            stream = container.streams.video[0]
-            fps = float(stream.average_rate) if stream.average_rate else None
-            duration = float(container.duration) / 1_000_000 if container.duration else None
-            return Video(data, media_type, stream.codec_context.width, stream.codec_context.height, fps, duration)
-    except (av.error.FFmpegError, IndexError) as exc:
-        raise GenerationFailedError(f"Replicate returned a file that is not a video: {exc}", provider="replicate") from exc
-
-
-__all__ = ["ModelRef", "ReplicateProvider", "parse_model", "video_from_bytes"]
+__all__ = ["ModelRef", "ReplicateProvider", "parse_model"]

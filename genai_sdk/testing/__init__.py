@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._answer_faults import CHAOS_OPENAI_IMAGES, CHAOS_REPLICATE
-    from ._emulator import DEFAULT_BLOCKED, DEFAULT_KEY, FAULTS, ROUTES, Emulator
+    from ._api_openai import ROUTES
+    from ._api_replicate import EmulatedModel
     from ._fake import FakeCall, FakeProvider
-    from ._replicate_emulator import EmulatedModel
+    from ._server import DEFAULT_BLOCKED, DEFAULT_KEY, FAULTS, Emulator
     from ._wire import Fault, RecordedRequest
 
 __all__ = [
@@ -22,9 +23,13 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "EmulatedModel":
-        from ._replicate_emulator import EmulatedModel
+        from ._api_replicate import EmulatedModel
 
         return EmulatedModel
+    if name == "ROUTES":
+        from ._api_openai import ROUTES
+
+        return ROUTES
     if name in ("Fault", "RecordedRequest"):
         from . import _wire
 
@@ -38,7 +43,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(_answer_faults, name)
     if name in __all__:
-        from . import _emulator
+        from . import _server
 
-        return getattr(_emulator, name)
+        return getattr(_server, name)
     raise AttributeError(f"module 'genai_sdk.testing' has no attribute {name!r}")

@@ -1,4 +1,5 @@
-"""Deterministic media for the emulator: images that differ visibly per prompt, and speech-like WAV audio."""
+"""Deterministic media for the emulator: images that differ visibly per prompt, speech-like WAV audio, and short
+MP4 videos."""
 
 from __future__ import annotations
 
@@ -93,3 +94,23 @@ def wav_duration(data: bytes) -> float | None:
             return float(reader.getnframes()) / float(reader.getframerate())
     except (wave.Error, EOFError, ZeroDivisionError):
         return None
+
+
+def make_video(prompt: str, width: int, height: int, frames: int, fps: int) -> bytes:
+    """A short H.264 MP4: the emulator's picture for the prompt, sliding one pixel a frame."""
+    import av
+    import numpy as np
+    from PIL import Image as PILImage
+
+    picture = np.asarray(PILImage.open(io.BytesIO(make_image(prompt, width, height, 0, None, "png"))).convert("RGB"))
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.roll(picture, index, axis=1)), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buffer.getvalue()

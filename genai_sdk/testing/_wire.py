@@ -1,15 +1,21 @@
-"""What the emulator's APIs share on the wire: the faults a request can meet, the record of a request, the OpenAI
-error body, multipart parsing. Each API module (OpenAI's in ``_emulator``, Replicate's in ``_replicate_emulator``)
-imports these; none imports another API module."""
+"""What the emulator's server and its API modules share: the faults a request can meet, the record of a request,
+errors and the OpenAI error body, multipart parsing, and the two interfaces between them: :class:`Host` (what an
+API module may use of the server) and :class:`Api` (what the server asks of an API module). It imports neither the
+server nor any API module."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
-from typing import Any
+from typing import Any, Protocol
+
+Answer = tuple[int, dict[str, str], bytes]  # status, headers, body
+Route = tuple[str, str, str]  # method, path regex (its named groups are the operation's parameters), operation
 
 
 @dataclass
@@ -38,13 +44,74 @@ class RecordedRequest:
     fault: str | None = None  # the fault this request met, if any
 
 
-class _ApiError(Exception):
+class Host(Protocol):
+    """What an API module may use of the server that hosts it: the settings given to the emulator, its address,
+    and its store of result files (served without a key at the URL :meth:`_store_file` returns)."""
+
+    api_key: str | None  # None: any key is accepted
+    blocked_words: tuple[str, ...]  # prompts with one of these are refused (each API in its own way)
+    output_blocked_words: tuple[str, ...]  # prompts refused at the output stage, by the APIs that have one
+
+    @property
+    def url(self) -> str: ...
+
+    def _store_file(self, data: bytes, suffix: str) -> str: ...
+
+
+class Api(Protocol):
+    """What the server asks of an API module. A module ``_api_<name>.py`` in ``genai_sdk.testing`` exposes its class
+    as ``API``; the server finds it there, builds it with itself as the :class:`Host`, serves its routes and makes it
+    reachable as ``emulator.<name>`` and ``emulator.api("<name>")``."""
+
+    @property
+    def name(self) -> str:
+        """"openai": the emulator's attribute for this API (``emulator.openai``), and ``emulator.api("openai")``."""
+        ...
+
+    @property
+    def routes(self) -> Sequence[Route]: ...
+
+    def env(self) -> dict[str, str]:
+        """The environment variables that point a client of this API at the emulator."""
+        ...
+
+    def unreadable(self) -> Answer | None:
+        """The answer to a body that is neither JSON nor multipart, or None to go on without it."""
+        ...
+
+    def authorize(self, record: RecordedRequest) -> Answer | None:
+        """None when the request may go on, else the answer that refuses it (checked before any fault)."""
+        ...
+
+    def fault_answer(self, fault: Fault) -> Answer:
+        """The answer to an injected error fault (rate_limit, server_error, ...), in this API's error shape."""
+        ...
+
+    def answer(self, operation: str, params: dict[str, str], record: RecordedRequest) -> Answer:
+        """The real answer to a request of ``operation`` (``params``: the route's named groups over the query).
+        An answer fault or delivery fault may spoil it; raise :class:`Refusal` for an error sent as it is."""
+        ...
+
+
+class Refusal(Exception):
+    """An error answer raised by an API module: the server sends it as it is, past any answer or delivery fault."""
+
+    def answer(self) -> Answer:
+        raise NotImplementedError
+
+
+class _ApiError(Refusal):
+    """An OpenAI error: its status and the fields of its ``{"error": ...}`` body."""
+
     def __init__(
         self, status: int, message: str, kind: str, code: str | None = None, param: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.kind, self.code, self.param, self.details = status, kind, code, param, details
+
+    def answer(self) -> Answer:
+        return self.status, {"Content-Type": "application/json"}, _error_body(self)
 
 
 def _error_body(error: _ApiError) -> bytes:
@@ -54,7 +121,7 @@ def _error_body(error: _ApiError) -> bytes:
     return json.dumps({"error": body}).encode()
 
 
-def _fault_response(fault: Fault) -> tuple[int, dict[str, str], bytes]:
+def _fault_response(fault: Fault) -> Answer:
     headers = {"Content-Type": "application/json"}
     if fault.kind in ("rate_limit", "quota"):
         if fault.retry_after is not None:
@@ -79,6 +146,12 @@ def _fault_response(fault: Fault) -> tuple[int, dict[str, str], bytes]:
         "unauthorized": (401, "Incorrect API key provided.", "invalid_request_error"),
     }[fault.kind]
     return fault.status or status, headers, _error_body(_ApiError(status, message, kind, "invalid_api_key" if status == 401 else None))
+
+
+def blocked(text: str, words: tuple[str, ...]) -> bool:
+    """Whether ``text`` holds one of ``words`` (lower case) as a whole word."""
+    lowered = text.lower()
+    return any(re.search(rf"\b{re.escape(word)}\b", lowered) for word in words)
 
 
 def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, list[str]], dict[str, list[bytes]]]:

@@ -1,4 +1,5 @@
-"""The Replicate endpoints of the emulator: models with input schemas, predictions that run, files.
+"""The Replicate API of the emulator: models with input schemas, deployments, predictions that run, file uploads;
+reach it as ``emulator.replicate``.
 
 Predictions take ``job_seconds`` to finish (0: at once). A create that asks ``Prefer: wait`` gets the finished
 prediction (201) when it ends within the wait, else the prediction still "starting" (202), as Replicate answers. Output files are
@@ -8,40 +9,35 @@ served by the emulator, without the token, as Replicate's delivery hosts serve t
 from __future__ import annotations
 
 import base64
-import io
+import hashlib
 import json
 import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._media_maker import make_image
-from ._wire import RecordedRequest, _fault_response, _parse_multipart
-
-if TYPE_CHECKING:
-    from ._emulator import Emulator  # for annotations only: the emulator hosts this API, this module does not import it
-
-Answer = tuple[int, dict[str, str], bytes]
+from ._media_maker import make_image, make_video
+from ._wire import Answer, Api, Fault, Host, RecordedRequest, Route, _fault_response, blocked
 
 SDXL_VERSION = "39ed52f2a78e934b3ba6e2a89f5b1c712de7dfea535525255b1aa35c5565e08b"
 ASPECT_RATIOS = ["1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16", "9:21"]
 
-ROUTES = [
-    ("POST", re.compile(r"^/v1/models/(?P<owner>[^/]+)/(?P<name>[^/]+)/predictions$"), "replicate.predictions.create"),
-    ("POST", re.compile(r"^/v1/predictions$"), "replicate.predictions.create"),
-    ("POST", re.compile(r"^/v1/deployments/(?P<deployment>[^/]+/[^/]+)/predictions$"), "replicate.predictions.create"),
-    ("GET", re.compile(r"^/v1/deployments/(?P<deployment>[^/]+/[^/]+)$"), "replicate.deployments.get"),
-    ("GET", re.compile(r"^/v1/predictions/(?P<id>[a-z0-9]+)$"), "replicate.predictions.get"),
-    ("GET", re.compile(r"^/v1/predictions$"), "replicate.predictions.list"),
-    ("POST", re.compile(r"^/v1/predictions/(?P<id>[a-z0-9]+)/cancel$"), "replicate.predictions.cancel"),
-    ("GET", re.compile(r"^/v1/models/(?P<owner>[^/]+)/(?P<name>[^/]+)$"), "replicate.models.get"),
-    ("GET", re.compile(r"^/v1/models/(?P<owner>[^/]+)/(?P<name>[^/]+)/versions/(?P<version>[0-9a-f]+)$"), "replicate.models.get"),
-    ("POST", re.compile(r"^/v1/files$"), "replicate.files.create"),
+ROUTES: list[Route] = [
+    ("POST", r"^/v1/models/(?P<owner>[^/]+)/(?P<name>[^/]+)/predictions$", "replicate.predictions.create"),
+    ("POST", r"^/v1/predictions$", "replicate.predictions.create"),
+    ("POST", r"^/v1/deployments/(?P<deployment>[^/]+/[^/]+)/predictions$", "replicate.predictions.create"),
+    ("GET", r"^/v1/deployments/(?P<deployment>[^/]+/[^/]+)$", "replicate.deployments.get"),
+    ("GET", r"^/v1/predictions/(?P<id>[a-z0-9]+)$", "replicate.predictions.get"),
+    ("GET", r"^/v1/predictions$", "replicate.predictions.list"),
+    ("POST", r"^/v1/predictions/(?P<id>[a-z0-9]+)/cancel$", "replicate.predictions.cancel"),
+    ("GET", r"^/v1/models/(?P<owner>[^/]+)/(?P<name>[^/]+)$", "replicate.models.get"),
+    ("GET", r"^/v1/models/(?P<owner>[^/]+)/(?P<name>[^/]+)/versions/(?P<version>[0-9a-f]+)$", "replicate.models.get"),
+    ("POST", r"^/v1/files$", "replicate.files.create"),
 ]
-OPERATIONS = sorted({operation for _, _, operation in ROUTES})
 
 
 def _prop(kind: str, **extra: Any) -> dict[str, Any]:
@@ -159,11 +155,14 @@ class _Prediction:
     created: float = field(default_factory=time.monotonic)
 
 
-class ReplicateEmulator:
-    """The Replicate half of :class:`Emulator`; reach it as ``emulator.replicate``."""
+class ReplicateApi:
+    """Replicate's endpoints under ``/v1``, with a ``Bearer`` or ``Token`` key; errors as problem+json."""
 
-    def __init__(self, emulator: Emulator) -> None:
-        self._emulator = emulator
+    name = "replicate"
+    routes = ROUTES
+
+    def __init__(self, host: Host) -> None:
+        self._host = host
         self._lock = threading.Lock()
         self.models: dict[str, EmulatedModel] = {f"{m.owner}/{m.name}": m for m in default_models()}
         self.deployments: dict[str, str] = {}  # "owner/name" of a deployment -> "owner/name" of the model it runs
@@ -209,21 +208,30 @@ class ReplicateEmulator:
             counts[status] = counts.get(status, 0) + 1
         return counts
 
-    # -- routing ---------------------------------------------------------------------------------------------------
+    # -- what the server asks ---------------------------------------------------------------------------------
 
-    @staticmethod
-    def route(method: str, path: str) -> tuple[str, dict[str, str]] | None:
-        for verb, pattern, operation in ROUTES:
-            match = pattern.match(path)
-            if verb == method and match is not None:
-                return operation, match.groupdict()
-        return None
+    def env(self) -> dict[str, str]:
+        return {"REPLICATE_BASE_URL": self._host.url, "REPLICATE_API_TOKEN": self._host.api_key or "sk-any"}
 
-    def authorized(self, headers: dict[str, str]) -> bool:
-        auth = headers.get("authorization", "")
+    def unreadable(self) -> None:
+        return None  # Replicate reads no JSON it cannot parse: the request goes on without a body
+
+    def authorize(self, record: RecordedRequest) -> Answer | None:
+        auth = record.headers.get("authorization", "")
         token = auth.split(" ", 1)[1] if " " in auth else ""
-        expected = self._emulator.api_key
-        return auth.split(" ", 1)[0] in ("Bearer", "Token") and bool(token) and (expected is None or token == expected)
+        expected = self._host.api_key
+        if auth.split(" ", 1)[0] in ("Bearer", "Token") and bool(token) and (expected is None or token == expected):
+            return None
+        return _problem(401, "Unauthenticated", "You did not pass a valid authentication token")
+
+    def fault_answer(self, fault: Fault) -> Answer:
+        """The injected error as Replicate answers it: problem+json, with the fault's headers (Retry-After)."""
+        status, fault_headers, body = _fault_response(fault)
+        detail = json.loads(body)["error"]["message"]
+        if status == 429:
+            detail = "Request was throttled. Your rate limit resets in ~30s."
+        status, problem_headers, payload = _problem(status, "Injected fault", detail)
+        return status, {**fault_headers, **problem_headers}, payload
 
     def answer(self, operation: str, params: dict[str, str], record: RecordedRequest) -> Answer:
         if operation == "replicate.models.get":
@@ -310,9 +318,9 @@ class ReplicateEmulator:
                 **({"deployment": params["deployment"]} if "deployment" in params else {}),
                 "logs": "", "output": None, "data_removed": False, "error": None, "status": "starting",
                 "created_at": _now(), "source": "api",
-                "urls": {"get": f"{self._emulator.url}/v1/predictions/{pid}",
-                         "cancel": f"{self._emulator.url}/v1/predictions/{pid}/cancel",
-                         "web": f"{self._emulator.url}/p/{pid}"},
+                "urls": {"get": f"{self._host.url}/v1/predictions/{pid}",
+                         "cancel": f"{self._host.url}/v1/predictions/{pid}/cancel",
+                         "web": f"{self._host.url}/p/{pid}"},
             }, model, time.monotonic() + self.job_seconds, failure)
             self.predictions[pid] = prediction
         wait = re.fullmatch(r"wait(?:=(\d+))?", record.headers.get("prefer", "").strip())
@@ -342,10 +350,8 @@ class ReplicateEmulator:
         content = (record.files.get("content") or [b""])[0]
         if not content:
             return _problem(400, "Bad request", "the form field 'content' is required")
-        url = self._emulator._store_file(content, "")
+        url = self._host._store_file(content, "")
         fid = url.rsplit("/", 1)[-1]
-        import hashlib
-
         return _ok(201, {
             "id": fid, "content_type": "application/octet-stream", "size": len(content),
             "checksums": {"sha256": hashlib.sha256(content).hexdigest()}, "metadata": {},
@@ -379,7 +385,7 @@ class ReplicateEmulator:
     def _outputs(self, prediction: _Prediction) -> Any:
         inputs, model = prediction.body["input"], prediction.model
         prompt = str(inputs.get("prompt", ""))
-        if self._emulator._blocked(prompt):
+        if blocked(prompt, self._host.blocked_words):
             prediction.failure = "NSFW content detected. Try running it again, or try a different prompt."
             return None
         if model.output == "video":
@@ -395,55 +401,7 @@ class ReplicateEmulator:
     def _publish(self, content: bytes, media_type: str, suffix: str) -> str:
         if self.inline_outputs:
             return f"data:{media_type};base64,{base64.b64encode(content).decode('ascii')}"
-        return self._emulator._store_file(content, suffix)
-
-
-def serve_replicate(emulator: Emulator, method: str, path: str, headers: dict[str, str], raw: bytes) -> Answer:
-    """One Replicate request, recorded, with the faults queued by ``emulator.fail`` (status -1: drop the connection)."""
-    from urllib.parse import parse_qsl
-
-    from ._answer_faults import ANSWER_FAULTS, DELIVERY_FAULTS, delivered, spoil
-
-    path, _, query = path.partition("?")
-    found = ReplicateEmulator.route(method, path)
-    if found is not None:
-        found = (found[0], {**dict(parse_qsl(query)), **found[1]})
-    record = RecordedRequest(method, path, found[0] if found else None, headers)
-    content_type = headers.get("content-type", "")
-    if content_type.startswith("multipart/form-data"):
-        record.form, record.multi, record.files = _parse_multipart(content_type, raw)
-    elif raw:
-        try:
-            record.json = json.loads(raw)
-        except ValueError:
-            record.json = None
-    fault = emulator._take_fault(found[0]) if found is not None and emulator.replicate.authorized(headers) else None
-    record.fault = fault.kind if fault is not None else None
-    if fault is not None and fault.kind == "slow":
-        time.sleep(fault.delay)
-        fault = None
-    if found is None:
-        answer = _problem(404, "Not found", "The requested resource could not be found.")
-    elif not emulator.replicate.authorized(headers):
-        answer = _problem(401, "Unauthenticated", "You did not pass a valid authentication token")
-    elif fault is not None and fault.kind == "drop":
-        answer = (-1, {}, b"")
-    elif fault is not None and fault.kind not in ANSWER_FAULTS and fault.kind not in DELIVERY_FAULTS:
-        status, fault_headers, body = _fault_response(fault)
-        detail = json.loads(body)["error"]["message"]
-        if status == 429:
-            detail = "Request was throttled. Your rate limit resets in ~30s."
-        status, problem_headers, payload = _problem(status, "Injected fault", detail)
-        answer = (status, {**fault_headers, **problem_headers}, payload)
-    else:
-        answer = emulator.replicate.answer(found[0], found[1], record)
-        if fault is not None and fault.kind in DELIVERY_FAULTS:  # the work is done; its answer goes astray
-            answer = delivered(fault.kind, answer, fault.delay, fault.size)
-        elif fault is not None:  # an answer fault: the real answer, spoilt (the prediction was made all the same)
-            answer = spoil(fault.kind, *answer)
-    record.status = answer[0]
-    emulator._record(record)
-    return answer
+        return self._host._store_file(content, suffix)
 
 
 def _pixels(inputs: dict[str, Any]) -> tuple[int, int]:
@@ -482,31 +440,4 @@ def _validate(model: EmulatedModel, inputs: dict[str, Any]) -> list[tuple[str, s
     return problems
 
 
-def make_video(prompt: str, width: int, height: int, frames: int, fps: int) -> bytes:
-    """A short H.264 MP4: the emulator's picture for the prompt, sliding one pixel a frame."""
-    import av
-    import numpy as np
-    from PIL import Image as PILImage
-
-    picture = np.asarray(PILImage.open(io.BytesIO(make_image(prompt, width, height, 0, None, "png"))).convert("RGB"))
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for index in range(frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.roll(picture, index, axis=1)), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return buffer.getvalue()
-
-
-def data_url_bytes(url: str) -> bytes:
-    return base64.b64decode(url.split(",", 1)[1])
-
-
-__all__ = [
-    "OPERATIONS", "SDXL_VERSION", "EmulatedModel", "ReplicateEmulator", "data_url_bytes", "default_models", "make_video",
-    "serve_replicate",
-]
+API: Callable[[Host], Api] = ReplicateApi
