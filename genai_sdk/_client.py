@@ -288,18 +288,22 @@ def _speech_estimate_request(operation: str, value: object, **kwargs: Any) -> Tr
     return _speech_request(operation, value, **kwargs)
 
 
+def _expect(result: object, kind: type[_T]) -> _T:
+    """A transcription's result as its operation makes it (a detect_language call makes a LanguageGuess)."""
+    if not isinstance(result, kind):
+        raise TypeError(f"expected a {kind.__name__}, the pipeline made a {type(result).__name__}")  # a bug, not input
+    return result
+
+
 class Speech(_Namespace):
     def transcribe(self, audio: object, **kwargs: Unpack[TranscribeOptions]) -> Transcript:
-        result: Transcript = self._pipeline.run(_speech_request("transcribe", audio, **kwargs))
-        return result
+        return _expect(self._pipeline.run(_speech_request("transcribe", audio, **kwargs)), Transcript)
 
     def translate(self, audio: object, **kwargs: Unpack[TranscribeOptions]) -> Transcript:
-        result: Transcript = self._pipeline.run(_speech_request("translate", audio, **kwargs))
-        return result
+        return _expect(self._pipeline.run(_speech_request("translate", audio, **kwargs)), Transcript)
 
     def detect_language(self, audio: object, **kwargs: Unpack[CommonOptions]) -> LanguageGuess:
-        result: LanguageGuess = self._pipeline.run(_speech_request("detect_language", audio, **kwargs))
-        return result
+        return _expect(self._pipeline.run(_speech_request("detect_language", audio, **kwargs)), LanguageGuess)
 
     def synthesize(self, text: str, **kwargs: Unpack[SynthesizeOptions]) -> SpeechResult:
         result: SpeechResult = self._pipeline.run(_synthesize_request(text, **kwargs))
@@ -313,16 +317,13 @@ class Speech(_Namespace):
 
 class AsyncSpeech(_Namespace):
     async def transcribe(self, audio: object, **kwargs: Unpack[TranscribeOptions]) -> Transcript:
-        result: Transcript = await self._pipeline.arun(_speech_request("transcribe", audio, **kwargs))
-        return result
+        return _expect(await self._pipeline.arun(_speech_request("transcribe", audio, **kwargs)), Transcript)
 
     async def translate(self, audio: object, **kwargs: Unpack[TranscribeOptions]) -> Transcript:
-        result: Transcript = await self._pipeline.arun(_speech_request("translate", audio, **kwargs))
-        return result
+        return _expect(await self._pipeline.arun(_speech_request("translate", audio, **kwargs)), Transcript)
 
     async def detect_language(self, audio: object, **kwargs: Unpack[CommonOptions]) -> LanguageGuess:
-        result: LanguageGuess = await self._pipeline.arun(_speech_request("detect_language", audio, **kwargs))
-        return result
+        return _expect(await self._pipeline.arun(_speech_request("detect_language", audio, **kwargs)), LanguageGuess)
 
     async def synthesize(self, text: str, **kwargs: Unpack[SynthesizeOptions]) -> SpeechResult:
         result: SpeechResult = await self._pipeline.arun(_synthesize_request(text, **kwargs))

@@ -89,6 +89,7 @@ def drive(flow: Flow[T], io: Io, ctx: CallContext) -> T:
     answer: Any = None
     error: BaseException | None = None
     interrupted: KeyboardInterrupt | None = None
+    abandoned = Abandoned()
     from .providers.base import Cancelled
 
     while True:
@@ -115,9 +116,9 @@ def drive(flow: Flow[T], io: Io, ctx: CallContext) -> T:
         except GenAIError as exc:
             error = exc
         except KeyboardInterrupt as exc:
-            if interrupted is not None:
-                raise  # interrupted again while stopping: give up at once
-            interrupted, error = exc, Abandoned()
+            if interrupted is not None:  # interrupted again while stopping: give up at once
+                raise _carrying(exc, abandoned) from None
+            interrupted, error = exc, abandoned
 
 
 async def adrive(flow: Flow[T], io: Io, ctx: CallContext) -> T:
@@ -125,6 +126,7 @@ async def adrive(flow: Flow[T], io: Io, ctx: CallContext) -> T:
     answer: Any = None
     error: BaseException | None = None
     cancelled: asyncio.CancelledError | None = None
+    abandoned = Abandoned()
     from .providers.base import Cancelled
 
     while True:
@@ -148,9 +150,9 @@ async def adrive(flow: Flow[T], io: Io, ctx: CallContext) -> T:
         except GenAIError as exc:
             error = exc
         except asyncio.CancelledError as exc:
-            if cancelled is not None:
-                raise  # cancelled again while stopping: give up at once
-            cancelled, error = exc, Abandoned()
+            if cancelled is not None:  # cancelled again while stopping: give up at once
+                raise _carrying(exc, abandoned) from None
+            cancelled, error = exc, abandoned
 
 
 E = TypeVar("E", bound=BaseException)
@@ -207,9 +209,12 @@ class LongJob(Protocol[S]):
     def cancel(self, state: S) -> Flow[S | None]:
         """Stop the job; its state after (it may have finished first), or None if unknown."""
 
-    def given_up(self, final: S | None, error: BaseException) -> None:
-        """The call ends without the job's result: ``final`` is its state after the cancel. A job that finished
-        all the same was billed: mark ``error`` spent (``providers.base.mark_spent``)."""
+    def given_up(self, state: S, final: S | None, error: BaseException) -> None:
+        """The call ends without the job's result: ``state`` is its last known state, ``final`` its state after the
+        cancel (None if unknown). A job that finished all the same, or that cannot be stopped, is billed: mark
+        ``error`` spent (``providers.base.mark_spent``). ``error`` is the caller's interrupt (the flow's
+        ``Abandoned``) when it gave up, marked before the last look at the job in case a second interrupt ends
+        that look."""
 
 
 def follow(job: LongJob[S], ctx: CallContext) -> Flow[S]:
@@ -217,15 +222,16 @@ def follow(job: LongJob[S], ctx: CallContext) -> Flow[S]:
     out but success: the call's deadline, a caller who gave up, polls that keep failing, any error."""
     from .providers.base import Cancelled
 
-    end = time.monotonic() + ctx.timeout if ctx.timeout is not None else None
+    began = time.monotonic()
+    end = began + ctx.timeout if ctx.timeout is not None else None
     state = yield from job.start()
     pause = job.first_pause
     failures = 0
     try:
         while not job.finished(state):
-            report = job.progress(state)
-            if report is not None and ctx.progress is not None:
-                ctx.progress(*report)
+            if ctx.progress is not None:  # the job's own progress, else the seconds waited (of the timeout, if any)
+                report = job.progress(state)
+                ctx.progress(*(report or (time.monotonic() - began, ctx.timeout or 0.0, f"waiting for {job.label(state)}")))
             if ctx.cancelled is not None and ctx.cancelled.is_set():
                 raise Abandoned
             if end is not None and time.monotonic() >= end:
@@ -243,19 +249,29 @@ def follow(job: LongJob[S], ctx: CallContext) -> Flow[S]:
                 failures += 1
                 if not error.retryable or failures > MAX_POLL_FAILURES:
                     raise
-    except Abandoned:
+    except Abandoned as abandoned:
+        job.given_up(state, None, abandoned)  # what stands if a second interrupt ends the cancel
         final = yield from job.cancel(state)
         stopped = Cancelled(f"the call was cancelled; {job.label(state)} {_fate(job)}", provider=job.provider,
                             request_id=job.request_id(state))  # fmt: skip
-        job.given_up(final, stopped)
+        job.given_up(state, final, stopped)
         raise stopped from None
     except GeneratorExit:  # the flow was dropped unfinished: nothing can be sent any more
         raise
     except BaseException as error:
         final = yield from job.cancel(state)
-        job.given_up(final, error)
+        job.given_up(state, final, error)
         raise
     return state
+
+
+_UNSENT = "_genai_unsent"
+
+
+def never_sent(error: BaseException) -> bool:
+    """Whether a failed API call is known not to have reached the backend (no connection could be made): only
+    then is a request that starts paid work safe to send again after its answer was lost."""
+    return bool(getattr(error, _UNSENT, False))
 
 
 def _fate(job: LongJob[Any]) -> str:
@@ -314,7 +330,13 @@ class JsonApi:
         return self._async
 
     def url(self, path: str) -> str:
-        return path if "://" in path else self.base_url + path
+        """A path under the API's base URL; a full URL only on the API's own origin (the credentials go with it)."""
+        if "://" not in path:
+            return self.base_url + path
+        if not self._same_origin(path):
+            raise ProviderError(f"{self.provider} answered with a URL on another host ({path[:200]}): it was not "
+                                "followed, as the API's key would go with it", provider=self.provider, retryable=False)  # fmt: skip
+        return path
 
     def send(self, step: Http) -> Any:
         with self._reaching():
@@ -371,7 +393,10 @@ class JsonApi:
         try:
             yield
         except self._httpx.HTTPError as exc:
-            raise self._unreachable(exc) from exc
+            mapped = self._unreachable(exc)
+            if isinstance(exc, self._httpx.ConnectError | self._httpx.ConnectTimeout):
+                setattr(mapped, _UNSENT, True)  # no connection was made: the request never left
+            raise mapped from exc
 
     def _default_unreachable(self, exc: Exception) -> GenAIError:
         if isinstance(exc, self._httpx.TimeoutException):
@@ -391,4 +416,6 @@ class JsonApi:
         self.close()
 
 
-__all__ = ["Abandoned", "Fetch", "Flow", "Http", "Io", "JsonApi", "LongJob", "Sleep", "adrive", "drive", "follow"]
+__all__ = [
+    "Abandoned", "Fetch", "Flow", "Http", "Io", "JsonApi", "LongJob", "Sleep", "adrive", "drive", "follow", "never_sent",
+]  # fmt: skip

@@ -1,10 +1,13 @@
-"""Per-modality steps of the pipeline: validation against the catalog, pricing, splitting into backend calls,
-and assembling the typed result. The pipeline runs them; it never looks inside a provider's wire format."""
+"""Call plans: each request, validated against the catalog, becomes an immutable, typed plan (its model, estimate,
+the backend calls it splits into, its warnings) that the pipeline runs; the plan prices what the backend answered
+and assembles the typed result. This module holds the base and the image plan; speech and video plans live in
+``_speech_jobs`` and ``_video_jobs``. The pipeline never looks inside a provider's wire format."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import Generic, TypeVar, cast
@@ -13,7 +16,7 @@ from ._catalog import MAX_IMAGES_PER_CALL, Catalog, ModelInfo
 from ._errors import GenerationFailedError, InvalidRequestError, ModelRetiredError, ProviderError, UnsupportedError
 from ._media import Image, make_provenance
 from ._requests import Cost, ImageRequest, ImageResult
-from .credits._pricing import image_cost, unit_cost
+from .credits._pricing import Notice, Notices, Pricing, Usage
 from .providers.base import CallContext, ImageBatch, ImageProvider, Provider, mark_spent
 
 _SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
@@ -50,15 +53,6 @@ def check_lifecycle(model: ModelInfo, today: date) -> list[str]:
     return [f"{model.id} will be retired on {model.retired_on.isoformat()}{instead}"]
 
 
-def note_price_warning(warnings: list[str], model: ModelInfo, warning: str | None) -> None:
-    """Keep one unpriced-cost warning per call: the actual cost's replaces the estimate's."""
-    if warning is None:
-        return
-    prefix = f"no USD price is known for {model.id}"
-    warnings[:] = [w for w in warnings if not w.startswith(prefix)]
-    warnings.append(warning)
-
-
 def _choose(value: str | None, allowed: tuple[str, ...], default: str | None, what: str, model: ModelInfo) -> str | None:
     if value is None:
         return default
@@ -88,16 +82,22 @@ def _check_size(size: str | None, model: ModelInfo, operation: str) -> str | Non
     )
 
 
-@dataclass
-class Job(Generic[Part, Outcome, Result]):
-    """One logical call: its model, warnings, estimate and the backend calls it splits into."""
+Priced = tuple[Cost, Notice | None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallPlan(Generic[Part, Outcome, Result]):
+    """One logical call, planned and immutable: its model and provider, the text the content policy checks, the
+    estimate, the backend calls it splits into (``parts``) and the warnings known before it runs. The pipeline runs
+    it; ``cost`` and ``result`` are functions of what the backend answered, and change nothing."""
 
     model: ModelInfo
-    provider: Provider | None  # None for a job built only to be priced
+    provider: Provider | None  # None for a plan made only to be priced
     policy_text: str | None
     estimate: Cost
-    parts: list[Part]
-    warnings: list[str] = field(default_factory=list)
+    parts: tuple[Part, ...]
+    notices: tuple[str | Notice, ...]
+    pricing: Pricing
 
     def call(self, part: Part, ctx: CallContext) -> Outcome:
         raise NotImplementedError
@@ -105,25 +105,34 @@ class Job(Generic[Part, Outcome, Result]):
     async def acall(self, part: Part, ctx: CallContext) -> Outcome:
         raise NotImplementedError
 
-    def cost(self, outcomes: list[Outcome]) -> Cost:
+    def cost(self, outcomes: Sequence[Outcome]) -> Priced:
+        """What the outcomes cost, and a notice when it is unpriced."""
         raise NotImplementedError
 
-    def result(self, outcomes: list[Outcome], cost: Cost, request_id: str) -> Result:
+    def result(self, outcomes: Sequence[Outcome], cost: Cost, request_id: str, notices: Notices) -> Result:
         raise NotImplementedError
 
+    def _priced(self, usages: list[Usage]) -> Priced:
+        return self.pricing.cost(self.model, usages, estimated=False)
 
-@dataclass
-class ImageJob(Job[int, ImageBatch, ImageResult]):
-    request: ImageRequest = field(default=None)  # type: ignore[assignment]
-    size: str | None = None
-    quality: str | None = None
-    credits_per_usd: Decimal = Decimal(100)
+
+def estimate_with_notices(pricing: Pricing, model: ModelInfo, usages: list[Usage], notices: list[str]) -> tuple[Cost, tuple[str | Notice, ...]]:
+    """A plan's estimate, and its warnings with the estimate's notice (which the actual cost's replaces)."""
+    cost, notice = pricing.cost(model, usages, estimated=True)
+    return cost, (*notices, notice) if notice is not None else tuple(notices)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImagePlan(CallPlan[int, ImageBatch, ImageResult]):
+    request: ImageRequest  # with the size and quality the catalog resolved (defaults filled in)
+    size: str | None
+    quality: str | None
 
     def call(self, part: int, ctx: CallContext) -> ImageBatch:
-        return self._counted(cast(ImageProvider, self.provider).images(self.model, self.effective, part, ctx), part)
+        return self._counted(cast(ImageProvider, self.provider).images(self.model, self.request, part, ctx), part)
 
     async def acall(self, part: int, ctx: CallContext) -> ImageBatch:
-        batch = await cast(ImageProvider, self.provider).aimages(self.model, self.effective, part, ctx)
+        batch = await cast(ImageProvider, self.provider).aimages(self.model, self.request, part, ctx)
         return self._counted(batch, part)
 
     def _counted(self, batch: ImageBatch, asked: int) -> ImageBatch:
@@ -132,25 +141,30 @@ class ImageJob(Job[int, ImageBatch, ImageResult]):
             raise GenerationFailedError(
                 f"{self.model.id} answered with no image", provider=self.model.provider, request_id=batch.request_id
             )
-        if len(batch.images) > asked:
-            batch.warnings.append(
-                f"{self.model.id} answered with {len(batch.images)} images where {asked} were asked for: "
+        notes = list(batch.warnings)
+        images = batch.images
+        if len(images) > asked:
+            notes.append(
+                f"{self.model.id} answered with {len(images)} images where {asked} were asked for: "
                 f"the first {asked} were kept and charged"
             )
-            batch.images = batch.images[:asked]
-        elif len(batch.images) < asked:
-            batch.warnings.append(f"{self.model.id} made {len(batch.images)} of the {asked} images asked for")
-        self._check_sizes(batch)
-        return batch
+            images = images[:asked]
+        elif len(images) < asked:
+            notes.append(f"{self.model.id} made {len(images)} of the {asked} images asked for")
+        notes.extend(note for note in self._size_notes(batch) if note not in notes)
+        if images is batch.images and len(notes) == len(batch.warnings):
+            return batch  # as answered (the common case: no copy on the hot path)
+        return replace(batch, images=images, warnings=notes)
 
-    def _check_sizes(self, batch: ImageBatch) -> None:
+    def _size_notes(self, batch: ImageBatch) -> list[str]:
         """Each picture's size against the one asked for, where the model makes exactly that size (the catalog's
         ``exact_sizes``; Replicate's models round sizes their own way): a mismatch is a warning, and a picture whose
         area is off by more than 16 times cannot be what was asked for (a thumbnail, a placeholder): an error."""
         match = _SIZE.match(self.size or "")
         if match is None or not self.model.exact_sizes:
-            return
+            return []
         width, height = int(match.group(1)), int(match.group(2))
+        notes = []
         for image in batch.images:
             if (image.width, image.height) == (width, height):
                 continue
@@ -162,42 +176,24 @@ class ImageJob(Job[int, ImageBatch, ImageResult]):
                 )  # fmt: skip
                 lost = ImageBatch([], batch.request_id, batch.quality, batch.size, billed=len(batch.images))
                 raise mark_spent(error, batch.request_id or f"size-{id(batch)}", lost)
-            note = f"{self.model.id} made a {image.width}x{image.height} picture where {self.size} was asked for"
-            if note not in batch.warnings:
-                batch.warnings.append(note)
+            notes.append(f"{self.model.id} made a {image.width}x{image.height} picture where {self.size} was asked for")
+        return notes
 
-    @property
-    def effective(self) -> ImageRequest:
-        """The request with the size and quality the catalog resolved (defaults filled in)."""
-        request = self.request
-        if request.size == self.size and request.quality == self.quality:
-            return request
-        request = self.request = request.resolved(self.size, self.quality)
-        return request
-
-    def cost(self, outcomes: list[ImageBatch]) -> Cost:
-        if self.model.price is not None and self.model.price.unit == "compute_second":
-            seconds = sum((Decimal(str(round(b.compute_seconds or 0.0, 3))) for b in outcomes), Decimal(0))
-            cost, warning = unit_cost(self.model, seconds, self.credits_per_usd, estimated=False)
-            note_price_warning(self.warnings, self.model, warning)
-            return cost
-        total: Cost | None = None
-        for batch in outcomes:
-            quality = batch.quality or self._priced_quality()
-            part_cost, warning = image_cost(
-                self.model, len(batch.images) if batch.billed is None else batch.billed, quality, batch.size or self.size,
-                self.credits_per_usd, estimated=False,
-            )
-            note_price_warning(self.warnings, self.model, warning)
-            total = part_cost if total is None else total + part_cost
-        return total if total is not None else Cost(Decimal(0), Decimal(0))
+    def cost(self, outcomes: Sequence[ImageBatch]) -> Priced:
+        usages = [
+            Usage(u.unit, u.quantity, u.quality or self._priced_quality(), u.size or self.size) if u.unit == "image" else u
+            for batch in outcomes for u in batch.usage()
+        ]  # fmt: skip
+        images = [u for u in usages if u.unit == "image"]
+        seconds = sum((u.quantity for u in usages if u.unit == "compute_second"), Decimal(0))
+        return self._priced([*images, Usage("compute_second", seconds)])
 
     def _priced_quality(self) -> str | None:
         if self.quality in (None, "auto"):
             return self.model.estimate_quality or self.model.default_quality
         return self.quality
 
-    def result(self, outcomes: list[ImageBatch], cost: Cost, request_id: str) -> ImageResult:
+    def result(self, outcomes: Sequence[ImageBatch], cost: Cost, request_id: str, notices: Notices) -> ImageResult:
         images: list[Image] = []
         request_ids: list[str] = []
         for batch in outcomes:
@@ -206,8 +202,8 @@ class ImageJob(Job[int, ImageBatch, ImageResult]):
             seed = batch.seed if batch.seed is not None else self.request.seed
             facts = make_provenance(model=self.model.id, prompt=self.request.prompt, seed=seed, request_id=rid)
             images.extend(Image(i.data, i.media_type, i.width, i.height, facts) for i in batch.images)
-            self.warnings.extend(w for w in batch.warnings if w not in self.warnings)
-        return ImageResult(images, cost, self.model.id, list(self.warnings), request_ids)
+            notices.extend(batch.warnings)
+        return ImageResult(images, cost, self.model.id, notices.messages(), request_ids)
 
 
 def build_image_job(
@@ -215,9 +211,9 @@ def build_image_job(
     model: ModelInfo,
     provider: Provider | None,
     catalog: Catalog,
-    credits_per_usd: Decimal,
+    pricing: Pricing,
     today: date,
-) -> ImageJob:
+) -> ImagePlan:
     warnings = check_operation(model, f"images.{request.operation}", catalog, today)
 
     prompt = request.prompt
@@ -254,22 +250,11 @@ def build_image_job(
 
     parts = [min(model.max_n, request.n - start) for start in range(0, request.n, model.max_n)]
     estimate_quality = model.estimate_quality if quality in (None, "auto") else quality
-    if model.price is not None and model.price.unit == "compute_second":
-        seconds = ESTIMATED_SECONDS_PER_IMAGE * request.n
-        estimate, warning = unit_cost(model, seconds, credits_per_usd, estimated=True)
-    else:
-        estimate, warning = image_cost(model, request.n, estimate_quality, size, credits_per_usd, estimated=True)
-    if warning:
-        warnings.append(warning)
-    return ImageJob(
-        model=model,
-        provider=provider,
-        policy_text=prompt,
-        estimate=estimate,
-        parts=parts,
-        warnings=warnings,
-        request=request,
-        size=size,
-        quality=quality,
-        credits_per_usd=credits_per_usd,
+    expected = [Usage.of("image", request.n, estimate_quality, size),
+                Usage("compute_second", ESTIMATED_SECONDS_PER_IMAGE * request.n)]  # fmt: skip
+    estimate, notices = estimate_with_notices(pricing, model, expected, warnings)
+    resolved = request if (request.size, request.quality) == (size, quality) else request.resolved(size, quality)
+    return ImagePlan(
+        model=model, provider=provider, policy_text=prompt, estimate=estimate, parts=tuple(parts), notices=notices,
+        pricing=pricing, request=resolved, size=size, quality=quality,
     )

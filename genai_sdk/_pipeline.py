@@ -15,29 +15,45 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 from ._catalog import Catalog, ModelInfo, split_model_id
 from ._config import Settings
 from ._errors import ConfigError, ContentPolicyError, GenAIError, InvalidRequestError
-from ._jobs import Job, build_image_job
+from ._jobs import CallPlan, ImagePlan, build_image_job
 from ._requests import (
     Cost,
     ImageRequest,
+    ImageResult,
+    LanguageGuess,
     PolicyDecision,
     Progress,
     Request,
+    SpeechResult,
     SynthesizeRequest,
     TranscribeRequest,
+    Transcript,
     VideoRequest,
+    VideoResult,
 )
 from ._retry import Attempt, Deadline, RetryPolicy, acall_with_retry, call_with_retry
 from .credits import Ledger
 from .credits._plans import Plan, UsdPlan
+from .credits._pricing import Notices, Pricing
 from .credits._rules import utcnow
 from .policy import Policy
 from .providers import ProviderPool
 from .providers.base import CallContext, Provider, spent_work
+
+if TYPE_CHECKING:  # the speech and video modules load on their first call
+    from ._speech_jobs import SynthesizePlan, TranscribePlan
+    from ._video_jobs import VideoPlan
+
+    SomePlan = ImagePlan | TranscribePlan | SynthesizePlan | VideoPlan
+
+P = TypeVar("P")  # a plan's part (what one backend call is given)
+O = TypeVar("O")  # what one backend call answers  # noqa: E741
+R = TypeVar("R")  # the call's result
 
 log = logging.getLogger("genai_sdk")
 # A library's logger says nothing unless the application configures logging (Python's last-resort handler would
@@ -74,6 +90,7 @@ class Pipeline:
         self.providers = providers
         self.retry = retry
         self.plan: Plan = plan if plan is not None else UsdPlan()
+        self.pricing = Pricing(settings.credits_per_usd, self.plan)  # every cost, estimated or actual, is made there
         self.clock = clock
 
     # -- resolving and validating (no network, nothing reserved) -------------------------------------------
@@ -107,7 +124,18 @@ class Pipeline:
             )
         return model, provider
 
-    def build(self, request: Request, *, estimate_only: bool = False) -> Job[Any, Any, Any]:
+    @overload
+    def build(self, request: ImageRequest, *, estimate_only: bool = False) -> ImagePlan: ...
+    @overload
+    def build(self, request: TranscribeRequest, *, estimate_only: bool = False) -> TranscribePlan: ...
+    @overload
+    def build(self, request: SynthesizeRequest, *, estimate_only: bool = False) -> SynthesizePlan: ...
+    @overload
+    def build(self, request: VideoRequest, *, estimate_only: bool = False) -> VideoPlan: ...
+    @overload
+    def build(self, request: Request, *, estimate_only: bool = False) -> SomePlan: ...
+    def build(self, request: Request, *, estimate_only: bool = False) -> SomePlan:
+        """The request's plan: validated against the catalog and the provider, priced, nothing reserved."""
         self.providers.check_option_names(request.options.provider_options)  # a misspelt provider name is refused
         if estimate_only:
             # A catalog model is priced without its provider: no key, no backend import, no network.
@@ -117,7 +145,7 @@ class Pipeline:
             model, provider = (known, None) if known else self.resolve(request.modality, request.options.model)
         else:
             model, provider = self.resolve(request.modality, request.options.model)
-        args = (model, provider, self.catalog, self.settings.credits_per_usd, self.clock().date())
+        args = (model, provider, self.catalog, self.pricing, self.clock().date())
         if isinstance(request, ImageRequest):
             return build_image_job(request, *args)
         if isinstance(request, TranscribeRequest):
@@ -135,11 +163,11 @@ class Pipeline:
         raise ConfigError(f"{request.modality} calls are not part of this release of genai-sdk yet")
 
     def estimate(self, request: Request) -> Cost:
-        return self.plan.price(self.build(request, estimate_only=True).estimate)
+        return self.build(request, estimate_only=True).estimate
 
     # -- the content policy ---------------------------------------------------------------------------------
 
-    def _record_refusal(self, error: ContentPolicyError, account: str, request_id: str, job: Job[Any, Any, Any]) -> None:
+    def _record_refusal(self, error: ContentPolicyError, account: str, request_id: str, job: CallPlan[P, O, R]) -> None:
         """Every refusal leaves a line in the history, never a charge: model, stage, source, categories, and a digest
         of the prompt (not the prompt)."""
         digest = hashlib.sha256((job.policy_text or "").encode("utf-8", "surrogatepass")).hexdigest()[:16]
@@ -150,7 +178,7 @@ class Pipeline:
         except GenAIError as exc:  # the refusal stands; only its record is lost
             log.warning("could not record a content-policy refusal in the ledger: %s", exc)
 
-    def _enforce(self, decision: PolicyDecision | None, account: str, request_id: str, job: Job[Any, Any, Any]) -> None:
+    def _enforce(self, decision: PolicyDecision | None, account: str, request_id: str, job: CallPlan[P, O, R]) -> None:
         if decision is None or decision.allowed:
             return
         what = "output" if decision.stage == "output" else "prompt"
@@ -178,43 +206,44 @@ class Pipeline:
 
     # -- running ----------------------------------------------------------------------------------------------
 
-    def _prepare(self, request: Request) -> tuple[Job[Any, Any, Any], str, str, Cost, PolicyDecision | None]:
+    def _prepare(self, job: CallPlan[P, O, R], request: Request) -> tuple[str, str, Cost, PolicyDecision | None]:
         """Everything before the reservation: validation, the prompt check (a refusal reserves nothing), the
         estimate."""
-        job = self.build(request)
         account = request.options.account or self.settings.account
         request_id = os.urandom(16).hex()
         decision = self.policy.check(job.policy_text) if self.policy.enabled and job.policy_text else None
         self._enforce(decision, account, request_id, job)
-        return job, request_id, account, self.plan.price(job.estimate), decision
+        return request_id, account, job.estimate, decision
 
-    async def _aprepare(self, request: Request) -> tuple[Job[Any, Any, Any], str, str, Cost, PolicyDecision | None]:
-        job = self.build(request)
+    async def _aprepare(self, job: CallPlan[P, O, R], request: Request) -> tuple[str, str, Cost, PolicyDecision | None]:
         account = request.options.account or self.settings.account
         request_id = os.urandom(16).hex()
         decision = await self.policy.acheck(job.policy_text) if self.policy.enabled and job.policy_text else None
         if decision is not None and not decision.allowed:
             await self._ledger(self._enforce, decision, account, request_id, job)
-        return job, request_id, account, self.plan.price(job.estimate), decision
+        return request_id, account, job.estimate, decision
 
     def _run(
         self,
         request: Request,
-        job: Job[Any, Any, Any],
+        job: CallPlan[P, O, R],
         request_id: str,
         reservation: Any,
         account: str,
         decision: PolicyDecision | None,
         deadline: Deadline,
-    ) -> _Run:
+    ) -> _Run[P, O, R]:
         run = _Run(job, request_id, reservation, deadline, request.options.on_progress)
         run.account, run.decision = account, decision
         return run
 
-    def _priced_result(self, run: _Run, outcomes: list[Any]) -> tuple[Any, Cost]:
+    def _priced_result(self, run: _Run[P, O, R], outcomes: list[O]) -> tuple[R, Cost]:
         """Price what was produced and check it (the caller releases the reservation if this raises)."""
-        cost = self.plan.price(run.job.cost(outcomes))
-        result = run.job.result(outcomes, cost, run.request_id)
+        cost, notice = run.job.cost(outcomes)
+        notices = Notices(run.job.notices)
+        if notice is not None:
+            notices.add(notice)
+        result = run.job.result(outcomes, cost, run.request_id, notices)
         output = self.policy.check_output(result, run.decision) if self.policy.enabled else None
         self._enforce(output, run.account, run.request_id, run.job)
         self._attach(result, [run.decision, output])
@@ -223,13 +252,13 @@ class Pipeline:
             log.warning("%s (request %s): %s", run.job.model.id, run.request_id, "; ".join(warnings))
         return result, cost
 
-    async def _apriced_result(self, run: _Run, outcomes: list[Any]) -> tuple[Any, Cost]:
+    async def _apriced_result(self, run: _Run[P, O, R], outcomes: list[O]) -> tuple[R, Cost]:
         import asyncio
 
         # The output checks decode pictures and run models: off the event loop.
         return await asyncio.to_thread(self._priced_result, run, outcomes)
 
-    def _failed(self, error: BaseException, run: _Run) -> None:
+    def _failed(self, error: BaseException, run: _Run[P, O, R]) -> None:
         """A refusal from any layer, local or the provider's, is recorded (the reservation is released anyway)."""
         if isinstance(error, ContentPolicyError) and error.source == "provider":
             self._record_refusal(error, run.account, run.request_id, run.job)
@@ -238,18 +267,36 @@ class Pipeline:
         """The call's timeout runs from the moment it is made: checks, imports and waits for the ledger count."""
         return Deadline(request.options.timeout if request.options.timeout is not None else self.settings.timeout)
 
-    def run(self, request: Request) -> Any:
-        deadline = self._deadline(request)
-        job, request_id, account, estimate, decision = self._prepare(request)
+    @overload
+    def run(self, request: ImageRequest) -> ImageResult: ...
+    @overload
+    def run(self, request: TranscribeRequest) -> Transcript | LanguageGuess: ...
+    @overload
+    def run(self, request: SynthesizeRequest) -> SpeechResult: ...
+    @overload
+    def run(self, request: VideoRequest) -> VideoResult: ...
+    def run(self, request: Request) -> ImageResult | Transcript | LanguageGuess | SpeechResult | VideoResult:
+        """Run a request to its typed result: the one path of every call."""
+        deadline = self._deadline(request)  # counted from the moment the call is made
+        if isinstance(request, ImageRequest):  # one branch per modality, so that each result keeps its type
+            return self._execute(self.build(request), request, deadline)
+        if isinstance(request, TranscribeRequest):
+            return self._execute(self.build(request), request, deadline)
+        if isinstance(request, SynthesizeRequest):
+            return self._execute(self.build(request), request, deadline)
+        return self._execute(self.build(request), request, deadline)
+
+    def _execute(self, job: CallPlan[P, O, R], request: Request, deadline: Deadline) -> R:
+        request_id, account, estimate, decision = self._prepare(job, request)
         self.plan.prepare(self.ledger, account, self.clock())
         reservation = self.ledger.reserve(account, estimate.credits, estimate.usd, request_id, job.model.id)
         run = self._run(request, job, request_id, reservation, account, decision, deadline)
         try:
             run.report("started", job.model.id)
-            outcomes = []
+            outcomes: list[O] = []
             for index, part in enumerate(job.parts):
 
-                def attempt(a: Attempt, part: Any = part, index: int = index) -> Any:
+                def attempt(a: Attempt, part: P = part, index: int = index) -> O:
                     try:
                         return job.call(part, CallContext(f"{request_id}-{index}", a.timeout, a.number, run.on_step, run.cancelled))
                     except BaseException as error:  # Ctrl-C too: work the backend could not stop is spent
@@ -274,23 +321,23 @@ class Pipeline:
     # Work a backend did and billed that the caller did not get (an answer that could not be used, a result file
     # that could not be downloaded) is recorded as "spent": it counts against budgets and the balance like a charge.
 
-    def _spent_cost(self, run: _Run, outcomes: list[Any]) -> tuple[Cost, str] | None:
+    def _spent_cost(self, run: _Run[P, O, R], outcomes: list[O]) -> tuple[Cost, str] | None:
         if not run.spent:
             return None
         delivered = {key for outcome in outcomes for key in str(getattr(outcome, "request_id", "") or "").split(",")}
         lost = [(outcome, note) for key, (outcome, note) in run.spent.items() if key not in delivered]
         if not lost:
             return None
-        cost = self.plan.price(run.job.cost([outcome for outcome, _ in lost]))
+        cost, _ = run.job.cost([outcome for outcome, _ in lost])
         return cost, "billed by the backend, not delivered: " + "; ".join(dict.fromkeys(note for _, note in lost))
 
-    def _record_spent(self, run: _Run, outcomes: list[Any]) -> None:
+    def _record_spent(self, run: _Run[P, O, R], outcomes: list[O]) -> None:
         spent = self._spent_cost(run, outcomes)
         if spent is not None:
             cost, note = spent
             self.ledger.commit(run.reservation, cost.credits, cost.usd, kind="spent", reason=note)
 
-    def _settle_failed(self, run: _Run) -> None:
+    def _settle_failed(self, run: _Run[P, O, R]) -> None:
         """A failed call's reservation: given back, or taken for the work the backend billed."""
         try:
             self._record_spent(run, [])
@@ -306,15 +353,32 @@ class Pipeline:
 
         return await asyncio.to_thread(operation, *args)
 
-    async def arun(self, request: Request) -> Any:
+    @overload
+    async def arun(self, request: ImageRequest) -> ImageResult: ...
+    @overload
+    async def arun(self, request: TranscribeRequest) -> Transcript | LanguageGuess: ...
+    @overload
+    async def arun(self, request: SynthesizeRequest) -> SpeechResult: ...
+    @overload
+    async def arun(self, request: VideoRequest) -> VideoResult: ...
+    async def arun(self, request: Request) -> ImageResult | Transcript | LanguageGuess | SpeechResult | VideoResult:
         deadline = self._deadline(request)
-        job, request_id, account, estimate, decision = await self._aprepare(request)
+        if isinstance(request, ImageRequest):
+            return await self._aexecute(self.build(request), request, deadline)
+        if isinstance(request, TranscribeRequest):
+            return await self._aexecute(self.build(request), request, deadline)
+        if isinstance(request, SynthesizeRequest):
+            return await self._aexecute(self.build(request), request, deadline)
+        return await self._aexecute(self.build(request), request, deadline)
+
+    async def _aexecute(self, job: CallPlan[P, O, R], request: Request, deadline: Deadline) -> R:
+        request_id, account, estimate, decision = await self._aprepare(job, request)
         await self._ledger(self.plan.prepare, self.ledger, account, self.clock())
         reservation = await self._areserve(account, estimate, request_id, job.model.id)
         run = self._run(request, job, request_id, reservation, account, decision, deadline)
 
-        async def one(index: int, part: Any) -> Any:
-            async def attempt(a: Attempt) -> Any:
+        async def one(index: int, part: P) -> O:
+            async def attempt(a: Attempt) -> O:
                 return await run.acall(part, CallContext(f"{request_id}-{index}", a.timeout, a.number, run.on_step, run.cancelled))
 
             outcome = await acall_with_retry(
@@ -392,7 +456,7 @@ class Pipeline:
             except GenAIError as exc:  # it expires after reservation_ttl
                 log.warning("could not release the reservation of a cancelled call: %s", exc)
 
-    async def _acommit(self, run: _Run, cost: Cost) -> None:
+    async def _acommit(self, run: _Run[P, O, R], cost: Cost) -> None:
         if not getattr(self.ledger, "blocking", True):
             self.ledger.commit(run.reservation, cost.credits, cost.usd)
             return
@@ -406,7 +470,7 @@ class Pipeline:
             done.add_done_callback(lambda _: self._record_cancelled(run))
             raise
 
-    def _report_done(self, run: _Run) -> None:
+    def _report_done(self, run: _Run[P, O, R]) -> None:
         """The last progress report. The call is charged by now: if ``on_progress`` raises here, the caller does not
         get the result it paid for, and the history says so (a ``cancelled`` line next to the charge)."""
         try:
@@ -415,7 +479,7 @@ class Pipeline:
             self._record_cancelled(run)
             raise
 
-    def _record_cancelled(self, run: _Run) -> None:
+    def _record_cancelled(self, run: _Run[P, O, R]) -> None:
         note = "cancelled after the backend finished: charged for the work done, the result was not delivered"
         try:
             self.ledger.record(run.account, "cancelled", note, run.request_id, run.job.model.id)
@@ -423,8 +487,8 @@ class Pipeline:
             log.warning("could not record a cancelled call in the ledger: %s", exc)
 
 
-class _Run:
-    """One call in flight: its job, ids, reservation, deadline and progress reporting."""
+class _Run(Generic[P, O, R]):
+    """One call in flight: its plan, ids, reservation, deadline and progress reporting."""
 
     __slots__ = (
         "job", "request_id", "reservation", "deadline", "callback", "done", "on_retry", "on_step", "cancelled", "account",
@@ -433,7 +497,7 @@ class _Run:
 
     def __init__(
         self,
-        job: Job[Any, Any, Any],
+        job: CallPlan[P, O, R],
         request_id: str,
         reservation: Any,
         deadline: Deadline,
@@ -450,16 +514,16 @@ class _Run:
         self.cancelled = threading.Event()
         self.account = ""
         self.decision: PolicyDecision | None = None
-        self.spent: dict[str, tuple[Any, str]] = {}  # key of billed work -> (what was made, why it was lost)
+        self.spent: dict[str, tuple[O, str]] = {}  # key of billed work -> (what was made, why it was lost)
 
     def note_spent(self, error: BaseException) -> None:
         found = spent_work(error)
         if found is not None:
             key, outcome = found
-            reason = error.message if isinstance(error, GenAIError) else "the call was cancelled while the backend ran on"
-            self.spent[key] = (outcome, reason)
+            reason = error.message if isinstance(error, GenAIError) else "the call was cancelled; the backend's work was billed all the same"
+            self.spent[key] = (cast(O, outcome), reason)  # the provider marks the outcome type of its operation
 
-    async def acall(self, part: Any, ctx: CallContext) -> Any:
+    async def acall(self, part: P, ctx: CallContext) -> O:
         try:
             return await self.job.acall(part, ctx)
         except BaseException as error:  # a cancelled task too: work the backend could not stop is spent

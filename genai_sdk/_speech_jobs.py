@@ -1,17 +1,18 @@
-"""Speech jobs: transcription, translation and language detection; synthesis. Run by the same pipeline as images."""
+"""Speech plans: transcription, translation and language detection; synthesis. Run by the same pipeline as images."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, cast
+from typing import cast
 
 from ._audio import FORMATS, WHISPER_RATE, decode, encode, split_at_silences, to_int16
 from ._catalog import Catalog, ModelInfo
 from ._errors import InvalidRequestError, UnsupportedError
-from ._jobs import Job, check_operation, note_price_warning
+from ._jobs import CallPlan, Priced, check_operation, estimate_with_notices
 from ._media import Audio
 from ._requests import (
     Cost,
@@ -23,7 +24,7 @@ from ._requests import (
     Transcript,
     Word,
 )
-from .credits._pricing import unit_cost
+from .credits._pricing import Notices, Pricing, Usage
 from .providers.base import (
     AudioPart,
     CallContext,
@@ -41,17 +42,14 @@ _ESTIMATED_TRANSCRIBE_RTF = Decimal(1)
 _ESTIMATED_SPEECH_SECONDS_PER_CHAR = Decimal("0.02")
 
 
-def _units_cost(job: Job[Any, Any, Any], units: Decimal, credits_per_usd: Decimal, estimated: bool) -> Cost:
-    cost, warning = unit_cost(job.model, units, credits_per_usd, estimated=estimated)
-    note_price_warning(job.warnings, job.model, warning)
-    return cost
+def _compute_seconds(outcomes: Sequence[TranscriptPart] | Sequence[SpeechPart]) -> Usage:
+    return Usage("compute_second", sum((u.quantity for o in outcomes for u in o.usage()), Decimal(0)))
 
 
-@dataclass
-class TranscribeJob(Job[AudioPart, TranscriptPart, Any]):
-    request: TranscribeRequest = field(default=None)  # type: ignore[assignment]
-    duration: float = 0.0
-    credits_per_usd: Decimal = Decimal(100)
+@dataclass(frozen=True, kw_only=True)
+class TranscribePlan(CallPlan[AudioPart, TranscriptPart, Transcript | LanguageGuess]):
+    request: TranscribeRequest
+    duration: float  # seconds of the whole audio
 
     def call(self, part: AudioPart, ctx: CallContext) -> TranscriptPart:
         return cast(TranscriptionProvider, self.provider).transcribe(self.model, self.request, part, ctx)
@@ -59,15 +57,15 @@ class TranscribeJob(Job[AudioPart, TranscriptPart, Any]):
     async def acall(self, part: AudioPart, ctx: CallContext) -> TranscriptPart:
         return await cast(TranscriptionProvider, self.provider).atranscribe(self.model, self.request, part, ctx)
 
-    def cost(self, outcomes: list[TranscriptPart]) -> Cost:
-        if self.model.price is not None and self.model.price.unit == "compute_second":
-            seconds = sum((Decimal(str(round(o.compute_seconds or 0.0, 3))) for o in outcomes), Decimal(0))
-            return _units_cost(self, seconds, self.credits_per_usd, False)
-        return _units_cost(self, Decimal(str(round(self.duration, 3))) / 60, self.credits_per_usd, False)
+    def cost(self, outcomes: Sequence[TranscriptPart]) -> Priced:
+        minutes = Usage("minute", Decimal(str(round(self.duration, 3))) / 60)  # of the audio sent
+        return self._priced([minutes, _compute_seconds(outcomes)])
 
-    def result(self, outcomes: list[TranscriptPart], cost: Cost, request_id: str) -> Any:
+    def result(
+        self, outcomes: Sequence[TranscriptPart], cost: Cost, request_id: str, notices: Notices
+    ) -> Transcript | LanguageGuess:
         for outcome in outcomes:
-            self.warnings.extend(w for w in outcome.warnings if w not in self.warnings)
+            notices.extend(outcome.warnings)
         first = outcomes[0]
         if self.request.operation == "detect_language":
             return LanguageGuess(first.language or "und", first.language_probability or 0.0, first.alternatives)
@@ -77,7 +75,7 @@ class TranscribeJob(Job[AudioPart, TranscriptPart, Any]):
                 words = [Word(w.start + part.offset, w.end + part.offset, w.text, w.probability) for w in s.words]
                 segments.append(Segment(s.start + part.offset, min(s.end + part.offset, self.duration), s.text, words))
         text = " ".join(o.text for o in outcomes if o.text).strip()
-        return Transcript(text, first.language, self.duration, segments, cost, self.model.id, list(self.warnings))
+        return Transcript(text, first.language, self.duration, segments, cost, self.model.id, notices.messages())
 
 
 def build_transcribe_job(
@@ -85,9 +83,9 @@ def build_transcribe_job(
     model: ModelInfo,
     provider: Provider | None,
     catalog: Catalog,
-    credits_per_usd: Decimal,
+    pricing: Pricing,
     today: date,
-) -> TranscribeJob:
+) -> TranscribePlan:
     warnings = check_operation(model, f"speech.{request.operation}", catalog, today)
     if model.english_only:
         instead = "use a multilingual model such as whisper:small or openai:whisper-1"
@@ -119,16 +117,13 @@ def build_transcribe_job(
     else:
         parts = [AudioPart(request.audio, samples, 0.0, duration)]
 
-    job = TranscribeJob(
-        model=model, provider=provider, policy_text=request.prompt, estimate=Cost(Decimal(0), None), parts=parts,
-        warnings=warnings, request=request, duration=duration, credits_per_usd=credits_per_usd,
+    audio_seconds = Decimal(str(round(duration, 3)))
+    expected = [Usage("minute", audio_seconds / 60), Usage("compute_second", audio_seconds * _ESTIMATED_TRANSCRIBE_RTF)]
+    estimate, notices = estimate_with_notices(pricing, model, expected, warnings)
+    return TranscribePlan(
+        model=model, provider=provider, policy_text=request.prompt, estimate=estimate, parts=tuple(parts),
+        notices=notices, pricing=pricing, request=request, duration=duration,
     )
-    if model.price is not None and model.price.unit == "compute_second":
-        units = Decimal(str(round(duration, 3))) * _ESTIMATED_TRANSCRIBE_RTF
-    else:
-        units = Decimal(str(round(duration, 3))) / 60
-    job.estimate = _units_cost(job, units, credits_per_usd, True)
-    return job
 
 
 def split_text(text: str, limit: int) -> list[str]:
@@ -157,10 +152,9 @@ def split_text(text: str, limit: int) -> list[str]:
     return [p for p in pieces if p]
 
 
-@dataclass
-class SynthesizeJob(Job[str, SpeechPart, SpeechResult]):
-    request: SynthesizeRequest = field(default=None)  # type: ignore[assignment]
-    credits_per_usd: Decimal = Decimal(100)
+@dataclass(frozen=True, kw_only=True)
+class SynthesizePlan(CallPlan[str, SpeechPart, SpeechResult]):
+    request: SynthesizeRequest
 
     def call(self, part: str, ctx: CallContext) -> SpeechPart:
         provider = cast(SpeechProvider, self.provider)
@@ -170,15 +164,12 @@ class SynthesizeJob(Job[str, SpeechPart, SpeechResult]):
         provider = cast(SpeechProvider, self.provider)
         return await provider.asynthesize(self.model, self.request, part, ctx, final=len(self.parts) == 1)
 
-    def cost(self, outcomes: list[SpeechPart]) -> Cost:
-        if self.model.price is not None and self.model.price.unit == "compute_second":
-            seconds = sum((Decimal(str(round(o.compute_seconds or 0.0, 3))) for o in outcomes), Decimal(0))
-            return _units_cost(self, seconds, self.credits_per_usd, False)
-        return _units_cost(self, Decimal(len(self.request.text)), self.credits_per_usd, False)
+    def cost(self, outcomes: Sequence[SpeechPart]) -> Priced:
+        return self._priced([Usage.of("character", len(self.request.text)), _compute_seconds(outcomes)])
 
-    def result(self, outcomes: list[SpeechPart], cost: Cost, request_id: str) -> SpeechResult:
+    def result(self, outcomes: Sequence[SpeechPart], cost: Cost, request_id: str, notices: Notices) -> SpeechResult:
         for outcome in outcomes:
-            self.warnings.extend(w for w in outcome.warnings if w not in self.warnings)
+            notices.extend(outcome.warnings)
         if len(outcomes) == 1:
             audio = outcomes[0].audio
         else:
@@ -190,7 +181,7 @@ class SynthesizeJob(Job[str, SpeechPart, SpeechResult]):
 
         facts = make_provenance(model=self.model.id, prompt=self.request.text, request_id=outcomes[0].request_id or request_id)
         audio = Audio(audio.data, audio.media_type, audio.sample_rate, audio.duration, audio.channels, facts)
-        return SpeechResult(audio, cost, self.model.id, list(self.warnings))
+        return SpeechResult(audio, cost, self.model.id, notices.messages())
 
 
 def build_synthesize_job(
@@ -198,9 +189,9 @@ def build_synthesize_job(
     model: ModelInfo,
     provider: Provider | None,
     catalog: Catalog,
-    credits_per_usd: Decimal,
+    pricing: Pricing,
     today: date,
-) -> SynthesizeJob:
+) -> SynthesizePlan:
     warnings = check_operation(model, "speech.synthesize", catalog, today)
     formats = model.audio_formats or FORMATS
     if request.format not in formats:
@@ -215,13 +206,10 @@ def build_synthesize_job(
     parts = split_text(request.text, model.max_chars) if model.max_chars else [request.text]
     if len(parts) > 1:
         warnings.append(f"the text is over {model.id}'s limit of {model.max_chars} characters: it was spoken in {len(parts)} parts")
-    job = SynthesizeJob(
-        model=model, provider=provider, policy_text=request.text, estimate=Cost(Decimal(0), None), parts=parts,
-        warnings=warnings, request=request, credits_per_usd=credits_per_usd,
+    characters = Decimal(len(request.text))
+    expected = [Usage("character", characters), Usage("compute_second", characters * _ESTIMATED_SPEECH_SECONDS_PER_CHAR)]
+    estimate, notices = estimate_with_notices(pricing, model, expected, warnings)
+    return SynthesizePlan(
+        model=model, provider=provider, policy_text=request.text, estimate=estimate, parts=tuple(parts),
+        notices=notices, pricing=pricing, request=request,
     )
-    if model.price is not None and model.price.unit == "compute_second":
-        units = Decimal(len(request.text)) * _ESTIMATED_SPEECH_SECONDS_PER_CHAR
-    else:
-        units = Decimal(len(request.text))
-    job.estimate = _units_cost(job, units, credits_per_usd, True)
-    return job

@@ -1,19 +1,20 @@
-"""Video jobs: text (and optionally an image) to a video file, run by the same pipeline as every other call."""
+"""Video plans: text (and optionally an image) to a video file, run by the same pipeline as every other call."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import cast
 
 from ._catalog import Catalog, ModelInfo
 from ._errors import InvalidRequestError
-from ._jobs import Job, check_operation, note_price_warning
+from ._jobs import CallPlan, Priced, check_operation, estimate_with_notices
 from ._media import Video, make_provenance
 from ._requests import Cost, VideoRequest, VideoResult
-from .credits._pricing import unit_cost
+from .credits._pricing import Notices, Pricing, Usage
 from .providers.base import CallContext, Provider, VideoOutcome, VideoProvider
 
 # Compute-seconds reserved for one local frame, and the defaults a request leaves out.
@@ -22,10 +23,9 @@ DEFAULT_SECONDS = 2.0
 DEFAULT_FPS = 8
 
 
-@dataclass
-class VideoJob(Job[VideoRequest, VideoOutcome, VideoResult]):
-    request: VideoRequest = field(default=None)  # type: ignore[assignment]
-    credits_per_usd: Decimal = Decimal(100)
+@dataclass(frozen=True, kw_only=True)
+class VideoPlan(CallPlan[VideoRequest, VideoOutcome, VideoResult]):
+    request: VideoRequest
 
     def call(self, part: VideoRequest, ctx: CallContext) -> VideoOutcome:
         return cast(VideoProvider, self.provider).video(self.model, part, ctx)
@@ -33,25 +33,23 @@ class VideoJob(Job[VideoRequest, VideoOutcome, VideoResult]):
     async def acall(self, part: VideoRequest, ctx: CallContext) -> VideoOutcome:
         return await cast(VideoProvider, self.provider).avideo(self.model, part, ctx)
 
-    def cost(self, outcomes: list[VideoOutcome]) -> Cost:
-        outcome = outcomes[0]
-        if self.model.price is not None and self.model.price.unit == "compute_second":
-            units = Decimal(str(round(outcome.compute_seconds or 0.0, 3)))
-        else:
-            units = Decimal(str(round(outcome.video.duration or self.request.seconds or 0.0, 3)))
-        cost, warning = unit_cost(self.model, units, self.credits_per_usd, estimated=False)
-        note_price_warning(self.warnings, self.model, warning)
-        return cost
+    def cost(self, outcomes: Sequence[VideoOutcome]) -> Priced:
+        usages = outcomes[0].usage()
+        if not any(u.unit == "second" for u in usages):  # the file's length unknown: the length asked for
+            usages.insert(0, Usage.of("second", self.request.seconds or 0.0))
+        if not any(u.unit == "compute_second" for u in usages):
+            usages.append(Usage("compute_second", Decimal(0)))
+        return self._priced(usages)
 
-    def result(self, outcomes: list[VideoOutcome], cost: Cost, request_id: str) -> VideoResult:
+    def result(self, outcomes: Sequence[VideoOutcome], cost: Cost, request_id: str, notices: Notices) -> VideoResult:
         outcome = outcomes[0]
-        self.warnings.extend(w for w in outcome.warnings if w not in self.warnings)
+        notices.extend(outcome.warnings)
         seed = outcome.seed if outcome.seed is not None else self.request.seed
         rid = outcome.request_id or request_id
         facts = make_provenance(model=self.model.id, prompt=self.request.prompt, seed=seed, request_id=rid)
         v = outcome.video
         video = Video(v.data, v.media_type, v.width, v.height, v.fps, v.duration, facts)
-        return VideoResult(video, cost, self.model.id, list(self.warnings), [rid])
+        return VideoResult(video, cost, self.model.id, notices.messages(), [rid])
 
 
 def build_video_job(
@@ -59,9 +57,9 @@ def build_video_job(
     model: ModelInfo,
     provider: Provider | None,
     catalog: Catalog,
-    credits_per_usd: Decimal,
+    pricing: Pricing,
     today: date,
-) -> VideoJob:
+) -> VideoPlan:
     warnings = check_operation(model, "videos.generate", catalog, today)
     if not request.prompt or not request.prompt.strip():
         raise InvalidRequestError("the prompt is empty")
@@ -88,14 +86,10 @@ def build_video_job(
     if provider is not None:
         warnings.extend(provider.check(model, request))
     seconds = request.seconds or (model.durations[0] if model.durations else DEFAULT_SECONDS)
-    if model.price is not None and model.price.unit == "compute_second":
-        units = Decimal(str(seconds)) * (request.fps or DEFAULT_FPS) * ESTIMATED_SECONDS_PER_FRAME
-    else:
-        units = Decimal(str(seconds))
-    job = VideoJob(
-        model=model, provider=provider, policy_text=request.prompt, estimate=Cost(Decimal(0), None), parts=[request],
-        warnings=warnings, request=request, credits_per_usd=credits_per_usd,
+    frames = Decimal(str(seconds)) * (request.fps or DEFAULT_FPS)
+    expected = [Usage.of("second", seconds), Usage("compute_second", frames * ESTIMATED_SECONDS_PER_FRAME)]
+    estimate, notices = estimate_with_notices(pricing, model, expected, warnings)
+    return VideoPlan(
+        model=model, provider=provider, policy_text=request.prompt, estimate=estimate, parts=(request,),
+        notices=notices, pricing=pricing, request=request,
     )
-    job.estimate, warning = unit_cost(model, units, credits_per_usd, estimated=True)
-    note_price_warning(job.warnings, model, warning)
-    return job

@@ -158,12 +158,17 @@ def test_a_wrong_key_is_an_authentication_error_that_never_shows_the_key(
 ) -> None:
     secret = "AIzaSyD-not-the-right-key-0123456789abc"
     monkeypatch.setenv("GEMINI_API_KEY", secret)
+    monkeypatch.delenv("GOOGLE_API_KEY")
     client = _client(IMAGEN, image=IMAGEN)
-    with pytest.raises(genai.AuthenticationError, match="API key not valid") as raised:
+    with pytest.raises(genai.AuthenticationError, match="API key not valid.*check GEMINI_API_KEY") as raised:
         client.images.generate("a fox")
     assert secret not in str(raised.value) and secret not in repr(raised.value)
     assert "[redacted]" in genai.ProviderError(f"echo {secret}").message
+    monkeypatch.setenv("GOOGLE_API_KEY", secret)  # it wins, and the message names it
+    with pytest.raises(genai.AuthenticationError, match="check GOOGLE_API_KEY"):
+        _client(IMAGEN, image=IMAGEN).images.generate("a fox")
     monkeypatch.delenv("GEMINI_API_KEY")
+    monkeypatch.delenv("GOOGLE_API_KEY")
     with pytest.raises(genai.ConfigError, match="GEMINI_API_KEY"):
         _client(IMAGEN, image=IMAGEN).images.generate("a fox")
 
@@ -361,3 +366,143 @@ def test_image_to_video_sends_the_picture_inline(genai_emulator: Emulator) -> No
     client.videos.generate("the panda waves", seconds=4, image=picture)
     instance = genai_emulator.calls("google.predict_long_running")[0].json["instances"][0]
     assert instance["image"] == {"bytesBase64Encoded": base64.b64encode(picture.data).decode(), "mimeType": "image/png"}
+
+
+# -- what a review found: retries, interrupts and lost answers never pay twice or go unrecorded --------------------
+
+
+def test_polls_that_keep_failing_leave_the_operation_to_the_retry(
+    genai_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("genai_sdk._flow.MAX_POLL_FAILURES", 1)
+    genai_emulator.fail("google.operations.get", "unavailable", times=2)  # the first attempt gives up after two
+    client = _client(video=VEO, max_retries=2)
+    result = client.videos.generate("a panda", seconds=4)
+    assert result.video.data and len(genai_emulator.calls("google.predict_long_running")) == 1, "never a second video"
+    assert [e.kind for e in client.credits.history()] == ["charge"], "the retry delivered it: nothing spent"
+
+
+def test_a_start_that_never_left_is_retried_and_not_spent(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("GEMINI_API_KEY", "AIza-test-key-0000000000")
+    client = _client(video=VEO, max_retries=1)
+    with pytest.raises(genai.ProviderUnavailableError, match="could not reach google") as raised:
+        client.videos.generate("a panda", seconds=4)
+    assert "may have been started" not in str(raised.value)
+    assert client.credits.history() == [] and client.credits.reserved() == 0
+
+
+@pytest.mark.parametrize("fault", ["lost_answer", "malformed_json", "json_list"])
+def test_an_imagen_answer_lost_or_unusable_is_spent_not_asked_for_again(genai_emulator: Emulator, fault: str) -> None:
+    genai_emulator.fail("google.predict", fault)
+    client = _client(IMAGEN, image=IMAGEN, max_retries=3)
+    with pytest.raises(genai.ProviderError) as raised:
+        client.images.generate("a fox", n=2)
+    assert not raised.value.retryable and len(genai_emulator.calls("google.predict")) == 1
+    assert [e.usd for e in _spent(client)] == [Decimal("0.08")], "two pictures made and billed, not delivered"
+
+
+@pytest.mark.parametrize(("status", "starts", "spent"), [(502, 1, [Decimal("1.60")]), (500, 2, [])])
+def test_a_gateway_error_on_start_may_have_started_it_googles_own_500_did_not(
+    genai_emulator: Emulator, status: int, starts: int, spent: list[Decimal]
+) -> None:
+    genai_emulator.fail("google.predict_long_running", "server_error", status=status)
+    client = _client(video=VEO, max_retries=2)
+    if spent:
+        with pytest.raises(genai.ProviderError, match="may have been started"):
+            client.videos.generate("a panda", seconds=4)
+    else:
+        assert client.videos.generate("a panda", seconds=4).video.data
+    assert len(genai_emulator.calls("google.predict_long_running")) == starts
+    assert [e.usd for e in _spent(client)] == spent
+
+
+def test_a_task_cancelled_during_the_download_counts_the_video_spent(genai_emulator: Emulator) -> None:
+    genai_emulator.fail("google.files.download", "slow", delay=5)
+
+    async def main() -> None:
+        async with genai.AsyncClient(video=VEO, ledger="memory://", timeout=60) as client:
+            task = asyncio.create_task(client.videos.generate("a panda", seconds=4))
+            while not genai_emulator.calls("google.operations.get"):
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)  # the download has begun, and waits on the slow answer
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert await client.credits.reserved() == 0
+            spent = [e for e in await client.credits.history() if e.kind == "spent"]
+            assert [e.usd for e in spent] == [Decimal("1.60")], "made and billed: the caller gave up on its delivery"
+
+    asyncio.run(main())
+
+
+def test_the_wait_reports_progress_and_an_on_progress_that_raises_stops_it(genai_emulator: Emulator) -> None:
+    _google(genai_emulator).polls_to_finish = 1000
+    seen: list[genai.Progress] = []
+
+    def watch(progress: genai.Progress) -> None:
+        seen.append(progress)
+        if progress.stage.startswith("waiting for operation") and progress.completed > 1.5:
+            raise KeyboardInterrupt  # the user's Ctrl-C arrives through the callback
+
+    client = _client(video=VEO, timeout=30)
+    with pytest.raises(KeyboardInterrupt):
+        client.videos.generate("a panda", seconds=4, on_progress=watch)
+    waits = [p for p in seen if p.stage.startswith("waiting for operation")]
+    assert len(waits) >= 2 and 0 < (waits[0].total or 0) <= 30, "seconds waited, of the time the call has"
+    assert [e.usd for e in _spent(client)] == [Decimal("1.60")], "Google cannot cancel it: it runs on and is billed"
+    assert client.credits.reserved() == 0
+
+
+def test_google_error_bodies_of_every_shape_map_to_the_sdks_errors() -> None:
+    import httpx
+
+    from genai_sdk.providers.google import GoogleProvider
+
+    provider = GoogleProvider(genai.Client(ledger="memory://").settings,
+                              {"GEMINI_API_KEY": "AIza-test-key-0000000000", "GOOGLE_GEMINI_BASE_URL": "http://127.0.0.1:9"})  # fmt: skip
+
+    def error(status: int, body: object, path: str = "/v1beta/models/veo-3.1-generate-001:predictLongRunning") -> Any:
+        request = httpx.Request("POST", f"http://127.0.0.1:9{path}")
+        return provider._error(httpx.Response(status, json=body, request=request))
+
+    limited = error(429, {"error": {"code": 429, "message": "Quota exceeded. Please retry in 813.26ms.", "details": 5}})
+    assert isinstance(limited, genai.RateLimitError) and limited.retry_after == pytest.approx(0.81326)
+    wrapped = error(400, [{"error": {"code": 400, "message": "Bad aspectRatio", "status": "INVALID_ARGUMENT"}}])
+    assert isinstance(wrapped, genai.InvalidRequestError) and "400 INVALID_ARGUMENT: Bad aspectRatio" in str(wrapped)
+    gone = error(404, {"error": {"code": 404, "message": "Operation not found."}}, "/v1beta/models/veo/operations/abc")
+    assert type(gone) is genai.ProviderError and "operation or its file is gone" in str(gone)
+    unknown = error(404, {"error": {"code": 404, "message": "models/x is not found"}})
+    assert isinstance(unknown, genai.ConfigError)
+    provider.close()
+
+
+def test_an_operation_url_on_another_host_is_not_followed_with_the_key() -> None:
+    from genai_sdk._flow import JsonApi
+    from genai_sdk._http import AddressGuard
+
+    api = JsonApi(provider="google", base_url="http://127.0.0.1:9/v1beta/", headers={"x-goog-api-key": "AIza-secret"},
+                  timeout=10, answer_cap=1 << 20, download_cap=1 << 20, guard=AddressGuard.for_base_url("http://127.0.0.1:9"),
+                  error=lambda response: genai.ProviderError("unexpected"))  # fmt: skip
+    try:
+        assert api.url("models/veo/operations/abc") == "http://127.0.0.1:9/v1beta/models/veo/operations/abc"
+        assert api.url("http://127.0.0.1:9/v1beta/files/x") == "http://127.0.0.1:9/v1beta/files/x"
+        with pytest.raises(genai.ProviderError, match="another host"):
+            api.url("https://elsewhere.example/v1beta/models/veo/operations/abc")
+    finally:
+        api.close()
+
+
+def test_a_registered_video_model_with_a_size_google_does_not_make_is_refused(genai_emulator: Emulator) -> None:
+    client = _client()
+    model = client.catalog.get(VEO)
+    assert model is not None
+    client.catalog.register(replace(model, name="veo-square", sizes=("960x960",)))
+    with pytest.raises(genai.InvalidRequestError, match="960x960"):
+        client.videos.generate("a panda", model="google:veo-square", size="960x960")
+    assert genai_emulator.calls() == []

@@ -276,6 +276,26 @@ def test_cancelling_an_async_call_cancels_its_prediction(genai_emulator: Emulato
     assert asyncio.run(main()) == {"canceled": 1}
 
 
+def test_a_task_cancelled_while_its_output_downloads_counts_the_prediction_spent(genai_emulator: Emulator) -> None:
+    genai_emulator.fail("files.get", "trickle", delay=0.2)  # the finished video arrives a few bytes at a time
+
+    async def main() -> None:
+        async with genai.AsyncClient(video=WAN, ledger="memory://", timeout=60) as client:
+            task = asyncio.create_task(client.videos.generate("a panda", seconds=2, fps=16))
+            deadline = time.monotonic() + 10
+            while genai_emulator.replicate.status_counts() != {"succeeded": 1} and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)  # the download has begun
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert await client.credits.reserved() == 0
+            spent = [e for e in await client.credits.history() if e.kind == "spent"]
+            assert len(spent) == 1 and spent[0].credits < 0, "it ran and was billed: the caller gave up on delivery"
+
+    asyncio.run(main())
+
+
 def test_an_on_progress_that_raises_stops_the_call_and_its_prediction(genai_emulator: Emulator) -> None:
     genai_emulator.replicate.job_seconds, genai_emulator.replicate.max_wait = 30, 0
 

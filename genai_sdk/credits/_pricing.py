@@ -1,11 +1,29 @@
-"""Prices to costs: an estimate before the call, the actual cost after it."""
+"""Prices to costs, in one place, for every modality and backend.
+
+A call says what it used as :class:`Usage` records, one per billing unit it can count: 3 images at quality high and
+size 1024x1024, 8 seconds of video, 0.5 minutes of audio, 95 characters, 12.5 compute-seconds. The job gives the
+usages it expects before the call (the estimate, reserved) and the backend's outcomes give what was used after it
+(``outcome.usage()``, completed by the job with what only it knows). :meth:`Pricing.cost` takes the usages in the
+unit the model's price is in, looks each up in the catalog's price table, turns USD into credits and applies the
+credit plan. A model without a price is never free: its cost is unpriced (``usd=None``) and credits are counted
+per unit, so that credit budgets still hold, with a :class:`Notice` saying so.
+
+Warnings are :class:`Notice` records (kind, setting, message) until they reach the result, where they are the
+``list[str]`` of the public API; :class:`Notices` keeps them in order, one per (kind, setting).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
+from typing import TYPE_CHECKING
 
-from .._catalog import ModelInfo
 from .._requests import Cost
+
+if TYPE_CHECKING:
+    from .._catalog import ModelInfo
+    from ._plans import Plan
 
 _CREDIT_STEP = Decimal("0.0001")
 
@@ -19,42 +37,104 @@ UNPRICED_CREDITS = {
 }
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What a call used in one billing unit. ``quality`` and ``size`` select an image price."""
+
+    unit: str  # image, second (of video), minute (of audio), character, compute_second
+    quantity: Decimal
+    quality: str | None = None
+    size: str | None = None
+
+    @classmethod
+    def of(cls, unit: str, quantity: float | int, quality: str | None = None, size: str | None = None) -> Usage:
+        """A usage from a float figure (seconds measured, a duration), kept to the millisecond."""
+        exact = Decimal(quantity) if isinstance(quantity, int) else Decimal(str(round(quantity, 3)))
+        return cls(unit, exact, quality, size)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One warning of a call: its kind ("unpriced", "lifecycle", "not_applied", "provider", ...), the setting or
+    model it is about, and the message the result shows."""
+
+    kind: str
+    setting: str
+    message: str
+
+
+class Notices:
+    """A call's warnings in the order they arose, one per (kind, setting): a later notice of the same kind about the
+    same setting replaces the earlier and goes last (the actual cost's "unpriced" notice replaces the estimate's).
+    Plain strings (a provider's warnings) are notes keyed by their text: the same text is kept once, where it came."""
+
+    def __init__(self, items: Iterable[str | Notice] = ()) -> None:
+        self._items: dict[tuple[str, str], Notice] = {}
+        self.extend(items)
+
+    def add(self, item: str | Notice) -> None:
+        notice = item if isinstance(item, Notice) else Notice("note", item, item)
+        key = (notice.kind, notice.setting)
+        if self._items.get(key) == notice:
+            return  # said already
+        self._items.pop(key, None)  # a replacement goes last, as the latest word
+        self._items[key] = notice
+
+    def extend(self, items: Iterable[str | Notice]) -> None:
+        for item in items:
+            self.add(item)
+
+    def messages(self) -> list[str]:
+        return [notice.message for notice in self._items.values()]
+
+    def __iter__(self) -> Iterator[Notice]:
+        return iter(list(self._items.values()))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 def to_credits(usd: Decimal, credits_per_usd: Decimal) -> Decimal:
     return (usd * credits_per_usd).quantize(_CREDIT_STEP, rounding=ROUND_CEILING)
 
 
-def _cost(
-    model: ModelInfo, unit_usd: Decimal | None, units: Decimal, unit: str, what: str, credits_per_usd: Decimal, estimated: bool
-) -> tuple[Cost, str | None]:
-    if unit_usd is None:
-        credits = (UNPRICED_CREDITS.get(unit, Decimal(1)) * units).quantize(_CREDIT_STEP, rounding=ROUND_CEILING)
-        warning = (
-            f"no USD price is known for {model.id} {what}: the cost is unpriced (usd=None) and {credits} credits were counted"
-        )
-        return Cost(credits, None, estimated), warning
-    usd = unit_usd * units
-    return Cost(to_credits(usd, credits_per_usd), usd, estimated), None
+class Pricing:
+    """Usages to a cost: the catalog's prices, ``credits_per_usd`` and the credit plan, applied the same way to
+    estimates and to actual costs."""
+
+    def __init__(self, credits_per_usd: Decimal, plan: Plan | None = None) -> None:
+        self.credits_per_usd = credits_per_usd
+        self.plan = plan
+
+    def cost(self, model: ModelInfo, usages: Sequence[Usage], *, estimated: bool) -> tuple[Cost, Notice | None]:
+        """The cost of ``usages`` in the unit of the model's price (the first usage's unit, the call's main one,
+        when the model has no price table), and a notice when no USD price is known."""
+        price = model.price
+        unit = price.unit if price is not None and any(u.unit == price.unit for u in usages) else usages[0].unit
+        chosen = [u for u in usages if u.unit == unit]
+        credits, usd, unpriced = Decimal(0), Decimal(0), None
+        for usage in chosen:
+            unit_usd = price.lookup(usage.quality, usage.size) if price is not None else None
+            if unit_usd is None:
+                step = UNPRICED_CREDITS.get(usage.unit, Decimal(1)) * usage.quantity
+                credits += step.quantize(_CREDIT_STEP, rounding=ROUND_CEILING)
+                unpriced = usage
+            else:
+                usd += unit_usd * usage.quantity
+                credits += to_credits(unit_usd * usage.quantity, self.credits_per_usd)
+        notice = None
+        if unpriced is not None:
+            usd_total: Decimal | None = None
+            what = (
+                f"at quality={unpriced.quality}, size={unpriced.size}" if unpriced.unit == "image"
+                else f"per {unpriced.unit.replace('_', '-')}"
+            )  # fmt: skip
+            notice = Notice("unpriced", model.id, f"no USD price is known for {model.id} {what}: the cost is unpriced "
+                                                  f"(usd=None) and {credits} credits were counted")  # fmt: skip
+        else:
+            usd_total = usd
+        cost = Cost(credits, usd_total, estimated)
+        return (self.plan.price(cost) if self.plan is not None else cost), notice
 
 
-def image_cost(
-    model: ModelInfo,
-    count: int,
-    quality: str | None,
-    size: str | None,
-    credits_per_usd: Decimal,
-    *,
-    estimated: bool,
-) -> tuple[Cost, str | None]:
-    """The cost of ``count`` images, and a warning when the price is unknown."""
-    unit_usd = model.price.lookup(quality, size) if model.price is not None else None
-    what = f"at quality={quality}, size={size}"
-    return _cost(model, unit_usd, Decimal(count), "image", what, credits_per_usd, estimated)
-
-
-def unit_cost(
-    model: ModelInfo, units: Decimal, credits_per_usd: Decimal, *, estimated: bool
-) -> tuple[Cost, str | None]:
-    """The cost of ``units`` of the model's price unit (minutes, characters, compute-seconds, ...)."""
-    unit = model.price.unit if model.price is not None else "unit"
-    unit_usd = model.price.lookup(None, None) if model.price is not None else None
-    return _cost(model, unit_usd, units, unit, f"per {unit.replace('_', '-')}", credits_per_usd, estimated)
+__all__ = ["UNPRICED_CREDITS", "Notice", "Notices", "Pricing", "Usage", "to_credits"]

@@ -9,12 +9,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .._catalog import ModelInfo
-from .._errors import GenAIError, GenerationFailedError, ProviderError
+from .._errors import GenerationFailedError, ProviderError
 from .._media import Audio, Image, Video
 from .._requests import ImageRequest, Request, Segment, SynthesizeRequest, TranscribeRequest, VideoRequest
+from ..credits._pricing import Usage
 
 if TYPE_CHECKING:
     import numpy as np
@@ -47,6 +48,12 @@ class ImageBatch:
     compute_seconds: float | None = None
     billed: int | None = None  # images the backend made and billed, when not the images here (work that was lost)
 
+    def usage(self) -> list[Usage]:
+        """What the backend used: the images it billed (at the quality and size it says, if it says), and the
+        compute-seconds it measured."""
+        count = len(self.images) if self.billed is None else self.billed
+        return [Usage.of("image", count, self.quality, self.size), *_seconds(self.compute_seconds)]
+
 
 @dataclass
 class VideoOutcome:
@@ -55,6 +62,11 @@ class VideoOutcome:
     seed: int | None = None
     compute_seconds: float | None = None
     warnings: list[str] = field(default_factory=list)
+
+    def usage(self) -> list[Usage]:
+        """The video's length, when known, and the compute-seconds measured."""
+        length = [Usage.of("second", self.video.duration)] if self.video.duration else []
+        return [*length, *_seconds(self.compute_seconds)]
 
 
 @dataclass
@@ -79,6 +91,9 @@ class TranscriptPart:
     alternatives: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
+    def usage(self) -> list[Usage]:
+        return _seconds(self.compute_seconds)
+
 
 @dataclass
 class SpeechPart:
@@ -86,6 +101,13 @@ class SpeechPart:
     request_id: str | None = None
     compute_seconds: float | None = None
     warnings: list[str] = field(default_factory=list)
+
+    def usage(self) -> list[Usage]:
+        return _seconds(self.compute_seconds)
+
+
+def _seconds(compute_seconds: float | None) -> list[Usage]:
+    return [Usage.of("compute_second", compute_seconds)] if compute_seconds is not None else []
 
 
 class Provider(Protocol):
@@ -171,6 +193,7 @@ def backend_image(data: bytes, provider: str, what: str = "an image") -> Image:
 
 
 SPENT = "_genai_spent"
+E = TypeVar("E", bound=BaseException)
 
 
 def video_from_bytes(data: bytes, provider: str) -> Video:
@@ -194,10 +217,11 @@ def video_from_bytes(data: bytes, provider: str) -> Video:
                                     provider=provider) from exc  # fmt: skip
 
 
-def mark_spent(error: GenAIError, key: str, outcome: object) -> GenAIError:
+def mark_spent(error: E, key: str, outcome: object) -> E:
     """Say that the backend did, and billed, the work of the call that failed with ``error``: ``outcome`` is what it
     made (an ImageBatch with ``billed`` images and no images, say), ``key`` what identifies that work (a request or
-    prediction id). The pipeline records it as spent, unless a later attempt delivers the same work."""
+    prediction id). The pipeline records it as spent, unless a later attempt delivers the same work. ``error`` may
+    also be the exception of a caller who gave up (the flow's ``Abandoned``, a Ctrl-C, a cancelled task)."""
     setattr(error, SPENT, (key, outcome))
     return error
 

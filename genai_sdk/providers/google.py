@@ -32,7 +32,7 @@ from .._errors import (
     RateLimitError,
     redact,
 )
-from .._flow import Fetch, Flow, Http, JsonApi, adrive, drive, follow
+from .._flow import Abandoned, Fetch, Flow, Http, JsonApi, adrive, drive, follow, never_sent
 from .._http import AddressGuard
 from .._media import Video
 from .._requests import ImageRequest, Request, VideoRequest
@@ -75,7 +75,8 @@ class GoogleProvider:
         import httpx  # noqa: F401  (fail first, with the extra's name, when it is missing)
 
         # As google-genai: GOOGLE_API_KEY wins when both are set.
-        key = (environ.get("GOOGLE_API_KEY") or environ.get("GEMINI_API_KEY") or "").strip()
+        self._variable = "GOOGLE_API_KEY" if environ.get("GOOGLE_API_KEY", "").strip() else "GEMINI_API_KEY"
+        key = environ.get(self._variable, "").strip()
         if not key:
             raise ConfigError("google models need GEMINI_API_KEY (or GOOGLE_API_KEY): make one at aistudio.google.com/apikey")
         base = environ.get("GOOGLE_GEMINI_BASE_URL", DEFAULT_BASE_URL).strip().rstrip("/")
@@ -103,6 +104,8 @@ class GoogleProvider:
             raise InvalidRequestError(f"size={request.size!r} is not available for {model.id}: use one of {', '.join(model.sizes)}")
         if isinstance(request, ImageRequest) and request.quality is not None:
             warnings.append(f"{model.id} has no quality setting: pick the -fast- or -ultra- model instead")
+        if isinstance(request, VideoRequest) and request.size is not None and request.size not in VIDEO_SIZES:
+            raise InvalidRequestError(f"size={request.size!r} is not available for {model.id}: use one of {', '.join(model.sizes)}")
         if isinstance(request, VideoRequest) and request.fps is not None and request.fps != 24:
             warnings.append(f"{model.id} makes 24 frames a second: fps={request.fps} was not applied")
         return warnings
@@ -125,21 +128,42 @@ class GoogleProvider:
             parameters["personGeneration"] = options.text("person_generation")
         if "output_mime_type" in options:
             parameters["outputOptions"] = {"mimeType": options.text("output_mime_type")}
-        body = yield Http("POST", f"models/{model.name}:predict", ctx.timeout,
-                          json={"instances": [{"prompt": request.prompt}], "parameters": parameters})  # fmt: skip
+        try:
+            body = yield Http("POST", f"models/{model.name}:predict", ctx.timeout,
+                              json={"instances": [{"prompt": request.prompt}], "parameters": parameters})  # fmt: skip
+            return self._pictures(body, n)
+        except ProviderError as error:
+            # Sent, and answered with something unusable or not at all: the pictures were made and billed. Not
+            # asked for again (they would be billed twice); recorded as spent.
+            if error.status is not None and error.status >= 300 or never_sent(error):
+                raise
+            error.retryable = False
+            mark_spent(error, f"{ctx.idempotency_key}#{ctx.attempt}", ImageBatch([], billed=n))
+            raise
+        except Abandoned as abandoned:  # the caller gave up with the request sent: it runs on and is billed
+            mark_spent(abandoned, f"{ctx.idempotency_key}#{ctx.attempt}", ImageBatch([], billed=n))
+            raise
+
+    def _pictures(self, body: object, n: int) -> ImageBatch:
         predictions = body.get("predictions") if isinstance(body, dict) else None
         if predictions is None and isinstance(body, dict):
             predictions = []  # every picture withheld (the API leaves the list out)
         if not isinstance(predictions, list):
-            raise ProviderError("Google answered with something other than a list of predictions", provider="google")
+            raise ProviderError("Google answered with something other than a list of predictions", provider="google",
+                                status=200)  # fmt: skip
         images, reasons = [], []
         for item in predictions:
             if isinstance(item, dict) and isinstance(item.get("bytesBase64Encoded"), str):
                 try:
                     data = base64.b64decode(item["bytesBase64Encoded"], validate=True)
                 except ValueError:
-                    raise ProviderError("Google answered with a picture that is not base64", provider="google") from None
-                images.append(backend_image(data, "google"))
+                    raise ProviderError("Google answered with a picture that is not base64", provider="google",
+                                        status=200) from None  # fmt: skip
+                try:
+                    images.append(backend_image(data, "google"))
+                except ProviderError as error:
+                    error.status = 200
+                    raise
             elif isinstance(item, dict) and item.get("raiFilteredReason"):
                 reasons.append(redact(str(item["raiFilteredReason"]), (self._key,)))
         if not images:
@@ -185,7 +209,7 @@ class GoogleProvider:
         try:
             data = yield from _video_bytes(answer, ctx)
             video = video_from_bytes(data, "google")
-        except GenAIError as error:  # made and billed: a retry downloads it again, never makes another
+        except (GenAIError, Abandoned) as error:  # made and billed: a retry downloads it again, never makes another
             mark_spent(error, name, _lost(seconds, name))
             raise
         self._forget(ctx.idempotency_key)
@@ -203,20 +227,27 @@ class GoogleProvider:
             body = response.json()
         except (ValueError, RecursionError):
             body = {}
+        if isinstance(body, list) and len(body) == 1:  # some front ends wrap the error in a list
+            body = body[0]
         error = body.get("error") if isinstance(body, dict) else None
         error = error if isinstance(error, dict) else {}
+        details = error.get("details")
+        error["details"] = [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
         text = str(error.get("message") or response.text[:300] or f"HTTP {status}")
         detail = redact(text, (self._key,))
-        message = f"Google answered {status} {error.get('status') or ''}: {detail}".replace("  ", " ")
+        message = " ".join(f"Google answered {status} {error.get('status') or ''}".split()) + f": {detail}"
         common: dict[str, Any] = {"provider": "google", "status": status}
-        reasons = {str(d.get("reason")) for d in error.get("details") or () if isinstance(d, dict)}
+        reasons = {str(d.get("reason")) for d in error["details"]}
         if status in (401, 403) or "API_KEY_INVALID" in reasons or "api key not valid" in text.lower():
-            return AuthenticationError(message + ": check GEMINI_API_KEY", **common)
+            return AuthenticationError(f"{message}: check {self._variable}", **common)
         if status == 429:
             return RateLimitError(message, retryable=True, retry_after=_retry_delay(response, error, text), **common)
         if status >= 500 or status == 408:
             return ProviderUnavailableError(message, retryable=True, retry_after=parse_retry_after(response.headers),
                                             **common)  # fmt: skip
+        if status == 404 and re.search(r"/(operations|files)/", str(response.request.url)):
+            return ProviderError(message + ": the video operation or its file is gone",
+                                 retryable=False, **common)  # fmt: skip
         if status == 404:
             return ConfigError(message + ": check the model name, and whether Google has retired the model")
         if status == 400 and any(word in text.lower() for word in _POLICY_WORDS):
@@ -264,9 +295,14 @@ class _Operation:
             answer = yield Http("POST", f"models/{self.model_name}:predictLongRunning", self.ctx.timeout, json=self.body)
             state = _operation(answer)
         except ProviderError as error:
-            if error.status is None or error.status < 300:  # the answer was lost or unreadable: it may exist
-                raise self._maybe_made(error) from error
-            raise  # refused: nothing was started
+            # Lost or unreadable, or a gateway's 502/504 (Google may have started it behind the gateway): it may
+            # exist. A request that never left (no connection), a refusal, Google's own 500 or 503: nothing started.
+            if never_sent(error) or (error.status is not None and error.status >= 300 and error.status not in (502, 504)):
+                raise
+            raise self._maybe_made(error) from error
+        except Abandoned as abandoned:  # the caller gave up with the start sent: it may run, and be billed
+            mark_spent(abandoned, f"{key}?", _lost(self.seconds, None))
+            raise
         with self.owner._lock:
             self.owner._started[key] = str(state["name"])
             while len(self.owner._started) > _FOLLOWED:
@@ -297,11 +333,15 @@ class _Operation:
         except GenAIError:
             return None
 
-    def given_up(self, final: dict[str, Any] | None, error: BaseException) -> None:
-        self.owner._forget(self.ctx.idempotency_key)
+    def given_up(self, state: dict[str, Any], final: dict[str, Any] | None, error: BaseException) -> None:
+        """It runs on, and is billed, unless it ended without a video. After polls that kept failing (a retryable
+        error), the pipeline's retry follows the same operation: it is remembered, and its delivery clears the
+        spent mark."""
+        if not (isinstance(error, ProviderError) and error.retryable):
+            self.owner._forget(self.ctx.idempotency_key)
         failed = final is not None and final.get("done") and not _samples(final)
-        if isinstance(error, GenAIError) and not failed:  # running on, or made: billed all the same
-            name = str((final or {}).get("name") or self.ctx.idempotency_key)
+        if not failed:
+            name = str(state["name"])
             mark_spent(error, name, _lost(self.seconds, name))
 
 
@@ -368,8 +408,10 @@ def _retry_delay(response: Any, error: Mapping[str, Any], text: str) -> float | 
         match = re.fullmatch(r"(\d+(?:\.\d+)?)s", str(delay or ""))
         if match:
             return float(match.group(1))
-    match = re.search(r"retry in (\d+(?:\.\d+)?)s", text)
-    return float(match.group(1)) if match else None
+    match = re.search(r"retry in (\d+(?:\.\d+)?)(ms|s)\b", text)
+    if match is None:
+        return None
+    return float(match.group(1)) / (1000 if match.group(2) == "ms" else 1)
 
 
 __all__ = ["GoogleProvider", "OPTIONS"]

@@ -178,7 +178,7 @@ class ReplicateProvider:
             try:
                 for url in _outputs(prediction, model.id)[:count]:
                     images.append(backend_image((yield from self._output(url, ctx)), "replicate", f"the output {url}"))
-            except GenAIError as error:  # the prediction ran and is billed: a retry downloads it again, never reruns it
+            except (GenAIError, Abandoned) as error:  # the prediction ran and is billed: a retry downloads it again
                 mark_spent(error, str(prediction["id"]), _lost_images(count)(prediction))
                 raise
         self._forget(ctx.idempotency_key)
@@ -192,7 +192,7 @@ class ReplicateProvider:
         prediction = yield from self._predict(model.name, inputs, ctx, f"{ctx.idempotency_key}/0", _lost_video)
         try:
             video = video_from_bytes((yield from self._output(_outputs(prediction, model.id)[0], ctx)), "replicate")
-        except GenAIError as error:
+        except (GenAIError, Abandoned) as error:
             mark_spent(error, str(prediction["id"]), _lost_video(prediction))
             raise
         self._forget(ctx.idempotency_key)
@@ -312,8 +312,9 @@ class ReplicateProvider:
                     mark_spent(error, f"{key}?", lost({}))  # it may run and be billed: budgets count it
                 raise error from None
             if isinstance(error, Abandoned):
-                if found is not None:
-                    yield from self._cancel(str(found["id"]))
+                final = None if found is None else (yield from self._cancel(str(found["id"])))
+                if final is not None and final.get("status") == "succeeded":  # it finished first: billed
+                    mark_spent(error, str(final["id"]), lost(final))
                 raise
             if found is None:
                 if status is None or status >= 500:
@@ -475,9 +476,9 @@ class _Prediction:
     def cancel(self, state: dict[str, Any]) -> Flow[dict[str, Any] | None]:
         return (yield from self.owner._cancel(str(state["id"])))
 
-    def given_up(self, final: dict[str, Any] | None, error: BaseException) -> None:
+    def given_up(self, state: dict[str, Any], final: dict[str, Any] | None, error: BaseException) -> None:
         self.owner._forget_prediction(self.key)
-        if isinstance(error, GenAIError) and final is not None and final.get("status") == "succeeded":
+        if final is not None and final.get("status") == "succeeded":
             mark_spent(error, str(final.get("id")), self.lost(final))  # it finished first: billed all the same
 
 

@@ -102,7 +102,8 @@ class GoogleApi:
     # -- what the server asks ---------------------------------------------------------------------------------
 
     def env(self) -> dict[str, str]:
-        return {"GOOGLE_GEMINI_BASE_URL": self._host.url, "GEMINI_API_KEY": self._host.api_key or "any-key"}
+        key = self._host.api_key or "any-key"  # both names: GOOGLE_API_KEY wins over GEMINI_API_KEY in the SDKs
+        return {"GOOGLE_GEMINI_BASE_URL": self._host.url, "GEMINI_API_KEY": key, "GOOGLE_API_KEY": key}
 
     def unreadable(self) -> Answer:
         return _error(400, "Invalid JSON payload received.")

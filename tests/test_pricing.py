@@ -1,0 +1,86 @@
+"""The one pricing module: usages to costs for every unit, the plan applied there, unpriced models never free, and
+notices that replace each other by kind and setting."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+
+from genai_sdk._catalog import ModelInfo, PriceTable
+from genai_sdk._requests import Cost
+from genai_sdk.credits._plans import DallePlan
+from genai_sdk.credits._pricing import Notice, Notices, Pricing, Usage
+
+D = Decimal
+IMAGES = PriceTable("image", {"low@1024x1024": D("0.01"), "low@*": D("0.02"), "high@*": D("0.2"), "*@*": D("0.05")})
+
+
+def _model(price: PriceTable | None) -> ModelInfo:
+    return ModelInfo(provider="acme", name="m", operations=frozenset({"images.generate"}), price=price)
+
+
+@pytest.mark.parametrize(
+    ("price", "usages", "credits", "usd", "unpriced"),
+    [
+        # images, by quality and size (a wildcard for either)
+        (IMAGES, [Usage("image", D(3), "low", "1024x1024")], D(3), D("0.03"), False),
+        (IMAGES, [Usage("image", D(1), "low", "512x512"), Usage("image", D(2), "high", "1024x1024")], D(42), D("0.42"), False),
+        (IMAGES, [Usage("image", D(1), "medium", "1024x1024")], D(5), D("0.05"), False),
+        # the price's unit is chosen among what the call used
+        (PriceTable("compute_second", {"*@*": D("0.001")}), [Usage("image", D(4)), Usage("compute_second", D("12.5"))],
+         D("1.25"), D("0.0125"), False),
+        (PriceTable("second", {"*@*": D("0.40")}), [Usage("second", D(8)), Usage("compute_second", D(0))], D(320), D("3.20"), False),
+        (PriceTable("minute", {"*@*": D("0.006")}), [Usage("minute", D("0.5")), Usage("compute_second", D(3))], D("0.3"), D("0.003"), False),
+        (PriceTable("character", {"*@*": D("0.000015")}), [Usage("character", D(1000))], D("1.5"), D("0.015"), False),
+        # no price: never free; credits per unit of the call's main unit, usd unknown
+        (None, [Usage("image", D(2)), Usage("compute_second", D(30))], D(2), None, True),
+        (PriceTable("character", {}), [Usage("character", D(1000))], D(1), None, True),
+        (PriceTable("compute_second", {}), [Usage("compute_second", D(25))], D("2.5"), None, True),
+        # a price with no entry for this quality and size: unpriced too
+        (PriceTable("image", {"high@*": D("0.2")}), [Usage("image", D(1), "low", "1024x1024")], D(1), None, True),
+    ],
+)
+def test_usages_are_priced_in_the_models_unit(
+    price: PriceTable | None, usages: list[Usage], credits: Decimal, usd: Decimal | None, unpriced: bool
+) -> None:
+    cost, notice = Pricing(D(100)).cost(_model(price), usages, estimated=False)
+    assert cost == Cost(credits, usd, False)
+    assert (notice is not None) == unpriced
+    if notice is not None:
+        assert notice.kind == "unpriced" and notice.setting == "acme:m"
+        counted = re.search(r"and ([0-9.]+) credits were counted", notice.message)
+        assert counted is not None and Decimal(counted.group(1)) == credits and "usd=None" in notice.message
+
+
+def test_credits_are_rounded_up_to_a_ten_thousandth() -> None:
+    cost, _ = Pricing(D(100)).cost(_model(PriceTable("character", {"*@*": D("0.000015")})), [Usage("character", D(1))],
+                                   estimated=True)  # fmt: skip
+    assert cost == Cost(D("0.0015"), D("0.000015"), True)
+    cost, _ = Pricing(D(3)).cost(_model(PriceTable("character", {"*@*": D("0.000015")})), [Usage("character", D(1))],
+                                 estimated=True)  # fmt: skip
+    assert cost.credits == D("0.0001"), "0.000045 credits, rounded up"
+
+
+def test_the_plan_is_applied_where_costs_are_made() -> None:
+    cost, _ = Pricing(D(100), DallePlan()).cost(_model(IMAGES), [Usage("image", D(4), "high", "1024x1024")], estimated=False)
+    assert cost == Cost(DallePlan.CREDITS_PER_PROMPT, D("0.8"), False), "one credit a prompt, the USD price kept"
+
+
+def test_usage_of_keeps_a_measured_figure_to_the_millisecond() -> None:
+    assert Usage.of("compute_second", 1.23456) == Usage("compute_second", D("1.235"))
+    assert Usage.of("image", 3, "low", "256x256") == Usage("image", D(3), "low", "256x256")
+
+
+def test_notices_replace_by_kind_and_setting_and_keep_their_order() -> None:
+    notices = Notices(["made 2 of the 3 images asked for"])
+    notices.add(Notice("unpriced", "acme:m", "estimate: no USD price, 3 credits"))
+    notices.add("a provider's note")
+    notices.add("made 2 of the 3 images asked for")  # the same text: kept once
+    notices.add(Notice("unpriced", "acme:m", "actual: no USD price, 2 credits"))  # replaces the estimate's
+    notices.add(Notice("unpriced", "acme:other", "another model's"))
+    assert notices.messages() == [
+        "made 2 of the 3 images asked for", "a provider's note", "actual: no USD price, 2 credits", "another model's",
+    ]
+    assert [n.kind for n in notices] == ["note", "note", "unpriced", "unpriced"] and len(notices) == 4
