@@ -1,10 +1,12 @@
 """Backend calls written once for sync and async callers, and the core's waiting on long jobs.
 
 A hosted provider writes each operation as a generator (a *flow*) that yields what it needs done, an HTTP call to
-its API (:class:`Http`), a pause (:class:`Sleep`) or a download of a result file (:class:`Fetch`), and receives the
-answer (or has the SDK's error thrown in). Two drivers run any flow: :func:`drive` with blocking I/O, and
-:func:`adrive` on the event loop, so an async caller never waits in a worker thread and any number of calls can be
-followed at once. The provider supplies the I/O (:class:`JsonApi` for a JSON API over httpx).
+its API (:class:`Http`), a call of its client library (:class:`Call`), a pause (:class:`Sleep`) or a download of a
+result file (:class:`Fetch`), and receives the answer (or has the error thrown in). Two drivers run any flow:
+:func:`drive` with blocking I/O, and :func:`adrive` on the event loop, so an async caller never waits in a worker
+thread and any number of calls can be followed at once. The provider supplies the I/O (:class:`JsonApi` for a JSON
+API over httpx; OpenAI's provider wraps the ``openai`` package's two clients). Every hosted backend answers sync and
+async callers this one way; local backends, which compute, run their sync code in a worker thread.
 
 Backends that run a job for minutes (a Replicate prediction, a Veo operation) describe it as a :class:`LongJob`
 (start, poll, cancel) and the core follows it (:func:`follow`): the polling pace, the call's deadline, a caller who
@@ -49,6 +51,18 @@ class Http:
 
 
 @dataclass(frozen=True)
+class Call:
+    """A call of a method of the backend's client library (``path`` from the client: "images.edit"), made on its
+    blocking client by :func:`drive` and awaited on its async one by :func:`adrive`; the flow receives what it
+    returns, or has the library's own exception thrown in (the provider maps it). ``undeprecated``: call the method
+    without the library's deprecation wrapper (a model the catalog still lists)."""
+
+    path: str
+    kwargs: Mapping[str, Any]
+    undeprecated: bool = False
+
+
+@dataclass(frozen=True)
 class Sleep:
     seconds: float
 
@@ -63,7 +77,7 @@ class Fetch:
     authorized: bool = False
 
 
-Step = Http | Sleep | Fetch
+Step = Http | Call | Sleep | Fetch
 Flow = Generator[Step, Any, T]
 
 
@@ -76,14 +90,18 @@ class Io(Protocol):
 
     def send(self, step: Http) -> Any: ...
 
+    def call(self, step: Call) -> Any: ...
+
     def download(self, step: Fetch) -> bytes: ...
 
     async def asend(self, step: Http) -> Any: ...
 
+    async def acall(self, step: Call) -> Any: ...
+
     async def adownload(self, step: Fetch) -> bytes: ...
 
 
-def drive(flow: Flow[T], io: Io, ctx: CallContext) -> T:
+def drive(flow: Flow[T], io: Io, ctx: CallContext | None) -> T:
     """Run a flow with blocking I/O. Ctrl-C stops the backend's work (the flow is told it was abandoned) before the
     interrupt goes on; a second Ctrl-C gives up at once."""
     answer: Any = None
@@ -106,14 +124,16 @@ def drive(flow: Flow[T], io: Io, ctx: CallContext) -> T:
             if isinstance(step, Http):
                 with _unbounded(step):
                     answer = io.send(step)
+            elif isinstance(step, Call):
+                answer = io.call(step)
             elif isinstance(step, Sleep):
-                if ctx.cancelled is not None:
+                if ctx is not None and ctx.cancelled is not None:
                     ctx.cancelled.wait(step.seconds)
                 else:
                     time.sleep(step.seconds)
             else:
                 answer = io.download(step)
-        except GenAIError as exc:
+        except Exception as exc:  # the SDK's error, or a client library's, for the flow to handle
             error = exc
         except KeyboardInterrupt as exc:
             if interrupted is not None:  # interrupted again while stopping: give up at once
@@ -121,7 +141,7 @@ def drive(flow: Flow[T], io: Io, ctx: CallContext) -> T:
             interrupted, error = exc, abandoned
 
 
-async def adrive(flow: Flow[T], io: Io, ctx: CallContext) -> T:
+async def adrive(flow: Flow[T], io: Io, ctx: CallContext | None) -> T:
     """As :func:`drive`, on the event loop. A cancelled task stops its backend work before it ends."""
     answer: Any = None
     error: BaseException | None = None
@@ -143,11 +163,13 @@ async def adrive(flow: Flow[T], io: Io, ctx: CallContext) -> T:
             if isinstance(step, Http):
                 with _unbounded(step):
                     answer = await io.asend(step)
+            elif isinstance(step, Call):
+                answer = await io.acall(step)
             elif isinstance(step, Sleep):
                 await asyncio.sleep(step.seconds)
             else:
                 answer = await io.adownload(step)
-        except GenAIError as exc:
+        except Exception as exc:
             error = exc
         except asyncio.CancelledError as exc:
             if cancelled is not None:  # cancelled again while stopping: give up at once
@@ -352,6 +374,12 @@ class JsonApi:
             )  # fmt: skip
         return self.answer(response)
 
+    def call(self, step: Call) -> Any:
+        raise TypeError(f"{self.provider}'s JSON API has no client library to call ({step.path})")
+
+    async def acall(self, step: Call) -> Any:
+        raise TypeError(f"{self.provider}'s JSON API has no client library to call ({step.path})")
+
     def download(self, step: Fetch) -> bytes:
         signed = self._signed if step.authorized and self._same_origin(step.url) else None
         return fetch(self._httpx, self._files, step.url, self.guard, provider=self.provider, timeout=step.timeout,
@@ -417,5 +445,5 @@ class JsonApi:
 
 
 __all__ = [
-    "Abandoned", "Fetch", "Flow", "Http", "Io", "JsonApi", "LongJob", "Sleep", "adrive", "drive", "follow", "never_sent",
+    "Abandoned", "Call", "Fetch", "Flow", "Http", "Io", "JsonApi", "LongJob", "Sleep", "adrive", "drive", "follow", "never_sent",
 ]  # fmt: skip

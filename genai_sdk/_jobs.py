@@ -29,7 +29,7 @@ Outcome = TypeVar("Outcome")
 Result = TypeVar("Result")
 
 
-def check_operation(model: ModelInfo, operation: str, catalog: Catalog, today: date) -> list[str]:
+def check_operation(model: ModelInfo, operation: str, catalog: Catalog, today: date) -> list[str | Notice]:
     """Refuse an operation the model cannot do (naming models that can) or a retired model; warn of a retirement."""
     if not model.supports(operation):
         able = [m.id for m in catalog.models() if m.supports(operation) and m.retired_on is None]
@@ -40,7 +40,7 @@ def check_operation(model: ModelInfo, operation: str, catalog: Catalog, today: d
     return check_lifecycle(model, today)
 
 
-def check_lifecycle(model: ModelInfo, today: date) -> list[str]:
+def check_lifecycle(model: ModelInfo, today: date) -> list[str | Notice]:
     if model.retired_on is None:
         return []
     instead = f"; use {model.replacement} instead" if model.replacement else (f" ({model.notes})" if model.notes else "")
@@ -50,7 +50,12 @@ def check_lifecycle(model: ModelInfo, today: date) -> list[str]:
             retired_on=model.retired_on.isoformat(),
             replacement=model.replacement,
         )
-    return [f"{model.id} will be retired on {model.retired_on.isoformat()}{instead}"]
+    return [Notice("lifecycle", model.id, f"{model.id} will be retired on {model.retired_on.isoformat()}{instead}")]
+
+
+def not_applied(model: ModelInfo, setting: str, message: str | None = None) -> Notice:
+    """A setting the model does not take: said once per call, whoever notices it."""
+    return Notice("not_applied", setting, message or f"{model.id} does not support {setting}: it was not applied")
 
 
 def _choose(value: str | None, allowed: tuple[str, ...], default: str | None, what: str, model: ModelInfo) -> str | None:
@@ -116,7 +121,9 @@ class CallPlan(Generic[Part, Outcome, Result]):
         return self.pricing.cost(self.model, usages, estimated=False)
 
 
-def estimate_with_notices(pricing: Pricing, model: ModelInfo, usages: list[Usage], notices: list[str]) -> tuple[Cost, tuple[str | Notice, ...]]:
+def estimate_with_notices(
+    pricing: Pricing, model: ModelInfo, usages: list[Usage], notices: list[str | Notice]
+) -> tuple[Cost, tuple[str | Notice, ...]]:
     """A plan's estimate, and its warnings with the estimate's notice (which the actual cost's replaces)."""
     cost, notice = pricing.cost(model, usages, estimated=True)
     return cost, (*notices, notice) if notice is not None else tuple(notices)
@@ -236,15 +243,15 @@ def build_image_job(
     size = _check_size(request.size, model, request.operation)
     quality = _choose(request.quality, model.qualities, model.default_quality, "quality", model)
     if request.quality is not None and not model.qualities:
-        warnings.append(f"{model.id} has no quality setting: quality={request.quality!r} was not applied")
+        warnings.append(not_applied(model, "quality", f"{model.id} has no quality setting: quality={request.quality!r} was not applied"))
     if request.style is not None:
         if model.styles:
             _choose(request.style, model.styles, None, "style", model)
         else:
-            warnings.append(f"{model.id} has no style setting: style={request.style!r} was not applied")
+            warnings.append(not_applied(model, "style", f"{model.id} has no style setting: style={request.style!r} was not applied"))
     for name in _PORTABLE_EXTRAS:
         if getattr(request, name) is not None and name not in model.portable:
-            warnings.append(f"{model.id} does not support {name}: it was not applied")
+            warnings.append(not_applied(model, name))
     if provider is not None:
         warnings.extend(provider.check(model, request))
 

@@ -37,7 +37,7 @@ from ._requests import (
     VideoResult,
 )
 from ._retry import Attempt, Deadline, RetryPolicy, acall_with_retry, call_with_retry
-from .credits import Ledger
+from .credits import Ledger, Reservation
 from .credits._plans import Plan, UsdPlan
 from .credits._pricing import Notices, Pricing
 from .credits._rules import utcnow
@@ -190,9 +190,9 @@ class Pipeline:
         raise error
 
     @staticmethod
-    def _attach(result: Any, decisions: list[PolicyDecision | None]) -> None:
+    def _attach(result: object, decisions: list[PolicyDecision | None]) -> None:
         """The decisions go on the result; a flag or a moderator outage also becomes a warning."""
-        if not hasattr(result, "policy"):  # a language guess: nothing was checked that it could carry
+        if not (hasattr(result, "policy") and hasattr(result, "warnings")):  # a language guess: it carries no checks
             return
         for decision in decisions:
             if decision is None:
@@ -228,7 +228,7 @@ class Pipeline:
         request: Request,
         job: CallPlan[P, O, R],
         request_id: str,
-        reservation: Any,
+        reservation: Reservation,
         account: str,
         decision: PolicyDecision | None,
         deadline: Deadline,
@@ -437,7 +437,7 @@ class Pipeline:
     # its concurrent future, which needs no event loop), so that a cancellation at any moment leaves nothing
     # reserved and no charge unexplained.
 
-    async def _areserve(self, account: str, estimate: Cost, request_id: str, model_id: str) -> Any:
+    async def _areserve(self, account: str, estimate: Cost, request_id: str, model_id: str) -> Reservation:
         if not getattr(self.ledger, "blocking", True):
             return self.ledger.reserve(account, estimate.credits, estimate.usd, request_id, model_id)
         import asyncio
@@ -499,7 +499,7 @@ class _Run(Generic[P, O, R]):
         self,
         job: CallPlan[P, O, R],
         request_id: str,
-        reservation: Any,
+        reservation: Reservation,
         deadline: Deadline,
         callback: Callable[[Progress], None] | None,
     ) -> None:

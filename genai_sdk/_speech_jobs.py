@@ -24,7 +24,7 @@ from ._requests import (
     Transcript,
     Word,
 )
-from .credits._pricing import Notices, Pricing, Usage
+from .credits._pricing import Notice, Notices, Pricing, Usage
 from .providers.base import (
     AudioPart,
     CallContext,
@@ -110,10 +110,8 @@ def build_transcribe_job(
         for start, end in split_at_silences(samples, WHISPER_RATE, seconds):
             chunk = encode(to_int16(samples[start:end]), WHISPER_RATE, "wav")
             parts.append(AudioPart(chunk, samples[start:end], start / WHISPER_RATE, (end - start) / WHISPER_RATE))
-        warnings.append(
-            f"the audio is over {model.id}'s upload limit of {model.max_upload_bytes} bytes: "
-            f"it was split at silences into {len(parts)} parts"
-        )
+        warnings.append(Notice("split", model.id, f"the audio is over {model.id}'s upload limit of "
+                                                  f"{model.max_upload_bytes} bytes: it was split at silences into {len(parts)} parts"))  # fmt: skip
     else:
         parts = [AudioPart(request.audio, samples, 0.0, duration)]
 
@@ -205,7 +203,8 @@ def build_synthesize_job(
         warnings.extend(provider.check(model, request))
     parts = split_text(request.text, model.max_chars) if model.max_chars else [request.text]
     if len(parts) > 1:
-        warnings.append(f"the text is over {model.id}'s limit of {model.max_chars} characters: it was spoken in {len(parts)} parts")
+        warnings.append(Notice("split", model.id, f"the text is over {model.id}'s limit of {model.max_chars} characters: "
+                                                  f"it was spoken in {len(parts)} parts"))  # fmt: skip
     characters = Decimal(len(request.text))
     expected = [Usage("character", characters), Usage("compute_second", characters * _ESTIMATED_SPEECH_SECONDS_PER_CHAR)]
     estimate, notices = estimate_with_notices(pricing, model, expected, warnings)

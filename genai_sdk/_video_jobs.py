@@ -11,7 +11,7 @@ from typing import cast
 
 from ._catalog import Catalog, ModelInfo
 from ._errors import InvalidRequestError
-from ._jobs import CallPlan, Priced, check_operation, estimate_with_notices
+from ._jobs import CallPlan, Priced, check_operation, estimate_with_notices, not_applied
 from ._media import Video, make_provenance
 from ._requests import Cost, VideoRequest, VideoResult
 from .credits._pricing import Notices, Pricing, Usage
@@ -82,7 +82,7 @@ def build_video_job(
                 raise InvalidRequestError(f"size={request.size!r} is not available for {model.id}: {problem}")
     for name in ("seed", "negative_prompt", "steps", "guidance"):
         if getattr(request, name) is not None and name not in model.portable:
-            warnings.append(f"{model.id} does not support {name}: it was not applied")
+            warnings.append(not_applied(model, name))
     if provider is not None:
         warnings.extend(provider.check(model, request))
     seconds = request.seconds or (model.durations[0] if model.durations else DEFAULT_SECONDS)

@@ -102,8 +102,6 @@ class GoogleProvider:
         warnings = []
         if isinstance(request, ImageRequest) and request.size not in (None, "auto") and request.size not in IMAGE_SIZES:
             raise InvalidRequestError(f"size={request.size!r} is not available for {model.id}: use one of {', '.join(model.sizes)}")
-        if isinstance(request, ImageRequest) and request.quality is not None:
-            warnings.append(f"{model.id} has no quality setting: pick the -fast- or -ultra- model instead")
         if isinstance(request, VideoRequest) and request.size is not None and request.size not in VIDEO_SIZES:
             raise InvalidRequestError(f"size={request.size!r} is not available for {model.id}: use one of {', '.join(model.sizes)}")
         if isinstance(request, VideoRequest) and request.fps is not None and request.fps != 24:

@@ -1,4 +1,7 @@
-"""OpenAI images on the official ``openai`` package, with its own retries turned off (the pipeline retries)."""
+"""OpenAI images and audio on the official ``openai`` package, with its own retries turned off (the pipeline retries).
+
+Each operation is written once, as a flow (``genai_sdk._flow``) of calls of the package's client and downloads,
+which the core runs on ``openai.OpenAI`` for sync callers and on ``openai.AsyncOpenAI`` for async ones."""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from .._errors import (
     RateLimitError,
     redact,
 )
+from .._flow import Call, Fetch, Flow, Http, adrive, drive
 from .._http import AddressGuard, afetch, fetch, transport
 from .._media import Audio, Image
 from .._requests import ImageRequest, Request, Segment, SynthesizeRequest, TranscribeRequest, Word
@@ -178,6 +182,56 @@ def _malformed(what: str) -> ProviderError:
     )  # fmt: skip
 
 
+class _Library:
+    """The I/O of OpenAI's flows: calls of the ``openai`` package's clients, and result files fetched by
+    ``_http.fetch`` from public addresses under a size cap (on httpx2, the HTTP stack the package brings)."""
+
+    def __init__(self, provider: OpenAIProvider) -> None:
+        self._provider = provider
+
+    @staticmethod
+    def _method(client: Any, step: Call) -> Any:
+        method = client
+        for name in step.path.split("."):
+            method = getattr(method, name)
+        return _current(method) if step.undeprecated else method
+
+    def call(self, step: Call) -> Any:
+        return self._method(self._provider.client, step)(**step.kwargs)
+
+    async def acall(self, step: Call) -> Any:
+        return await self._method(self._provider.aclient, step)(**step.kwargs)
+
+    def download(self, step: Fetch) -> bytes:
+        import httpx2
+
+        provider = self._provider
+        if provider._downloader is None:
+            with _CLIENTS_LOCK:
+                if provider._downloader is None:
+                    provider._downloader = httpx2.Client(transport=transport(
+                        httpx2, asynchronous=False, limit=MAX_DOWNLOAD_BYTES, provider="openai", guard=provider._guard))
+        return fetch(httpx2, provider._downloader, step.url, provider._guard, provider="openai", timeout=step.timeout)
+
+    async def adownload(self, step: Fetch) -> bytes:
+        import httpx2
+
+        provider = self._provider
+        if provider._adownloader is None:
+            with _CLIENTS_LOCK:
+                if provider._adownloader is None:
+                    provider._adownloader = httpx2.AsyncClient(transport=transport(
+                        httpx2, asynchronous=True, limit=MAX_DOWNLOAD_BYTES, provider="openai", guard=provider._guard))
+        return await afetch(httpx2, provider._adownloader, step.url, provider._guard, provider="openai",
+                            timeout=step.timeout)  # fmt: skip
+
+    def send(self, step: Http) -> Any:
+        raise TypeError("OpenAI's calls go through the openai package")
+
+    async def asend(self, step: Http) -> Any:
+        raise TypeError("OpenAI's calls go through the openai package")
+
+
 def _image_items(response: object) -> list[Any]:
     """The ``data`` items of an images answer, checked: the client hands back whatever the body parsed to."""
     data = getattr(response, "data", None) if isinstance(response, ImagesResponse) else None
@@ -244,6 +298,7 @@ class OpenAIProvider:
         self._async: openai.AsyncOpenAI | None = None
         self._downloader: httpx2.Client | None = None
         self._adownloader: httpx2.AsyncClient | None = None
+        self._io = _Library(self)
 
     def __repr__(self) -> str:
         return f"OpenAIProvider(base_url={self._base_url!r})"
@@ -360,42 +415,32 @@ class OpenAIProvider:
         return body, options
 
     def images(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch:
-        args = self._arguments(model, request, n, ctx)
-        try:
-            if request.operation == "generate":
-                body, options = self._post_options(args)
-                response = self.client.post(
-                    "/images/generations", body=body, cast_to=ImagesResponse, options=options, stream=False
-                )
-            elif request.operation == "edit":
-                response = self.client.images.edit(**args)
-            else:
-                response = _current(self.client.images.create_variation)(**args)
-            images = []
-            for item in _image_items(response):
-                image = self._decode(item)
-                images.append(image if image is not None else self._download(item.url, ctx.timeout))
-        except BaseException as exc:
-            _raise(self._failure(exc, n, ctx), exc)
-        return self._batch(response, images)
+        return drive(self._images(model, request, n, ctx), self._io, ctx)
 
     async def aimages(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch:
+        return await adrive(self._images(model, request, n, ctx), self._io, ctx)
+
+    def _images(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> Flow[ImageBatch]:
         args = self._arguments(model, request, n, ctx)
         try:
             if request.operation == "generate":
                 body, options = self._post_options(args)
-                response = await self.aclient.post(
-                    "/images/generations", body=body, cast_to=ImagesResponse, options=options, stream=False
-                )
+                response = yield Call("post", {"path": "/images/generations", "body": body, "cast_to": ImagesResponse,
+                                               "options": options, "stream": False})  # fmt: skip
             elif request.operation == "edit":
-                response = await self.aclient.images.edit(**args)
+                response = yield Call("images.edit", args)
             else:
-                response = await _current(self.aclient.images.create_variation)(**args)
+                response = yield Call("images.create_variation", args, undeprecated=True)
             images = []
             for item in _image_items(response):
                 image = self._decode(item)
-                images.append(image if image is not None else await self._adownload(item.url, ctx.timeout))
-        except BaseException as exc:
+                if image is None:
+                    if not item.url:
+                        raise ProviderError("OpenAI returned an image with neither data nor URL", provider="openai")
+                    data: bytes = yield Fetch(item.url, ctx.timeout or 60.0)
+                    image = backend_image(data, "openai", f"the image at {item.url}")
+                images.append(image)
+        except Exception as exc:  # the package's error, an unusable answer, or the caller giving up (Abandoned)
             _raise(self._failure(exc, n, ctx), exc)
         return self._batch(response, images)
 
@@ -463,23 +508,18 @@ class OpenAIProvider:
         return TranscriptPart(text, language or request.language, part.duration, segments, request_id=getattr(response, "_request_id", None))
 
     def transcribe(self, model: ModelInfo, request: TranscribeRequest, part: AudioPart, ctx: CallContext) -> TranscriptPart:
-        args = self._transcription_args(model, request, part, ctx)
-        try:
-            if request.operation == "translate":
-                response = _current(self.client.audio.translations.create)(**args)
-            else:
-                response = self.client.audio.transcriptions.create(**args)
-        except openai.OpenAIError as exc:
-            _raise(map_error(exc, (self._key,)), exc)
-        return self._transcript(response, request, part)
+        return drive(self._transcribe(model, request, part, ctx), self._io, ctx)
 
     async def atranscribe(self, model: ModelInfo, request: TranscribeRequest, part: AudioPart, ctx: CallContext) -> TranscriptPart:
+        return await adrive(self._transcribe(model, request, part, ctx), self._io, ctx)
+
+    def _transcribe(self, model: ModelInfo, request: TranscribeRequest, part: AudioPart, ctx: CallContext) -> Flow[TranscriptPart]:
         args = self._transcription_args(model, request, part, ctx)
         try:
             if request.operation == "translate":
-                response = await _current(self.aclient.audio.translations.create)(**args)
+                response = yield Call("audio.translations.create", args, undeprecated=True)
             else:
-                response = await self.aclient.audio.transcriptions.create(**args)
+                response = yield Call("audio.transcriptions.create", args)
         except openai.OpenAIError as exc:
             _raise(map_error(exc, (self._key,)), exc)
         return self._transcript(response, request, part)
@@ -509,19 +549,19 @@ class OpenAIProvider:
         return SpeechPart(audio, request_id=request_id)
 
     def synthesize(self, model: ModelInfo, request: SynthesizeRequest, text: str, ctx: CallContext, *, final: bool) -> SpeechPart:
-        args = self._speech_args(model, request, text, ctx, final)
-        try:
-            response = self.client.audio.speech.create(**args)
-        except openai.OpenAIError as exc:
-            _raise(map_error(exc, (self._key,)), exc)
-        return self._speech(response, args["response_format"])
+        return drive(self._synthesize(model, request, text, ctx, final), self._io, ctx)
 
     async def asynthesize(
         self, model: ModelInfo, request: SynthesizeRequest, text: str, ctx: CallContext, *, final: bool
     ) -> SpeechPart:
+        return await adrive(self._synthesize(model, request, text, ctx, final), self._io, ctx)
+
+    def _synthesize(
+        self, model: ModelInfo, request: SynthesizeRequest, text: str, ctx: CallContext, final: bool
+    ) -> Flow[SpeechPart]:
         args = self._speech_args(model, request, text, ctx, final)
         try:
-            response = await self.aclient.audio.speech.create(**args)
+            response = yield Call("audio.speech.create", args)
         except openai.OpenAIError as exc:
             _raise(map_error(exc, (self._key,)), exc)
         return self._speech(response, args["response_format"])
@@ -549,48 +589,18 @@ class OpenAIProvider:
 
     def moderate(self, model: str, inputs: list[dict[str, Any]], timeout: float | None) -> list[dict[str, float]]:
         """OpenAI's category scores for each input (text or image parts)."""
-        try:
-            response = self.client.moderations.create(
-                model=model, input=self._moderation_input(model, inputs), timeout=timeout
-            )
-        except openai.OpenAIError as exc:
-            _raise(map_error(exc, (self._key,)), exc)
-        return self._moderation_scores(response)
+        return drive(self._moderate(model, inputs, timeout), self._io, None)
 
     async def amoderate(self, model: str, inputs: list[dict[str, Any]], timeout: float | None) -> list[dict[str, float]]:
+        return await adrive(self._moderate(model, inputs, timeout), self._io, None)
+
+    def _moderate(self, model: str, inputs: list[dict[str, Any]], timeout: float | None) -> Flow[list[dict[str, float]]]:
         try:
-            response = await self.aclient.moderations.create(
-                model=model, input=self._moderation_input(model, inputs), timeout=timeout
-            )
+            response = yield Call("moderations.create",
+                                  {"model": model, "input": self._moderation_input(model, inputs), "timeout": timeout})  # fmt: skip
         except openai.OpenAIError as exc:
             _raise(map_error(exc, (self._key,)), exc)
         return self._moderation_scores(response)
-
-    def _download(self, url: str | None, timeout: float | None) -> Image:
-        import httpx2
-
-        if not url:
-            raise ProviderError("OpenAI returned an image with neither data nor URL", provider="openai")
-        if self._downloader is None:
-            with _CLIENTS_LOCK:
-                if self._downloader is None:
-                    self._downloader = httpx2.Client(transport=transport(
-                        httpx2, asynchronous=False, limit=MAX_DOWNLOAD_BYTES, provider="openai", guard=self._guard))
-        data = fetch(httpx2, self._downloader, url, self._guard, provider="openai", timeout=timeout or 60.0)
-        return backend_image(data, "openai", f"the image at {url}")
-
-    async def _adownload(self, url: str | None, timeout: float | None) -> Image:
-        import httpx2
-
-        if not url:
-            raise ProviderError("OpenAI returned an image with neither data nor URL", provider="openai")
-        if self._adownloader is None:
-            with _CLIENTS_LOCK:
-                if self._adownloader is None:
-                    self._adownloader = httpx2.AsyncClient(transport=transport(
-                        httpx2, asynchronous=True, limit=MAX_DOWNLOAD_BYTES, provider="openai", guard=self._guard))
-        data = await afetch(httpx2, self._adownloader, url, self._guard, provider="openai", timeout=timeout or 60.0)
-        return backend_image(data, "openai", f"the image at {url}")
 
     def close(self) -> None:
         if self._sync is not None:
