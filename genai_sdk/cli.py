@@ -547,7 +547,7 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
 _LOCAL = ("diffusers", "whisper", "piper")  # backends that run in this process: they end with it
 
 
-def _interruption(watch: _Watch, cut_short: bool) -> str:
+def _interruption(watch: _Watch, cut_short: bool, error: BaseException | None = None) -> str:
     """The one line an interrupt gets: what became of the backend call in flight, if there was one. Nothing in it
     may read as a failure of the command's own. ``cut_short``: the backend's clean-up after the interrupt did not
     run to its end (Ctrl-C again, or an error in it)."""
@@ -565,6 +565,11 @@ def _interruption(watch: _Watch, cut_short: bool) -> str:
         return f"genai: interrupted; {model} stopped"
     if provider == "openai":
         return "genai: interrupted; the request to OpenAI was abandoned, though OpenAI may still finish and bill it"
+    # Another backend: its provider's own words, when it says what became of the work (a job it could not stop).
+    stopped = next((link for link in ((error, *_chain(error)) if error else ()) if _stopped_its_work(link)), None)
+    if stopped is not None:
+        words = str(getattr(stopped, "message", stopped)).removeprefix("the call was cancelled; ")
+        return f"genai: interrupted; {words}"
     return f"genai: interrupted; the request to {model} was abandoned"
 
 
@@ -655,13 +660,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if program:
                 _exit_on_interrupt(watch, over=False)
             again = watch.interrupts > 1 or _interrupt_behind(exc) is not None
-            _say(watch, _interruption(watch, cut_short=again))
+            _say(watch, _interruption(watch, cut_short=again, error=exc))
         except Exception as exc:  # raised in the backend's clean-up after an interrupt, or in its stead
             if not watch.interrupts and _interrupt_behind(exc) is None:
                 raise
             if program:
                 _exit_on_interrupt(watch, over=False)
-            _say(watch, _interruption(watch, cut_short=watch.interrupts > 1 or not _stopped_its_work(exc)))
+            _say(watch, _interruption(watch, cut_short=watch.interrupts > 1 or not _stopped_its_work(exc), error=exc))
     except KeyboardInterrupt:  # Ctrl-C again, before the first one was reported
         _say(watch, "genai: interrupted")
     finally:

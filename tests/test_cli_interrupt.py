@@ -131,6 +131,17 @@ def _cancelled() -> None:
         raise Cancelled("the call was cancelled; prediction p1 was canceled", provider="replicate") from interrupt
 
 
+_VEO_WORDS = "operation models/veo-3.1-generate-001/operations/x1 could not be canceled (google has no way to): it runs on, and is counted as spent"
+
+
+def _veo_ran_on() -> None:
+    """As ``_flow.drive`` raises Ctrl-C after a job that cannot be stopped: the provider's Cancelled in its context."""
+    try:
+        raise Cancelled(f"the call was cancelled; {_VEO_WORDS}", provider="google")
+    except Cancelled:
+        raise KeyboardInterrupt from None
+
+
 @pytest.mark.parametrize(
     ("model", "reports", "raise_", "said"),
     [
@@ -142,6 +153,8 @@ def _cancelled() -> None:
         ("replicate:o/m", ["processing"], _cancelled, "genai: interrupted; the Replicate prediction was cancelled"),
         ("replicate:o/m", ["processing"], _cancel_failed, "genai: interrupted before the Replicate prediction was cancelled; it may still run"),
         ("whisper:tiny.en", ["transcribing"], None, "genai: interrupted; whisper:tiny.en stopped"),
+        ("google:veo-3.1-generate-001", ["waiting"], _veo_ran_on, f"genai: interrupted; {_VEO_WORDS}"),
+        ("google:veo-3.1-generate-001", ["waiting"], None, "genai: interrupted; the request to google:veo-3.1-generate-001 was abandoned"),
     ],
 )  # fmt: skip
 def test_the_line_says_what_became_of_the_backend_call(
