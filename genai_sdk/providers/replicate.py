@@ -1,9 +1,10 @@
 """Replicate predictions over its HTTP API, for images and video.
 
 A prediction is created once per backend call and then followed to its end. The provider remembers which prediction
-each call's idempotency key started, so an attempt that the pipeline retries after a failed poll goes on following
-the same prediction instead of starting (and paying for) another. Waiting on a running prediction is not a retry:
-it is part of the one call, and it stops at once when the caller cancels.
+each call's idempotency key started, so an attempt that the pipeline retries after a failed download follows (and
+downloads) the same prediction instead of starting (and paying for) another. Polls that fail are tried again within
+the call (five in a row); past that, the prediction is canceled like on every other way out but success. Waiting on
+a running prediction is not a retry: it is part of the one call, and it stops at once when the caller cancels.
 
 Each operation is written once, as a flow (``genai_sdk._flow``) that the core runs for sync and async callers, and a
 prediction is a long job the core follows (polls, deadline, cancel on Ctrl-C or a cancelled task).
