@@ -158,10 +158,11 @@ class ImagePlan(CallPlan[int, ImageBatch, ImageResult]):
             images = images[:asked]
         elif len(images) < asked:
             notes.append(f"{self.model.id} made {len(images)} of the {asked} images asked for")
-        notes.extend(note for note in self._size_notes(batch) if note not in notes)
-        if images is batch.images and len(notes) == len(batch.warnings):
+        kept = batch if images is batch.images else replace(batch, images=images)
+        notes.extend(note for note in self._size_notes(kept) if note not in notes)  # the pictures kept, only
+        if kept is batch and len(notes) == len(batch.warnings):
             return batch  # as answered (the common case: no copy on the hot path)
-        return replace(batch, images=images, warnings=notes)
+        return replace(kept, warnings=notes)
 
     def _size_notes(self, batch: ImageBatch) -> list[str]:
         """Each picture's size against the one asked for, where the model makes exactly that size (the catalog's

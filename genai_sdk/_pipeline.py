@@ -341,9 +341,10 @@ class Pipeline:
         """A failed call's reservation: given back, or taken for the work the backend billed."""
         try:
             self._record_spent(run, [])
-        except GenAIError as exc:
+        except Exception as exc:  # the ledger, or an outcome a provider marked that cannot be priced: logged
             log.warning("could not record the spending of a failed call in the ledger: %s", exc)
-        self.ledger.release(run.reservation)
+        finally:
+            self.ledger.release(run.reservation)
 
     async def _ledger(self, operation: Callable[..., Any], *args: Any) -> Any:
         """A ledger operation from async code: in a worker thread when it may block (SQLite, PostgreSQL)."""

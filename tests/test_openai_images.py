@@ -173,3 +173,52 @@ def test_unreadable_image_data_is_a_provider_error(client: genai.Client, monkeyp
     monkeypatch.setattr(_api_openai, "make_image", lambda *a, **k: b"not an image")
     with pytest.raises(genai.ProviderError, match="an image that cannot be used"):
         client.images.generate("a couch", size="256x256")
+
+
+def test_a_task_cancelled_while_url_results_download_counts_the_images_spent(genai_emulator: Emulator) -> None:
+    """OpenAI answered 200: the images were made and billed, whether or not the caller waits for their download."""
+    import asyncio
+
+    genai_emulator.fail("files.get", "trickle", delay=0.2)
+
+    async def main() -> None:
+        async with genai.AsyncClient(image="openai:dall-e-2", ledger="memory://", timeout=60) as client:
+            task = asyncio.create_task(client.images.generate(
+                "a couch", n=2, size="256x256", provider_options={"openai": {"response_format": "url"}}))
+            while not genai_emulator.calls("images.generate"):
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.4)  # answered; the first file trickles in
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            spent = [e for e in await client.credits.history() if e.kind == "spent"]
+            assert [e.usd for e in spent] == [Decimal("0.032")], "two 256x256 dall-e-2 images at 0.016, made and billed"
+            assert await client.credits.reserved() == 0
+
+    asyncio.run(main())
+
+
+def test_extra_pictures_that_are_thrown_away_are_not_checked() -> None:
+    """Only the pictures kept are checked against the size asked for: a tiny extra one neither fails the call nor
+    counts as billed work."""
+    from datetime import date
+
+    from genai_sdk._catalog import default_catalog
+    from genai_sdk._jobs import build_image_job
+    from genai_sdk._requests import CallOptions, ImageRequest
+    from genai_sdk.credits._pricing import Pricing
+    from genai_sdk.providers.base import ImageBatch
+
+    def picture(width: int, height: int) -> genai.Image:
+        buffer = io.BytesIO()
+        PILImage.new("RGB", (width, height), "white").save(buffer, format="PNG")
+        return genai.Image.from_bytes(buffer.getvalue())
+
+    catalog = default_catalog()
+    model = catalog.get("openai:dall-e-2")
+    assert model is not None
+    plan = build_image_job(ImageRequest("generate", "a couch", CallOptions(), n=1, size="256x256"), model, None,
+                           catalog, Pricing(Decimal(100)), date(2026, 1, 1))  # fmt: skip
+    kept = plan._counted(ImageBatch([picture(256, 256), picture(1, 1), picture(300, 256)]), 1)
+    assert [i.size for i in kept.images] == [(256, 256)]
+    assert kept.warnings == ["openai:dall-e-2 answered with 3 images where 1 were asked for: the first 1 were kept and charged"]

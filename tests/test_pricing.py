@@ -37,6 +37,7 @@ def _model(price: PriceTable | None) -> ModelInfo:
         # no price: never free; credits per unit of the call's main unit, usd unknown
         (None, [Usage("image", D(2)), Usage("compute_second", D(30))], D(2), None, True),
         (PriceTable("character", {}), [Usage("character", D(1000))], D(1), None, True),
+        (None, [Usage("character", D(1000)), Usage("compute_second", D(20))], D(1), None, True),  # as an empty table
         (PriceTable("compute_second", {}), [Usage("compute_second", D(25))], D("2.5"), None, True),
         # a price with no entry for this quality and size: unpriced too
         (PriceTable("image", {"high@*": D("0.2")}), [Usage("image", D(1), "low", "1024x1024")], D(1), None, True),
@@ -68,6 +69,12 @@ def test_the_plan_is_applied_where_costs_are_made() -> None:
     assert cost == Cost(DallePlan.CREDITS_PER_PROMPT, D("0.8"), False), "one credit a prompt, the USD price kept"
 
 
+def test_an_unpriced_notice_counts_the_credits_the_plan_charges() -> None:
+    cost, notice = Pricing(D(100), DallePlan()).cost(_model(None), [Usage("image", D(2))], estimated=False)
+    assert cost == Cost(DallePlan.CREDITS_PER_PROMPT, None, False)
+    assert notice is not None and f"and {DallePlan.CREDITS_PER_PROMPT} credits were counted" in notice.message
+
+
 def test_usage_of_keeps_a_measured_figure_to_the_millisecond() -> None:
     assert Usage.of("compute_second", 1.23456) == Usage("compute_second", D("1.235"))
     assert Usage.of("image", 3, "low", "256x256") == Usage("image", D(3), "low", "256x256")
@@ -84,3 +91,6 @@ def test_notices_replace_by_kind_and_setting_and_keep_their_order() -> None:
         "made 2 of the 3 images asked for", "a provider's note", "actual: no USD price, 2 credits", "another model's",
     ]
     assert [n.kind for n in notices] == ["note", "note", "unpriced", "unpriced"] and len(notices) == 4
+    notices.add(Notice("not_applied", "style", "acme:m has no style setting"))
+    notices.add("acme:m has no style setting")  # a provider repeating the core's words: said once
+    assert notices.messages().count("acme:m has no style setting") == 1

@@ -155,3 +155,22 @@ def test_speech_estimates_make_no_call(genai_emulator: Emulator) -> None:
     assert genai_emulator.calls() == [] and client.credits.history() == []
     with pytest.raises(genai.InvalidRequestError, match="use synthesize, transcribe"):
         client.speech.estimate("sing", audio)
+
+
+@pytest.mark.parametrize("fault", ["malformed_json", "json_list", "html"])
+def test_a_transcript_answer_that_cannot_be_used_is_an_error_and_spent(
+    client: genai.Client, genai_emulator: Emulator, fault: str
+) -> None:
+    genai_emulator.fail("audio.transcriptions", fault)
+    with pytest.raises(genai.ProviderError, match="not what the API documents") as raised:
+        client.speech.transcribe(make_speech_wav("a short line"))
+    assert not raised.value.retryable and len(genai_emulator.calls("audio.transcriptions")) == 1
+    assert [e.kind for e in client.credits.history()] == ["spent"], "the audio was billed: never an empty success"
+    assert client.credits.reserved() == 0
+
+
+def test_a_speech_answer_that_is_not_audio_is_an_error_and_spent(client: genai.Client, genai_emulator: Emulator) -> None:
+    genai_emulator.fail("audio.speech", "html")
+    with pytest.raises(genai.ProviderError, match="not the audio asked for"):
+        client.speech.synthesize("Hello there.", format="wav")
+    assert [e.kind for e in client.credits.history()] == ["spent"] and client.credits.reserved() == 0

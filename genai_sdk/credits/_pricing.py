@@ -73,6 +73,8 @@ class Notices:
         self.extend(items)
 
     def add(self, item: str | Notice) -> None:
+        if isinstance(item, str) and any(n.message == item for n in self._items.values()):
+            return  # said already, in another's words: a provider's note that repeats the core's
         notice = item if isinstance(item, Notice) else Notice("note", item, item)
         key = (notice.kind, notice.setting)
         if self._items.get(key) == notice:
@@ -122,19 +124,17 @@ class Pricing:
             else:
                 usd += unit_usd * usage.quantity
                 credits += to_credits(unit_usd * usage.quantity, self.credits_per_usd)
-        notice = None
-        if unpriced is not None:
-            usd_total: Decimal | None = None
-            what = (
-                f"at quality={unpriced.quality}, size={unpriced.size}" if unpriced.unit == "image"
-                else f"per {unpriced.unit.replace('_', '-')}"
-            )  # fmt: skip
-            notice = Notice("unpriced", model.id, f"no USD price is known for {model.id} {what}: the cost is unpriced "
-                                                  f"(usd=None) and {credits} credits were counted")  # fmt: skip
-        else:
-            usd_total = usd
-        cost = Cost(credits, usd_total, estimated)
-        return (self.plan.price(cost) if self.plan is not None else cost), notice
+        cost = Cost(credits, None if unpriced is not None else usd, estimated)
+        if self.plan is not None:
+            cost = self.plan.price(cost)
+        if unpriced is None:
+            return cost, None
+        what = (
+            f"at quality={unpriced.quality}, size={unpriced.size}" if unpriced.unit == "image"
+            else f"per {unpriced.unit.replace('_', '-')}"
+        )  # fmt: skip
+        return cost, Notice("unpriced", model.id, f"no USD price is known for {model.id} {what}: the cost is unpriced "
+                                                  f"(usd=None) and {cost.credits} credits were counted")  # fmt: skip
 
 
 __all__ = ["UNPRICED_CREDITS", "Notice", "Notices", "Pricing", "Usage", "to_credits"]

@@ -28,7 +28,7 @@ from .._errors import (
     RateLimitError,
     redact,
 )
-from .._flow import Call, Fetch, Flow, Http, adrive, drive
+from .._flow import Abandoned, Call, Fetch, Flow, Http, adrive, drive
 from .._http import AddressGuard, afetch, fetch, transport
 from .._media import Audio, Image
 from .._requests import ImageRequest, Request, Segment, SynthesizeRequest, TranscribeRequest, Word
@@ -173,11 +173,11 @@ def _current(method: Any) -> Any:
     return wrapped.__get__(method.__self__) if wrapped is not None else method
 
 
-def _malformed(what: str) -> ProviderError:
-    """A 200 that is not what the API documents: a proxy's page, a truncated body. Not retried: a 200 from the images
-    endpoints means the images were made and billed, and a retry would pay for them again."""
+def _malformed(what: str, work: str = "the images") -> ProviderError:
+    """A 200 that is not what the API documents: a proxy's page, a truncated body. Not retried: a 200 means the work
+    was done and billed, and a retry would pay for it again."""
     return ProviderError(
-        f"OpenAI answered 200, but {what}; the images may have been made (and billed), so they were not asked for again",
+        f"OpenAI answered 200, but {what}; {work} may have been made (and billed), so the request was not sent again",
         provider="openai", retryable=False,
     )  # fmt: skip
 
@@ -422,6 +422,7 @@ class OpenAIProvider:
 
     def _images(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> Flow[ImageBatch]:
         args = self._arguments(model, request, n, ctx)
+        answered = False
         try:
             if request.operation == "generate":
                 body, options = self._post_options(args)
@@ -431,6 +432,7 @@ class OpenAIProvider:
                 response = yield Call("images.edit", args)
             else:
                 response = yield Call("images.create_variation", args, undeprecated=True)
+            answered = True
             images = []
             for item in _image_items(response):
                 image = self._decode(item)
@@ -440,7 +442,11 @@ class OpenAIProvider:
                     data: bytes = yield Fetch(item.url, ctx.timeout or 60.0)
                     image = backend_image(data, "openai", f"the image at {item.url}")
                 images.append(image)
-        except Exception as exc:  # the package's error, an unusable answer, or the caller giving up (Abandoned)
+        except Abandoned as abandoned:  # the caller gave up: once OpenAI has answered, the images were billed
+            if answered:
+                mark_spent(abandoned, f"{ctx.idempotency_key}#{ctx.attempt}", ImageBatch([], billed=n))
+            raise
+        except Exception as exc:  # the package's error, or an unusable answer
             _raise(self._failure(exc, n, ctx), exc)
         return self._batch(response, images)
 
@@ -520,8 +526,14 @@ class OpenAIProvider:
                 response = yield Call("audio.translations.create", args, undeprecated=True)
             else:
                 response = yield Call("audio.transcriptions.create", args)
+            if not isinstance(getattr(response, "text", None), str):
+                raise ValueError(f"a {type(response).__name__} without text")
         except openai.OpenAIError as exc:
             _raise(map_error(exc, (self._key,)), exc)
+        except (ValueError, RecursionError) as exc:  # a 200 that is not a transcript: the audio was billed
+            lost = TranscriptPart("", None, part.duration, [])
+            raise mark_spent(_malformed(f"its transcript is not what the API documents ({exc})", "the transcript"),
+                             f"{ctx.idempotency_key}#{ctx.attempt}", lost) from exc  # fmt: skip
         return self._transcript(response, request, part)
 
     def _speech_args(self, model: ModelInfo, request: SynthesizeRequest, text: str, ctx: CallContext, final: bool) -> dict[str, Any]:
@@ -537,6 +549,9 @@ class OpenAIProvider:
     @staticmethod
     def _speech(response: Any, fmt: str) -> SpeechPart:
         data: bytes = response.content
+        kind = response.response.headers.get("content-type", "") if hasattr(response, "response") else ""
+        if "html" in kind or "json" in kind:  # a proxy's page, an error in a 200: not audio
+            raise ValueError(f"a {kind.split(';')[0]} answer")
         request_id = response.response.headers.get("x-request-id") if hasattr(response, "response") else None
         if fmt == "wav":
             audio = Audio.from_bytes(data)
@@ -562,9 +577,13 @@ class OpenAIProvider:
         args = self._speech_args(model, request, text, ctx, final)
         try:
             response = yield Call("audio.speech.create", args)
+            return self._speech(response, args["response_format"])
         except openai.OpenAIError as exc:
             _raise(map_error(exc, (self._key,)), exc)
-        return self._speech(response, args["response_format"])
+        except (ValueError, RecursionError, GenAIError) as exc:  # a 200 that is not audio: it was billed
+            lost = SpeechPart(Audio(b"", "audio/pcm", OPENAI_PCM_RATE, 0.0, 1))
+            raise mark_spent(_malformed(f"its answer is not the audio asked for ({exc})", "the speech"),
+                             f"{ctx.idempotency_key}#{ctx.attempt}", lost) from exc  # fmt: skip
 
     # -- URL results: fetched at once, with a size cap -----------------------------------------------------
 
