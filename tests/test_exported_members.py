@@ -1,6 +1,6 @@
 """What `genai_sdk` exports, checked against the module itself, its documentation and the public contract.
 
-Nothing here is a hand-copied list: the names come from `genai_sdk.__all__`, from the contract (/work/shared/API.md,
+Nothing here is a hand-copied list: the names come from `genai_sdk.__all__`, from the contract (API.md of the shared folder,
 read from ``../shared`` next to the repository, as the conformance tests read ``../shared/specs``), and from the docs;
 the exception tree comes from the contract's drawing, from the drawing in genai_sdk/_errors.py, and from the classes.
 """
