@@ -202,28 +202,31 @@ class _Library:
     async def acall(self, step: Call) -> Any:
         return await self._method(self._provider.aclient, step)(**step.kwargs)
 
+    def _downloads(self, asynchronous: bool) -> Any:
+        """The httpx2 client for result files, made on first use (one blocking, one async), under the size cap and
+        the address guard."""
+        import httpx2
+
+        provider, name = self._provider, "_adownloader" if asynchronous else "_downloader"
+        if getattr(provider, name) is None:
+            with _CLIENTS_LOCK:
+                if getattr(provider, name) is None:
+                    made = transport(httpx2, asynchronous=asynchronous, limit=MAX_DOWNLOAD_BYTES, provider="openai",
+                                     guard=provider._guard)  # fmt: skip
+                    setattr(provider, name, (httpx2.AsyncClient if asynchronous else httpx2.Client)(transport=made))
+        return getattr(provider, name)
+
     def download(self, step: Fetch) -> bytes:
         import httpx2
 
-        provider = self._provider
-        if provider._downloader is None:
-            with _CLIENTS_LOCK:
-                if provider._downloader is None:
-                    provider._downloader = httpx2.Client(transport=transport(
-                        httpx2, asynchronous=False, limit=MAX_DOWNLOAD_BYTES, provider="openai", guard=provider._guard))
-        return fetch(httpx2, provider._downloader, step.url, provider._guard, provider="openai", timeout=step.timeout)
+        client, guard = self._downloads(False), self._provider._guard
+        return fetch(httpx2, client, step.url, guard, provider="openai", timeout=step.timeout)
 
     async def adownload(self, step: Fetch) -> bytes:
         import httpx2
 
-        provider = self._provider
-        if provider._adownloader is None:
-            with _CLIENTS_LOCK:
-                if provider._adownloader is None:
-                    provider._adownloader = httpx2.AsyncClient(transport=transport(
-                        httpx2, asynchronous=True, limit=MAX_DOWNLOAD_BYTES, provider="openai", guard=provider._guard))
-        return await afetch(httpx2, provider._adownloader, step.url, provider._guard, provider="openai",
-                            timeout=step.timeout)  # fmt: skip
+        client, guard = self._downloads(True), self._provider._guard
+        return await afetch(httpx2, client, step.url, guard, provider="openai", timeout=step.timeout)
 
     def send(self, step: Http) -> Any:
         raise TypeError("OpenAI's calls go through the openai package")
