@@ -1,17 +1,16 @@
 """Backend calls written once for sync and async callers, and the core's waiting on long jobs.
 
-A hosted provider writes each operation as a generator (a *flow*) that yields what it needs done, an HTTP call to
-its API (:class:`Http`), a call of its client library (:class:`Call`), a pause (:class:`Sleep`) or a download of a
-result file (:class:`Fetch`), and receives the answer (or has the error thrown in). Two drivers run any flow:
-:func:`drive` with blocking I/O, and :func:`adrive` on the event loop, so an async caller never waits in a worker
-thread and any number of calls can be followed at once. The provider supplies the I/O (:class:`JsonApi` for a JSON
-API over httpx; OpenAI's provider wraps the ``openai`` package's two clients). Every hosted backend answers sync and
-async callers this one way; local backends, which compute, run their sync code in a worker thread.
+A hosted provider writes each operation as a generator (a *flow*) that yields what it needs done, a call to its API
+(:class:`Http`), a call of its client library (:class:`Call`), a pause (:class:`Sleep`) or a result file's download
+(:class:`Fetch`), and receives the answer (or has the error thrown in). :func:`drive` runs a flow with blocking I/O,
+:func:`adrive` on the event loop, so an async caller never waits in a worker thread (and any number of calls can be
+followed at once). The provider supplies the I/O (:class:`JsonApi` for a JSON API over httpx; OpenAI's provider wraps
+the ``openai`` package's two clients). Local backends, which compute, run their sync code in a worker thread.
 
-Backends that run a job for minutes (a Replicate prediction, a Veo operation) describe it as a :class:`LongJob`
-(start, poll, cancel) and the core follows it (:func:`follow`): the polling pace, the call's deadline, a caller who
-gives up (Ctrl-C, a cancelled task, ``on_progress`` raising), polls that fail and heal, and canceling the job on
-every way out but success are handled here once, not by each provider.
+A job that runs for minutes (a Replicate prediction, a Veo operation) is a :class:`LongJob` (start, poll, cancel) that
+:func:`follow` waits on: the polling pace, the call's deadline, a caller who gives up (Ctrl-C, a cancelled task,
+``on_progress`` raising), polls that fail and heal, and canceling the job on every way out but success are handled
+here once, not by each provider.
 """
 
 from __future__ import annotations
@@ -52,10 +51,9 @@ class Http:
 
 @dataclass(frozen=True)
 class Call:
-    """A call of a method of the backend's client library (``path`` from the client: "images.edit"), made on its
-    blocking client by :func:`drive` and awaited on its async one by :func:`adrive`; the flow receives what it
-    returns, or has the library's own exception thrown in (the provider maps it). ``undeprecated``: call the method
-    without the library's deprecation wrapper (a model the catalog still lists)."""
+    """A call of the client library's method ``path`` ("images.edit"), on its blocking or async client; the flow
+    receives what it returns, or has the library's own exception thrown in (the provider maps it). ``undeprecated``:
+    call it without the library's deprecation wrapper (a model the catalog still lists)."""
 
     path: str
     kwargs: Mapping[str, Any]
@@ -89,15 +87,10 @@ class Io(Protocol):
     """What the drivers need from a provider: its API calls and downloads, blocking and async."""
 
     def send(self, step: Http) -> Any: ...
-
     def call(self, step: Call) -> Any: ...
-
     def download(self, step: Fetch) -> bytes: ...
-
     async def asend(self, step: Http) -> Any: ...
-
     async def acall(self, step: Call) -> Any: ...
-
     async def adownload(self, step: Fetch) -> bytes: ...
 
 
@@ -191,13 +184,8 @@ def _carrying(interrupt: E, stopped: BaseException) -> E:
     return interrupt
 
 
-@contextlib.contextmanager
-def _unbounded(step: Http) -> Iterator[None]:
-    if not step.unbounded:
-        yield
-        return
-    with deadline(time.monotonic() + (step.timeout or 10.0)):
-        yield
+def _unbounded(step: Http) -> contextlib.AbstractContextManager[None]:
+    return deadline(time.monotonic() + (step.timeout or 10.0)) if step.unbounded else contextlib.nullcontext()
 
 
 # -- long jobs ----------------------------------------------------------------------------------------------------
@@ -211,32 +199,19 @@ class LongJob(Protocol[S]):
     max_pause: float  # the pause between polls grows by half each time up to this
     cancellable: bool  # whether the backend can stop the job (if not, a job given up runs on and is billed)
 
-    def label(self, state: S) -> str:
-        """How messages name the job: "prediction abc123"."""
-
-    def request_id(self, state: S) -> str | None:
-        """The backend's id of the job, for errors' ``request_id``."""
-
-    def start(self) -> Flow[S]:
-        """Create the job (or find the one this call created before); its first state."""
-
+    def label(self, state: S) -> str: ...  # how messages name the job: "prediction abc123"
+    def request_id(self, state: S) -> str | None: ...  # the backend's id of the job, for errors' request_id
+    def start(self) -> Flow[S]: ...  # create the job (or find the one this call created before): its first state
     def finished(self, state: S) -> bool: ...
-
-    def poll(self, state: S) -> Flow[S]:
-        """The job's state now. A retryable ``ProviderError`` is a poll that failed: it is tried again."""
-
-    def progress(self, state: S) -> tuple[float, float, str] | None:
-        """(done, total, message) for ``on_progress``, or None."""
-
-    def cancel(self, state: S) -> Flow[S | None]:
-        """Stop the job; its state after (it may have finished first), or None if unknown."""
+    def poll(self, state: S) -> Flow[S]: ...  # its state now; a retryable ProviderError is a failed poll, tried again
+    def progress(self, state: S) -> tuple[float, float, str] | None: ...  # (done, total, message) for on_progress
+    def cancel(self, state: S) -> Flow[S | None]: ...  # stop it: its state after (it may have finished first), or None
 
     def given_up(self, state: S, final: S | None, error: BaseException) -> None:
-        """The call ends without the job's result: ``state`` is its last known state, ``final`` its state after the
-        cancel (None if unknown). A job that finished all the same, or that cannot be stopped, is billed: mark
-        ``error`` spent (``providers.base.mark_spent``). ``error`` is the caller's interrupt (the flow's
-        ``Abandoned``) when it gave up, marked before the last look at the job in case a second interrupt ends
-        that look."""
+        """The call ends without the job's result (``state`` its last known state, ``final`` after the cancel, None if
+        unknown). A job that finished all the same, or cannot be stopped, is billed: mark ``error`` spent
+        (``providers.base.mark_spent``). When the caller gave up, ``error`` is its ``Abandoned``, marked before the
+        cancel too, in case a second interrupt ends it."""
 
 
 def follow(job: LongJob[S], ctx: CallContext) -> Flow[S]:
@@ -330,25 +305,27 @@ class JsonApi:
         self._error = error
         self._decode = decode or self.json
         self._unreachable = unreachable or self._default_unreachable
-        user_agent = {"User-Agent": self._headers.get("User-Agent", "genai-sdk")}
-        self._http = httpx.Client(headers=self._headers, timeout=self._timeout, transport=self._transport(False, answer_cap))
-        # Result files may live on other hosts: fetched without the credentials, from public addresses only.
-        self._files = httpx.Client(headers=user_agent, transport=self._transport(False, download_cap, guard))
-        self._signed = httpx.Client(headers=self._headers, transport=self._transport(False, download_cap, guard))
+        self._http, self._files, self._signed = self._clients(False)
         self._async: tuple[Any, Any, Any] | None = None
+
+    def _clients(self, asynchronous: bool) -> tuple[Any, Any, Any]:
+        """The API's client; the result files' (which may live on other hosts: public addresses only) without the
+        credentials, and with them."""
+        make = self._httpx.AsyncClient if asynchronous else self._httpx.Client
+        (answer_cap, download_cap), guard = self._caps, self.guard
+        user_agent = {"User-Agent": self._headers.get("User-Agent", "genai-sdk")}
+        return (
+            make(headers=self._headers, timeout=self._timeout, transport=self._transport(asynchronous, answer_cap)),
+            make(headers=user_agent, transport=self._transport(asynchronous, download_cap, guard)),
+            make(headers=self._headers, transport=self._transport(asynchronous, download_cap, guard)),
+        )
 
     def _transport(self, asynchronous: bool, cap: int, guard: AddressGuard | None = None) -> Any:
         return transport(self._httpx, asynchronous=asynchronous, limit=cap, provider=self.provider, guard=guard)
 
     def _aclients(self) -> tuple[Any, Any, Any]:
         if self._async is None:
-            httpx, (answer_cap, download_cap) = self._httpx, self._caps
-            user_agent = {"User-Agent": self._headers.get("User-Agent", "genai-sdk")}
-            self._async = (
-                httpx.AsyncClient(headers=self._headers, timeout=self._timeout, transport=self._transport(True, answer_cap)),
-                httpx.AsyncClient(headers=user_agent, transport=self._transport(True, download_cap, self.guard)),
-                httpx.AsyncClient(headers=self._headers, transport=self._transport(True, download_cap, self.guard)),
-            )
+            self._async = self._clients(True)
         return self._async
 
     def url(self, path: str) -> str:
@@ -392,8 +369,7 @@ class JsonApi:
                             signed=first)  # fmt: skip
 
     def _same_origin(self, url: str) -> bool:
-        """Credentials go only to the API's own origin, and only on the first request (a redirect is followed
-        without them)."""
+        """Credentials go only to the API's own origin, and only on the first request (never on a redirect)."""
         from urllib.parse import urlsplit
 
         a, b = urlsplit(url), urlsplit(self.base_url)

@@ -2,16 +2,16 @@
 ``httpx2`` clients inside ``openai``):
 
 - **one deadline per call.** httpx's timeouts bound each socket operation, so a server that trickles a byte at a
-  time keeps a call alive for ever. The SDK sets the call's end in a context variable (:func:`deadline`); the network
-  backend under every client clamps each connect, read, write and TLS handshake to the time left, and fails it once
-  the deadline has passed. A call returns within moments of its ``timeout``, whatever the server does.
-- **answers read under a cap.** An API answer larger than the provider's cap is refused while it is read (a
-  declared ``Content-Length`` above it before anything is read), never collected whole.
-- **result URLs fetched from public addresses only** (:func:`fetch`): https, redirects followed by hand and each
-  one checked; the host name resolved once, every address checked (private, loopback, link-local, multicast,
-  reserved and unspecified ones refused), and the connection made to the checked address, so a name that resolves
-  elsewhere a moment later (DNS rebinding) gains nothing. Loopback is allowed, over http too, only when the
-  provider's own base URL is loopback (the emulator); ``trusted_hosts`` lets private mirrors through.
+  time keeps a call alive for ever. The call's end is set in a context variable (:func:`deadline`); the network
+  backend under every client clamps each connect, read, write and TLS handshake to the time left, so a call ends
+  within moments of its ``timeout``, whatever the server does.
+- **answers read under a cap.** An API answer over the provider's cap is refused while it is read (a declared
+  ``Content-Length`` over it before anything is read), never collected whole.
+- **result URLs fetched from public addresses only** (:func:`fetch`): https, each redirect followed by hand and
+  checked; the host name resolved once, every address checked (private, loopback, link-local, multicast, reserved and
+  unspecified ones refused), and the connection made to the checked address, so DNS rebinding gains nothing.
+  Loopback (over http too) only when the provider's base URL is loopback (the emulator); ``trusted_hosts`` lets
+  private mirrors through.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urljoin, urlsplit
 
 from ._errors import ProviderError, ProviderUnavailableError
@@ -95,9 +95,7 @@ class AddressGuard:
     def problem(self, address: str) -> str | None:
         """Why an address may not be fetched from, or None."""
         ip = _ip(address)
-        mapped = getattr(ip, "ipv4_mapped", None)
-        if mapped is not None:
-            ip = mapped
+        ip = getattr(ip, "ipv4_mapped", None) or ip  # an IPv4 address written as IPv6 is checked as itself
         if any(ip in network for network in self.networks):
             return None
         if ip.is_loopback:
@@ -189,10 +187,8 @@ def _literal(host: str) -> str | None:
 
 
 def _is_loopback_name(host: str) -> bool:
-    if host.lower().rstrip(".") == "localhost":
-        return True
     literal = _literal(host)
-    return literal is not None and _ip(literal).is_loopback
+    return host.lower().rstrip(".") == "localhost" or (literal is not None and _ip(literal).is_loopback)
 
 
 def _refused(url: str, why: str, provider: str) -> ProviderError:
@@ -206,13 +202,20 @@ def _refused(url: str, why: str, provider: str) -> ProviderError:
 # -- the network backends under httpx and httpx2 ------------------------------------------------------------------
 
 
-class _Stream:
-    def __init__(self, inner: Any, core: ModuleType) -> None:
-        self._inner, self._core = inner, core
+class _Wrapper:
+    """httpcore's network stream or backend (``inner``) under the call's deadline; ``core`` is httpcore's module, for
+    its errors. A backend's ``guard`` says where it may connect."""
 
+    def __init__(self, inner: Any, core: ModuleType, guard: AddressGuard | None = None, provider: str = "") -> None:
+        self._inner, self._core, self._guard, self._provider = inner, core, guard, provider
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _Stream(_Wrapper):
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        data: bytes = self._inner.read(max_bytes, _clamp(timeout, self._core.ReadTimeout))
-        return data
+        return cast(bytes, self._inner.read(max_bytes, _clamp(timeout, self._core.ReadTimeout)))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._inner.write(buffer, _clamp(timeout, self._core.WriteTimeout))
@@ -224,14 +227,8 @@ class _Stream:
         inner = self._inner.start_tls(ssl_context, server_hostname, _clamp(timeout, self._core.ConnectTimeout))
         return _Stream(inner, self._core)
 
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
 
-
-class _Backend:
-    def __init__(self, inner: Any, core: ModuleType, guard: AddressGuard | None, provider: str) -> None:
-        self._inner, self._core, self._guard, self._provider = inner, core, guard, provider
-
+class _Backend(_Wrapper):
     def connect_tcp(
         self, host: str, port: int, timeout: float | None = None, local_address: str | None = None, socket_options: Any = None
     ) -> _Stream:
@@ -248,13 +245,9 @@ class _Backend:
         self._inner.sleep(seconds)
 
 
-class _AStream:
-    def __init__(self, inner: Any, core: ModuleType) -> None:
-        self._inner, self._core = inner, core
-
+class _AStream(_Wrapper):
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        data: bytes = await self._inner.read(max_bytes, _clamp(timeout, self._core.ReadTimeout))
-        return data
+        return cast(bytes, await self._inner.read(max_bytes, _clamp(timeout, self._core.ReadTimeout)))
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         await self._inner.write(buffer, _clamp(timeout, self._core.WriteTimeout))
@@ -266,14 +259,8 @@ class _AStream:
         inner = await self._inner.start_tls(ssl_context, server_hostname, _clamp(timeout, self._core.ConnectTimeout))
         return _AStream(inner, self._core)
 
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
 
-
-class _ABackend:
-    def __init__(self, inner: Any, core: ModuleType, guard: AddressGuard | None, provider: str) -> None:
-        self._inner, self._core, self._guard, self._provider = inner, core, guard, provider
-
+class _ABackend(_Wrapper):
     async def connect_tcp(
         self, host: str, port: int, timeout: float | None = None, local_address: str | None = None, socket_options: Any = None
     ) -> _AStream:
@@ -315,11 +302,9 @@ def _cut_off(provider: str, status: int, error: Exception) -> ProviderUnavailabl
 
 
 def _declared_length(headers: Any) -> int | None:
-    value = headers.get("content-length")
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
+    with contextlib.suppress(TypeError, ValueError):  # None (not declared), or not a number
+        return int(headers.get("content-length"))
+    return None
 
 
 @lru_cache(maxsize=4)
@@ -420,8 +405,7 @@ def fetch(
         try:
             return _fetch_once(http, client, url, guard, provider, timeout, signed)
         except ProviderError as exc:
-            pause = _pause_before_retry(exc, attempt)
-            if pause is None:
+            if (pause := _pause_before_retry(exc, attempt)) is None:
                 raise
             time.sleep(pause)
     raise AssertionError("unreachable")
@@ -437,8 +421,7 @@ async def afetch(
         try:
             return await _afetch_once(http, client, url, guard, provider, timeout, signed)
         except ProviderError as exc:
-            pause = _pause_before_retry(exc, attempt)
-            if pause is None:
+            if (pause := _pause_before_retry(exc, attempt)) is None:
                 raise
             await asyncio.sleep(pause)
     raise AssertionError("unreachable")

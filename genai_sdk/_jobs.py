@@ -20,7 +20,7 @@ from .credits._pricing import Notice, Notices, Pricing, Usage
 from .providers.base import CallContext, ImageBatch, ImageProvider, Provider, mark_spent
 
 _SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
-_PORTABLE_EXTRAS = ("seed", "negative_prompt", "steps", "guidance")
+PORTABLE_EXTRAS = ("seed", "negative_prompt", "steps", "guidance")
 # Compute-seconds reserved for one locally generated image; the actual figure is measured.
 ESTIMATED_SECONDS_PER_IMAGE = Decimal(10)
 
@@ -44,13 +44,12 @@ def check_lifecycle(model: ModelInfo, today: date) -> list[str | Notice]:
     if model.retired_on is None:
         return []
     instead = f"; use {model.replacement} instead" if model.replacement else (f" ({model.notes})" if model.notes else "")
+    retired = model.retired_on.isoformat()
     if model.retired_on <= today:
         raise ModelRetiredError(
-            f"{model.id} was retired on {model.retired_on.isoformat()}{instead}",
-            retired_on=model.retired_on.isoformat(),
-            replacement=model.replacement,
+            f"{model.id} was retired on {retired}{instead}", retired_on=retired, replacement=model.replacement
         )
-    return [Notice("lifecycle", model.id, f"{model.id} will be retired on {model.retired_on.isoformat()}{instead}")]
+    return [Notice("lifecycle", model.id, f"{model.id} will be retired on {retired}{instead}")]
 
 
 def not_applied(model: ModelInfo, setting: str, message: str | None = None) -> Notice:
@@ -215,12 +214,7 @@ class ImagePlan(CallPlan[int, ImageBatch, ImageResult]):
 
 
 def build_image_job(
-    request: ImageRequest,
-    model: ModelInfo,
-    provider: Provider | None,
-    catalog: Catalog,
-    pricing: Pricing,
-    today: date,
+    request: ImageRequest, model: ModelInfo, provider: Provider | None, catalog: Catalog, pricing: Pricing, today: date
 ) -> ImagePlan:
     warnings = check_operation(model, f"images.{request.operation}", catalog, today)
 
@@ -250,7 +244,7 @@ def build_image_job(
             _choose(request.style, model.styles, None, "style", model)
         else:
             warnings.append(not_applied(model, "style", f"{model.id} has no style setting: style={request.style!r} was not applied"))
-    for name in _PORTABLE_EXTRAS:
+    for name in PORTABLE_EXTRAS:
         if getattr(request, name) is not None and name not in model.portable:
             warnings.append(not_applied(model, name))
     if provider is not None:

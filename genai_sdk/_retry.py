@@ -9,6 +9,7 @@ deadline bounds every attempt and every wait.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -29,19 +30,13 @@ def parse_retry_after(headers: Mapping[str, str] | None, now: float | None = Non
     if not headers:
         return None
     lowered = {k.lower(): v for k, v in headers.items()}
-    millis = lowered.get("retry-after-ms")
-    if millis:
-        try:
+    if millis := lowered.get("retry-after-ms"):
+        with contextlib.suppress(ValueError):
             return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
-    value = lowered.get("retry-after")
-    if not value:
+    if not (value := lowered.get("retry-after")):
         return None
-    try:
+    with contextlib.suppress(ValueError):
         return max(0.0, float(value))
-    except ValueError:
-        pass
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -87,23 +82,16 @@ def should_retry(error: BaseException | None) -> bool:
 class Deadline:
     def __init__(self, timeout: float | None) -> None:
         self.timeout = timeout
-        self._end = None if timeout is None else time.monotonic() + timeout
-
-    @property
-    def end(self) -> float | None:
-        """When the call must be over, as a ``time.monotonic()`` value."""
-        return self._end
+        self.end = None if timeout is None else time.monotonic() + timeout  # when the call must be over (monotonic)
 
     def remaining(self) -> float | None:
-        return None if self._end is None else self._end - time.monotonic()
+        return None if self.end is None else self.end - time.monotonic()
 
     def expired_error(self, provider: str | None) -> ProviderUnavailableError:
         return ProviderUnavailableError(
             f"no answer within the overall timeout of {self.timeout:g} s (all attempts together); "
-            "raise `timeout` if the backend is slow",
-            provider=provider,
-            retryable=False,
-        )
+            "raise `timeout` if the backend is slow", provider=provider, retryable=False,
+        )  # fmt: skip
 
 
 RetryHook = Callable[[int, float, BaseException], None]
@@ -113,43 +101,36 @@ def _attempt(deadline: Deadline, number: int, provider: str | None) -> Attempt:
     left = deadline.remaining()
     if left is not None and left <= 0:
         raise deadline.expired_error(provider)
+    log.debug("%s: attempt %d, %s s left", provider, number, left)
     return Attempt(number, left)
 
 
 def _next_wait(error: ProviderError, number: int, policy: RetryPolicy, deadline: Deadline) -> float | None:
     """Seconds to wait before attempt ``number + 1``, or None to give up: the error is not worth retrying, the
-    retries are spent, the server asked for a longer wait than the policy accepts, or the wait would outlast the
-    deadline."""
+    retries are spent, the server asked for a longer wait than the policy accepts, or the deadline comes first."""
     if not should_retry(error) or number > policy.max_retries:
         return None
     wait = policy.delay(number, error)
     if error.retry_after is not None and wait > policy.max_retry_after:
         return None
     left = deadline.remaining()
-    if left is not None and wait >= left:
-        return None
-    return wait
-
-
-def _give_up(error: ProviderError, deadline: Deadline, provider: str | None, number: int) -> None:
-    """Log the final failure; a timeout that came from the call's deadline is raised as such, whatever layer
-    noticed it."""
-    left = deadline.remaining()
-    if left is not None and left <= 0 and isinstance(error, ProviderUnavailableError) and error.retryable:
-        log.info("%s: attempt %d ran into the call's deadline", provider, number)
-        raise deadline.expired_error(provider) from error
-    if number > 1 or should_retry(error):
-        log.info("%s: giving up after attempt %d: %s", provider, number, error)
+    return None if left is not None and wait >= left else wait
 
 
 def _after_failure(
     error: ProviderError, number: int, policy: RetryPolicy, deadline: Deadline, provider: str | None,
     on_retry: RetryHook | None,
 ) -> float:
-    """The wait before the next attempt, told to the log and ``on_retry``; or the error raised, to give up."""
+    """The wait before the next attempt, told to the log and ``on_retry``; or the error raised, to give up. A timeout
+    that came from the call's deadline is raised as such, whatever layer noticed it."""
     wait = _next_wait(error, number, policy, deadline)
     if wait is None:
-        _give_up(error, deadline, provider, number)
+        left = deadline.remaining()
+        if left is not None and left <= 0 and isinstance(error, ProviderUnavailableError) and error.retryable:
+            log.info("%s: attempt %d ran into the call's deadline", provider, number)
+            raise deadline.expired_error(provider) from error
+        if number > 1 or should_retry(error):
+            log.info("%s: giving up after attempt %d: %s", provider, number, error)
         raise error
     log.info("%s: attempt %d failed (%s); retrying in %.2f s", provider, number, error, wait)
     if on_retry is not None:
@@ -158,21 +139,15 @@ def _after_failure(
 
 
 def call_with_retry(
-    fn: Callable[[Attempt], T],
-    policy: RetryPolicy,
-    deadline: Deadline,
-    *,
-    provider: str | None = None,
+    fn: Callable[[Attempt], T], policy: RetryPolicy, deadline: Deadline, *, provider: str | None = None,
     on_retry: RetryHook | None = None,
-) -> T:
+) -> T:  # fmt: skip
     """Call ``fn`` until it succeeds, its error is not worth retrying, the retries are spent, or the deadline passes.
     Every read and download of every attempt ends by the deadline."""
     with http_deadline(deadline.end):
         number = 1
         while True:
             attempt = _attempt(deadline, number, provider)
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("%s: attempt %d, %s s left", provider, number, attempt.timeout)
             try:
                 return fn(attempt)
             except ProviderError as error:
@@ -182,20 +157,14 @@ def call_with_retry(
 
 
 async def acall_with_retry(
-    fn: Callable[[Attempt], Awaitable[T]],
-    policy: RetryPolicy,
-    deadline: Deadline,
-    *,
-    provider: str | None = None,
+    fn: Callable[[Attempt], Awaitable[T]], policy: RetryPolicy, deadline: Deadline, *, provider: str | None = None,
     on_retry: RetryHook | None = None,
-) -> T:
+) -> T:  # fmt: skip
     """As :func:`call_with_retry`, waiting on the event loop."""
     with http_deadline(deadline.end):
         number = 1
         while True:
             attempt = _attempt(deadline, number, provider)
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("%s: attempt %d, %s s left", provider, number, attempt.timeout)
             try:
                 return await fn(attempt)
             except ProviderError as error:

@@ -13,7 +13,7 @@ from ._audio import FORMATS, WHISPER_RATE, decode, encode, split_at_silences, to
 from ._catalog import Catalog, ModelInfo
 from ._errors import InvalidRequestError, UnsupportedError
 from ._jobs import CallPlan, Priced, check_operation, estimate_with_notices
-from ._media import Audio
+from ._media import Audio, make_provenance
 from ._requests import (
     Cost,
     LanguageGuess,
@@ -79,13 +79,9 @@ class TranscribePlan(CallPlan[AudioPart, TranscriptPart, Transcript | LanguageGu
 
 
 def build_transcribe_job(
-    request: TranscribeRequest,
-    model: ModelInfo,
-    provider: Provider | None,
-    catalog: Catalog,
-    pricing: Pricing,
+    request: TranscribeRequest, model: ModelInfo, provider: Provider | None, catalog: Catalog, pricing: Pricing,
     today: date,
-) -> TranscribePlan:
+) -> TranscribePlan:  # fmt: skip
     warnings = check_operation(model, f"speech.{request.operation}", catalog, today)
     if model.english_only:
         instead = "use a multilingual model such as whisper:small or openai:whisper-1"
@@ -134,20 +130,15 @@ def split_text(text: str, limit: int) -> list[str]:
         while len(sentence) > limit:
             cut = sentence.rfind(" ", 0, limit)
             cut = cut if cut > 0 else limit
-            if current:
-                pieces.append(current)
-                current = ""
-            pieces.append(sentence[:cut].strip())
-            sentence = sentence[cut:].strip()
+            pieces += [current, sentence[:cut].strip()]  # empty pieces are dropped at the end
+            current, sentence = "", sentence[cut:].strip()
         candidate = f"{current} {sentence}".strip()
         if len(candidate) > limit:
             pieces.append(current)
             current = sentence
         else:
             current = candidate
-    if current:
-        pieces.append(current)
-    return [p for p in pieces if p]
+    return [p for p in (*pieces, current) if p]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,21 +166,15 @@ class SynthesizePlan(CallPlan[str, SpeechPart, SpeechResult]):
             if len(rates) != 1 or None in rates:
                 raise InvalidRequestError("the speech parts came back at different sample rates")
             audio = encode(b"".join(o.audio.data for o in outcomes), int(rates.pop() or 0), self.request.format)
-        from ._media import make_provenance
-
         facts = make_provenance(model=self.model.id, prompt=self.request.text, request_id=outcomes[0].request_id or request_id)
         audio = Audio(audio.data, audio.media_type, audio.sample_rate, audio.duration, audio.channels, facts)
         return SpeechResult(audio, cost, self.model.id, notices.messages())
 
 
 def build_synthesize_job(
-    request: SynthesizeRequest,
-    model: ModelInfo,
-    provider: Provider | None,
-    catalog: Catalog,
-    pricing: Pricing,
+    request: SynthesizeRequest, model: ModelInfo, provider: Provider | None, catalog: Catalog, pricing: Pricing,
     today: date,
-) -> SynthesizePlan:
+) -> SynthesizePlan:  # fmt: skip
     warnings = check_operation(model, "speech.synthesize", catalog, today)
     formats = model.audio_formats or FORMATS
     if request.format not in formats:

@@ -11,7 +11,7 @@ from typing import cast
 
 from ._catalog import Catalog, ModelInfo
 from ._errors import InvalidRequestError
-from ._jobs import CallPlan, Priced, check_operation, estimate_with_notices, not_applied
+from ._jobs import PORTABLE_EXTRAS, CallPlan, Priced, check_operation, estimate_with_notices, not_applied
 from ._media import Video, make_provenance
 from ._requests import Cost, VideoRequest, VideoResult
 from .credits._pricing import Notices, Pricing, Usage
@@ -53,12 +53,7 @@ class VideoPlan(CallPlan[VideoRequest, VideoOutcome, VideoResult]):
 
 
 def build_video_job(
-    request: VideoRequest,
-    model: ModelInfo,
-    provider: Provider | None,
-    catalog: Catalog,
-    pricing: Pricing,
-    today: date,
+    request: VideoRequest, model: ModelInfo, provider: Provider | None, catalog: Catalog, pricing: Pricing, today: date
 ) -> VideoPlan:
     warnings = check_operation(model, "videos.generate", catalog, today)
     if not request.prompt or not request.prompt.strip():
@@ -80,7 +75,7 @@ def build_video_job(
             problem = model.size_rule.check(int(match.group(1)), int(match.group(2)))
             if problem:
                 raise InvalidRequestError(f"size={request.size!r} is not available for {model.id}: {problem}")
-    for name in ("seed", "negative_prompt", "steps", "guidance"):
+    for name in PORTABLE_EXTRAS:
         if getattr(request, name) is not None and name not in model.portable:
             warnings.append(not_applied(model, name))
     if provider is not None:
