@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from .._errors import ConfigError
 from ._base import Budget, Ledger, Reservation
@@ -31,17 +32,13 @@ def default_ledger_url() -> str:
 
 def sqlite_path(url: str) -> Path:
     """``sqlite:///abs/path.db`` (absolute), ``sqlite:relative.db`` or ``sqlite://~/x.db``; a query is not part of it."""
-    rest = url[len("sqlite:") :].split("?", 1)[0]
-    if rest.startswith("//"):
-        rest = rest[2:]
+    rest = url[len("sqlite:") :].split("?", 1)[0].removeprefix("//")
     if not rest or rest in ("/", "."):
         raise ConfigError(f"ledger {url!r} names no file: write sqlite:///path/to/ledger.db")
     return Path(rest).expanduser()
 
 
-def open_ledger(
-    url: str | None, clock: Callable[[], datetime] = utcnow, reservation_ttl: float = 3600.0
-) -> Ledger:
+def open_ledger(url: str | None, clock: Callable[[], datetime] = utcnow, reservation_ttl: float = 3600.0) -> Ledger:
     """The ledger a URL names: ``sqlite:///path`` (default: in the user's data folder), ``postgresql://...``,
     or ``memory://`` (exact, but forgotten when the process ends)."""
     url = url or default_ledger_url()
@@ -49,12 +46,9 @@ def open_ledger(
     if scheme == "memory":
         return MemoryLedger(clock)
     if scheme == "sqlite":
-        from urllib.parse import parse_qs
-
         from ._sql import SQLiteLedger
 
-        query = parse_qs(url.split("?", 1)[1]) if "?" in url else {}
-        synchronous = query.get("synchronous", ["full"])[0].lower()
+        synchronous = parse_qs(url.partition("?")[2]).get("synchronous", ["full"])[0].lower()
         if synchronous not in ("full", "normal"):
             raise ConfigError(f"ledger {url!r}: synchronous must be 'full' (the default) or 'normal'")
         return SQLiteLedger(sqlite_path(url), clock, reservation_ttl, synchronous=synchronous)

@@ -31,46 +31,33 @@ class Budget:
 class Ledger(Protocol):
     def reserve(self, account: str, credits: Decimal, usd: Decimal | None, request_id: str, model: str) -> Reservation:
         """Set credits aside atomically, or raise BudgetExceededError. Nothing is charged yet."""
-        ...
 
     def commit(
         self, reservation: Reservation, credits: Decimal, usd: Decimal | None, *, kind: str = "charge", reason: str = ""
     ) -> LedgerEntry:
         """Charge the actual cost and drop the reservation. Idempotent on the reservation's request id and ``kind``:
         ``charge`` for what the caller got, ``spent`` for work a backend billed that the caller did not get (an
-        answer that could not be used, a result file that could not be downloaded). Both count against budgets and
-        the balance."""
-        ...
+        unusable answer, a result file that could not be downloaded). Both count against budgets and the balance."""
 
     def release(self, reservation: Reservation) -> None:
         """Drop the reservation without charging. Idempotent."""
-        ...
 
     def balance(self, account: str) -> Decimal: ...
 
     def grant(
-        self,
-        account: str,
-        credits: Decimal,
-        reason: str,
-        expires: datetime | None,
-        *,
-        key: str | None = None,
+        self, account: str, credits: Decimal, reason: str, expires: datetime | None, *, key: str | None = None,
         usd: Decimal | None = None,
-    ) -> LedgerEntry:
+    ) -> LedgerEntry:  # fmt: skip
         """Add credits. A grant with a ``key`` is made once: granting the same key again changes nothing."""
-        ...
 
     def record(self, account: str, kind: str, reason: str, request_id: str, model: str | None) -> LedgerEntry:
         """Add a line of history that moves no credits (a refusal by the content policy). Idempotent on
         (kind, request_id)."""
-        ...
 
     def set_budget(self, account: str, budget: Budget) -> None: ...
 
     def budgets(self, account: str) -> list[Budget]:
         """The account's budgets, a day's before a month's."""
-        ...
 
     def history(self, account: str) -> list[LedgerEntry]: ...
 
@@ -81,9 +68,6 @@ class Ledger(Protocol):
     def close(self) -> None: ...
 
 
-COMMIT_KINDS = ("charge", "spent")
-
-
 def check_commit_kind(kind: str) -> None:
-    if kind not in COMMIT_KINDS:
+    if kind not in ("charge", "spent"):
         raise ValueError(f"a commit is a 'charge' or 'spent', not {kind!r}")

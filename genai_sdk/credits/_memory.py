@@ -44,14 +44,7 @@ class _Account:
     committed: dict[str, LedgerEntry] = field(default_factory=dict)
     budgets: dict[str, Budget] = field(default_factory=dict)
     # Charges per (period, period start): budget checks stay O(1) however long the history grows.
-    spent: dict[tuple[str, int, int, int], _Spent] = field(default_factory=dict)
-
-
-@dataclass
-class _Spent:
-    credits: Decimal = Decimal(0)
-    usd: Decimal = Decimal(0)
-    unpriced: bool = False
+    spent: dict[tuple[str, int, int, int], Usage] = field(default_factory=dict)
 
 
 class MemoryLedger:
@@ -71,34 +64,28 @@ class MemoryLedger:
         # Lots are kept in expiry order, so expired ones are at the front.
         while state.lots and state.lots[0].expires is not None and state.lots[0].expires <= now:
             lot = state.lots.pop(0)
-            state.entries.append(
-                LedgerEntry(next(self._ids), account, "expiry", -lot.remaining, None, now, "grant expired")
-            )
+            entry = LedgerEntry(next(self._ids), account, "expiry", -lot.remaining, None, now, "grant expired")
+            state.entries.append(entry)
 
     @staticmethod
-    def _hold(state: _Account, reservation: Reservation) -> None:
-        state.reservations[reservation.id] = reservation
-        state.reserved_credits += reservation.credits
+    def _hold(state: _Account, reservation: Reservation, sign: int = 1) -> None:
+        """Add a reservation to the running sums (``sign=-1``: take it off)."""
+        state.reserved_credits += sign * reservation.credits
         if reservation.usd is None:
-            state.reserved_unpriced += 1
+            state.reserved_unpriced += sign
         else:
-            state.reserved_usd += reservation.usd
+            state.reserved_usd += sign * reservation.usd
+
+    def _drop(self, state: _Account, reservation: Reservation) -> None:
+        if state.reservations.pop(reservation.id, None) is not None:  # else already committed or released
+            self._hold(state, reservation, -1)
 
     @staticmethod
-    def _drop(state: _Account, reservation: Reservation) -> None:
-        if state.reservations.pop(reservation.id, None) is None:
-            return  # already committed or released
-        state.reserved_credits -= reservation.credits
-        if reservation.usd is None:
-            state.reserved_unpriced -= 1
-        else:
-            state.reserved_usd -= reservation.usd
-
-    def _available(self, state: _Account) -> Decimal:
-        return sum((lot.remaining for lot in state.lots), Decimal(0)) - state.debt - state.reserved_credits
+    def _balance(state: _Account) -> Decimal:
+        return sum((lot.remaining for lot in state.lots), Decimal(0)) - state.debt
 
     def _usage(self, state: _Account, period: str, now: datetime) -> Usage:
-        spent = state.spent.get(period_key(now, period)) or _Spent()
+        spent = state.spent.get(period_key(now, period), Usage())
         return Usage(
             spent.credits + state.reserved_credits,
             spent.usd + state.reserved_usd,
@@ -111,15 +98,11 @@ class MemoryLedger:
             state = self._account(account)
             self._expire(account, state, now)
             check_reserve(
-                account,
-                credits,
-                usd,
-                limited=state.has_grants,
-                available=self._available(state) if state.has_grants else Decimal(0),
-                budgets=state.budgets.values(),
-                usage=lambda period: self._usage(state, period, now),
-            )
+                account, credits, usd, budgets=state.budgets.values(), usage=lambda p: self._usage(state, p, now),
+                available=self._balance(state) - state.reserved_credits if state.has_grants else None,
+            )  # fmt: skip
             reservation = Reservation(f"r{next(self._reservation_ids)}", account, credits, usd, request_id, model, now)
+            state.reservations[reservation.id] = reservation
             self._hold(state, reservation)
             return reservation
 
@@ -128,41 +111,29 @@ class MemoryLedger:
     ) -> LedgerEntry:
         check_commit_kind(kind)
         now = self._clock()
+        account, request_id = reservation.account, reservation.request_id
         with self._lock:
-            state = self._account(reservation.account)
-            done = state.committed.get(f"{kind} {reservation.request_id}")
-            if done is not None:
+            state = self._account(account)
+            if (done := state.committed.get(f"{kind} {request_id}")) is not None:
                 return done
             self._drop(state, reservation)
-            self._expire(reservation.account, state, now)
+            self._expire(account, state, now)
             if state.has_grants:
                 self._draw(state, credits)
             else:  # unlimited: recorded, and owed should a grant come
                 state.debt += credits
             entry = LedgerEntry(
-                next(self._ids),
-                reservation.account,
-                kind,
-                -credits,
-                usd,
-                now,
-                reason,
-                reservation.request_id,
-                reservation.model,
+                next(self._ids), account, kind, -credits, usd, now, reason, request_id, reservation.model
             )
             state.entries.append(entry)
-            state.committed[f"{kind} {reservation.request_id}"] = entry
+            state.committed[f"{kind} {request_id}"] = entry
             for period in ("day", "month"):
                 key = period_key(now, period)
-                if key not in state.spent:
-                    state.spent = {k: v for k, v in state.spent.items() if k[0] != period}  # past periods
-                    state.spent[key] = _Spent()
-                totals = state.spent[key]
-                totals.credits += credits
-                if usd is None:
-                    totals.unpriced = True
-                else:
-                    totals.usd += usd
+                if key not in state.spent:  # a new period: the past ones are dropped
+                    state.spent = {k: v for k, v in state.spent.items() if k[0] != period}
+                old = state.spent.get(key, Usage())
+                usd_total = old.usd if usd is None else old.usd + usd
+                state.spent[key] = Usage(old.credits + credits, usd_total, old.unpriced or usd is None)
             return entry
 
     @staticmethod
@@ -182,22 +153,16 @@ class MemoryLedger:
         with self._lock:
             state = self._account(account)
             self._expire(account, state, self._clock())
-            return sum((lot.remaining for lot in state.lots), Decimal(0)) - state.debt
+            return self._balance(state)
 
     def reserved(self, account: str) -> Decimal:
         with self._lock:
             return self._account(account).reserved_credits
 
     def grant(
-        self,
-        account: str,
-        credits: Decimal,
-        reason: str,
-        expires: datetime | None,
-        *,
-        key: str | None = None,
+        self, account: str, credits: Decimal, reason: str, expires: datetime | None, *, key: str | None = None,
         usd: Decimal | None = None,
-    ) -> LedgerEntry:
+    ) -> LedgerEntry:  # fmt: skip
         check_grant(credits)
         now = self._clock()
         with self._lock:
@@ -222,7 +187,8 @@ class MemoryLedger:
             for entry in state.entries:
                 if entry.kind == kind and entry.request_id == request_id:
                     return entry
-            entry = LedgerEntry(next(self._ids), account, kind, Decimal(0), Decimal(0), self._clock(), reason, request_id, model)
+            now = self._clock()
+            entry = LedgerEntry(next(self._ids), account, kind, Decimal(0), Decimal(0), now, reason, request_id, model)
             state.entries.append(entry)
             return entry
 

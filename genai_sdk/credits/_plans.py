@@ -24,11 +24,9 @@ class Plan(Protocol):
 
     def price(self, cost: Cost) -> Cost:
         """The cost in this plan's credits (USD unchanged)."""
-        ...
 
     def prepare(self, ledger: Ledger, account: str, now: datetime) -> None:
         """Give the account what the plan gives it by ``now`` (idempotent)."""
-        ...
 
     def buy(self, ledger: Ledger, account: str, packs: int) -> LedgerEntry: ...
 
@@ -67,32 +65,23 @@ class DallePlan:
             if (account, month) in self._done:
                 return
         end = next_period(now, "month") - timedelta(microseconds=1)
-        welcome = ledger.grant(
-            account, self.FIRST_MONTH, f"DALL-E plan: free credits for the first month ({month})", end,
-            key=f"dalle:{account}:first",
-        )
+        first = f"DALL-E plan: free credits for the first month ({month})"
+        welcome = ledger.grant(account, self.FIRST_MONTH, first, end, key=f"dalle:{account}:first")
         if (welcome.created.year, welcome.created.month) != (now.year, now.month):
-            ledger.grant(
-                account, self.LATER_MONTHS, f"DALL-E plan: free credits for {month}", end, key=f"dalle:{account}:{month}"
-            )
+            later = f"DALL-E plan: free credits for {month}"
+            ledger.grant(account, self.LATER_MONTHS, later, end, key=f"dalle:{account}:{month}")
         with self._lock:
             self._done.add((account, month))
 
     def buy(self, ledger: Ledger, account: str, packs: int) -> LedgerEntry:
         if isinstance(packs, bool) or not isinstance(packs, int) or packs < 1:
             raise InvalidRequestError(f"packs={packs!r}: buy at least one pack")
-        return ledger.grant(
-            account,
-            self.PACK_CREDITS * packs,
-            f"purchase: {packs} x {self.PACK_CREDITS} credits for {self.PACK_USD * packs} USD",
-            None,
-            usd=self.PACK_USD * packs,
-        )
+        usd = self.PACK_USD * packs
+        reason = f"purchase: {packs} x {self.PACK_CREDITS} credits for {usd} USD"
+        return ledger.grant(account, self.PACK_CREDITS * packs, reason, None, usd=usd)
 
 
 def plan_named(name: str) -> Plan:
-    if name == "usd":
-        return UsdPlan()
-    if name == "dalle":
-        return DallePlan()
-    raise ConfigError(f"unknown credit plan {name!r}: use 'usd' or 'dalle'")
+    if name not in ("usd", "dalle"):
+        raise ConfigError(f"unknown credit plan {name!r}: use 'usd' or 'dalle'")
+    return UsdPlan() if name == "usd" else DallePlan()

@@ -1,15 +1,10 @@
 """Prices to costs, in one place, for every modality and backend.
 
-A call says what it used as :class:`Usage` records, one per billing unit it can count: 3 images at quality high and
-size 1024x1024, 8 seconds of video, 0.5 minutes of audio, 95 characters, 12.5 compute-seconds. The job gives the
-usages it expects before the call (the estimate, reserved) and the backend's outcomes give what was used after it
-(``outcome.usage()``, completed by the job with what only it knows). :meth:`Pricing.cost` takes the usages in the
-unit the model's price is in, looks each up in the catalog's price table, turns USD into credits and applies the
-credit plan. A model without a price is never free: its cost is unpriced (``usd=None``) and credits are counted
-per unit, so that credit budgets still hold, with a :class:`Notice` saying so.
-
-Warnings are :class:`Notice` records (kind, setting, message) until they reach the result, where they are the
-``list[str]`` of the public API; :class:`Notices` keeps them in order, one per (kind, setting).
+A call's use is :class:`Usage` records, one per billing unit (3 images at quality high and size 1024x1024, 8 seconds
+of video, 95 characters): the job's expected usages before the call (the estimate, reserved), the outcomes' after it
+(``outcome.usage()``). :meth:`Pricing.cost` prices them in the unit of the model's price, turns USD into credits and
+applies the credit plan. A model without a price is never free: its cost is unpriced (``usd=None``) and credits are
+counted per unit, with a :class:`Notice` saying so. Notices become the result's ``list[str]`` of warnings.
 """
 
 from __future__ import annotations
@@ -96,10 +91,6 @@ class Notices:
         return len(self._items)
 
 
-def to_credits(usd: Decimal, credits_per_usd: Decimal) -> Decimal:
-    return (usd * credits_per_usd).quantize(_CREDIT_STEP, rounding=ROUND_CEILING)
-
-
 class Pricing:
     """Usages to a cost: the catalog's prices, ``credits_per_usd`` and the credit plan, applied the same way to
     estimates and to actual costs."""
@@ -119,11 +110,11 @@ class Pricing:
             unit_usd = price.lookup(usage.quality, usage.size) if price is not None else None
             if unit_usd is None:
                 step = UNPRICED_CREDITS.get(usage.unit, Decimal(1)) * usage.quantity
-                credits += step.quantize(_CREDIT_STEP, rounding=ROUND_CEILING)
                 unpriced = usage
             else:
                 usd += unit_usd * usage.quantity
-                credits += to_credits(unit_usd * usage.quantity, self.credits_per_usd)
+                step = unit_usd * usage.quantity * self.credits_per_usd
+            credits += step.quantize(_CREDIT_STEP, rounding=ROUND_CEILING)
         cost = Cost(credits, None if unpriced is not None else usd, estimated)
         if self.plan is not None:
             cost = self.plan.price(cost)
@@ -137,4 +128,4 @@ class Pricing:
                                                   f"(usd=None) and {cost.credits} credits were counted")  # fmt: skip
 
 
-__all__ = ["UNPRICED_CREDITS", "Notice", "Notices", "Pricing", "Usage", "to_credits"]
+__all__ = ["UNPRICED_CREDITS", "Notice", "Notices", "Pricing", "Usage"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
@@ -19,17 +19,14 @@ def utcnow() -> datetime:
 
 
 def period_start(moment: datetime, period: str) -> datetime:
-    if period == "day":
-        return moment.replace(hour=0, minute=0, second=0, microsecond=0)
-    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return start if period == "day" else start.replace(day=1)
 
 
 def next_period(moment: datetime, period: str) -> datetime:
     """The start of the day or month after the one ``moment`` is in."""
     start = period_start(moment, period)
     if period == "day":
-        from datetime import timedelta
-
         return start + timedelta(days=1)
     return start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
 
@@ -44,20 +41,14 @@ class Usage:
 
 
 def check_reserve(
-    account: str,
-    credits: Decimal,
-    usd: Decimal | None,
-    *,
-    limited: bool,
-    available: Decimal,
-    budgets: Iterable[Budget],
+    account: str, credits: Decimal, usd: Decimal | None, *, available: Decimal | None, budgets: Iterable[Budget],
     usage: Callable[[str], Usage],
-) -> None:
+) -> None:  # fmt: skip
     """Raise BudgetExceededError if reserving ``credits`` (and ``usd``) would overspend the balance or a budget.
 
-    ``available`` is the balance left after other calls' reservations; ``usage(period)`` is what was spent in the
-    current day or month, other calls' reservations included."""
-    if limited and credits > available:
+    ``available`` is the balance left after other calls' reservations (None: the account is unlimited);
+    ``usage(period)`` is what was spent in the current day or month, other calls' reservations included."""
+    if available is not None and credits > available:
         raise BudgetExceededError(
             f"account {account!r} has {available} credits left (after other calls' reservations); this call needs {credits}",
             account=account,

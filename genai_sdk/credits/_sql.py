@@ -11,7 +11,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
@@ -75,6 +75,8 @@ MIGRATIONS: list[list[str]] = [
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+_ENTRY_COLUMNS = "id, account, kind, credits, usd, created, reason, request_id, model, expires"
+_SELECT_ENTRIES = f"SELECT {_ENTRY_COLUMNS} FROM genai_entries WHERE"
 
 
 class SQLLedger:
@@ -128,8 +130,7 @@ class SQLLedger:
 
     def _migrate(self, tx: _Tx) -> None:
         tx.execute("CREATE TABLE IF NOT EXISTS genai_schema (version INTEGER NOT NULL)")
-        row = tx.one("SELECT MAX(version) FROM genai_schema")
-        current = int(row[0]) if row and row[0] is not None else 0
+        current = tx.value("SELECT MAX(version) FROM genai_schema")
         if current > SCHEMA_VERSION:
             raise ConfigError(
                 f"the ledger's schema is version {current}, newer than this genai-sdk knows ({SCHEMA_VERSION}): upgrade genai-sdk"
@@ -142,8 +143,7 @@ class SQLLedger:
 
     def schema_version(self) -> int:
         with self._transaction() as tx:
-            row = tx.one("SELECT MAX(version) FROM genai_schema")
-            return int(row[0]) if row and row[0] is not None else 0
+            return tx.value("SELECT MAX(version) FROM genai_schema")
 
     # -- helpers inside a transaction ---------------------------------------------------------------------------
 
@@ -156,41 +156,30 @@ class SQLLedger:
 
     def _expire(self, tx: _Tx, account: str, now: datetime) -> None:
         micros = _time_in(now)
-        for lot_id, remaining in tx.all(
-            "SELECT id, remaining FROM genai_lots WHERE account = ? AND expires IS NOT NULL AND expires <= ?", (account, micros)
-        ):
+        expired = "FROM genai_lots WHERE account = ? AND expires <= ?"
+        for (remaining,) in tx.all(f"SELECT remaining {expired}", (account, micros)):
             if remaining > 0:
-                tx.execute(
-                    "INSERT INTO genai_entries (account, kind, credits, created, reason) VALUES (?, 'expiry', ?, ?, 'grant expired')",
-                    (account, -int(remaining), micros),
-                )
-            tx.execute("DELETE FROM genai_lots WHERE id = ?", (lot_id,))
+                self._add_entry(tx, account, "expiry", -int(remaining), None, now, "grant expired")
+        tx.execute(f"DELETE {expired}", (account, micros))
         # A reservation held by a process that died (or never committed) gives its credits back when it expires.
         tx.execute("DELETE FROM genai_reservations WHERE account = ? AND expires <= ?", (account, micros))
 
     def _usage(self, tx: _Tx, account: str, period: str, now: datetime) -> Usage:
-        since = _time_in(period_start(now, period))
-        charged = tx.one(
-            "SELECT COALESCE(SUM(-credits), 0), COALESCE(SUM(usd), 0), COUNT(*) - COUNT(usd) "
-            "FROM genai_entries WHERE account = ? AND kind IN ('charge', 'spent') AND created >= ?",
-            (account, since),
+        """Charged since the period began, plus what reservations hold now."""
+        row = tx.one(
+            "SELECT COALESCE(SUM(c), 0), COALESCE(SUM(u), 0), COUNT(*) - COUNT(u) FROM (SELECT -credits AS c, usd AS u "
+            "FROM genai_entries WHERE account = ? AND kind IN ('charge', 'spent') AND created >= ? "
+            "UNION ALL SELECT credits, usd FROM genai_reservations WHERE account = ?) AS spent",
+            (account, _time_in(period_start(now, period)), account),
         )
-        held = tx.one(
-            "SELECT COALESCE(SUM(credits), 0), COALESCE(SUM(usd), 0), COUNT(*) - COUNT(usd) FROM genai_reservations WHERE account = ?",
-            (account,),
-        )
-        assert charged is not None and held is not None
-        return Usage(
-            _credits_out(int(charged[0]) + int(held[0])),
-            _usd_out(int(charged[1]) + int(held[1])) or Decimal(0),
-            int(charged[2]) + int(held[2]) > 0,
-        )
+        assert row is not None
+        return Usage(_credits_out(int(row[0])), _usd_out(int(row[1])) or Decimal(0), int(row[2]) > 0)
+
+    _LOTS = "SELECT SUM(remaining) FROM genai_lots WHERE account = ?"
+    _HELD = "SELECT SUM(credits) FROM genai_reservations WHERE account = ?"
 
     def _available(self, tx: _Tx, account: str, debt: int) -> Decimal:
-        lots = tx.one("SELECT COALESCE(SUM(remaining), 0) FROM genai_lots WHERE account = ?", (account,))
-        held = tx.one("SELECT COALESCE(SUM(credits), 0) FROM genai_reservations WHERE account = ?", (account,))
-        assert lots is not None and held is not None
-        return _credits_out(int(lots[0]) - debt - int(held[0]))
+        return _credits_out(tx.value(self._LOTS, (account,)) - debt - tx.value(self._HELD, (account,)))
 
     def _budgets(self, tx: _Tx, account: str) -> list[Budget]:
         return [
@@ -206,7 +195,22 @@ class SQLLedger:
             reason or "", request_id, model, _time_out(expires),
         )
 
-    _ENTRY_COLUMNS = "id, account, kind, credits, usd, created, reason, request_id, model, expires"
+    def _find(self, tx: _Tx, kind: str, request_id: str) -> LedgerEntry | None:
+        """The entry already made for (kind, request_id): charges, records and keyed grants are made once."""
+        row = tx.one(f"{_SELECT_ENTRIES} kind = ? AND request_id = ?", (kind, request_id))
+        return None if row is None else self._entry(row)
+
+    def _add_entry(
+        self, tx: _Tx, account: str, kind: str, credits: int, usd: Decimal | None, now: datetime, reason: str,
+        request_id: str | None = None, model: str | None = None, expires: int | None = None,
+    ) -> LedgerEntry:  # fmt: skip
+        row = tx.one(
+            "INSERT INTO genai_entries (account, kind, credits, usd, created, reason, request_id, model, expires) "
+            f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {_ENTRY_COLUMNS}",
+            (account, kind, credits, _usd_in(usd), _time_in(now), reason, request_id, model, expires),
+        )
+        assert row is not None
+        return self._entry(row)
 
     # -- the ledger interface -------------------------------------------------------------------------------------
 
@@ -216,14 +220,9 @@ class SQLLedger:
             has_grants, debt = self._ensure_account(tx, account)
             self._expire(tx, account, now)
             check_reserve(
-                account,
-                credits,
-                usd,
-                limited=has_grants,
-                available=self._available(tx, account, debt) if has_grants else Decimal(0),
-                budgets=self._budgets(tx, account),
-                usage=lambda period: self._usage(tx, account, period, now),
-            )
+                account, credits, usd, available=self._available(tx, account, debt) if has_grants else None,
+                budgets=self._budgets(tx, account), usage=lambda period: self._usage(tx, account, period, now),
+            )  # fmt: skip
             reservation = Reservation(uuid.uuid4().hex, account, credits, usd, request_id, model, now)
             tx.execute(
                 "INSERT INTO genai_reservations (id, account, credits, usd, request_id, model, created, expires) "
@@ -238,119 +237,81 @@ class SQLLedger:
     ) -> LedgerEntry:
         check_commit_kind(kind)
         now = self._clock()
-        account = reservation.account
+        account, request_id = reservation.account, reservation.request_id
         with self._transaction(account) as tx:
-            done = tx.one(
-                f"SELECT {self._ENTRY_COLUMNS} FROM genai_entries WHERE kind = ? AND request_id = ?",
-                (kind, reservation.request_id),
-            )
-            if done is not None:
-                return self._entry(done)
-            has_grants, debt = self._ensure_account(tx, account)
+            if (done := self._find(tx, kind, request_id)) is not None:
+                return done
+            has_grants, _ = self._ensure_account(tx, account)
             tx.execute("DELETE FROM genai_reservations WHERE id = ?", (reservation.id,))
             self._expire(tx, account, now)
             amount = _credits_in(credits)
-            if has_grants:
+            owed = Decimal(amount)
+            if has_grants:  # else unlimited: recorded, and owed should a grant come
                 lots = tx.all(
                     "SELECT id, remaining FROM genai_lots WHERE account = ? "
                     "ORDER BY CASE WHEN expires IS NULL THEN 1 ELSE 0 END, expires, id",
                     (account,),
                 )
-                changed, owed = draw([(lot_id, Decimal(remaining)) for lot_id, remaining in lots], Decimal(amount))
+                changed, owed = draw([(lot_id, Decimal(remaining)) for lot_id, remaining in lots], owed)
                 for lot_id, remaining in changed:
-                    if remaining > 0:
-                        tx.execute("UPDATE genai_lots SET remaining = ? WHERE id = ?", (int(remaining), lot_id))
-                    else:
-                        tx.execute("DELETE FROM genai_lots WHERE id = ?", (lot_id,))
-                if owed > 0:
-                    tx.execute("UPDATE genai_accounts SET debt = debt + ? WHERE name = ?", (int(owed), account))
-            else:  # unlimited: recorded, and owed should a grant come
-                tx.execute("UPDATE genai_accounts SET debt = debt + ? WHERE name = ?", (amount, account))
-            row = tx.one(
-                "INSERT INTO genai_entries (account, kind, credits, usd, created, reason, request_id, model) "
-                f"VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {self._ENTRY_COLUMNS}",
-                (account, kind, -amount, _usd_in(usd), _time_in(now), reason, reservation.request_id, reservation.model),
-            )
-            assert row is not None
-            return self._entry(row)
+                    tx.execute("UPDATE genai_lots SET remaining = ? WHERE id = ?", (int(remaining), lot_id))
+                tx.execute("DELETE FROM genai_lots WHERE account = ? AND remaining <= 0", (account,))
+            if owed:
+                tx.execute("UPDATE genai_accounts SET debt = debt + ? WHERE name = ?", (int(owed), account))
+            return self._add_entry(tx, account, kind, -amount, usd, now, reason, request_id, reservation.model)
 
     def release(self, reservation: Reservation) -> None:
         with self._transaction(reservation.account, durable=False) as tx:
             tx.execute("DELETE FROM genai_reservations WHERE id = ?", (reservation.id,))
 
     def balance(self, account: str) -> Decimal:
-        now = self._clock()
         with self._transaction(account) as tx:
-            has_grants, debt = self._ensure_account(tx, account)
-            self._expire(tx, account, now)
-            row = tx.one("SELECT COALESCE(SUM(remaining), 0) FROM genai_lots WHERE account = ?", (account,))
-            assert row is not None
-            return _credits_out(int(row[0]) - debt)
+            _, debt = self._ensure_account(tx, account)
+            self._expire(tx, account, self._clock())
+            return _credits_out(tx.value(self._LOTS, (account,)) - debt)
 
     def reserved(self, account: str) -> Decimal:
-        now = self._clock()
         with self._transaction(account) as tx:
-            self._expire(tx, account, now)
-            row = tx.one("SELECT COALESCE(SUM(credits), 0) FROM genai_reservations WHERE account = ?", (account,))
-            assert row is not None
-            return _credits_out(int(row[0]))
+            self._expire(tx, account, self._clock())
+            return _credits_out(tx.value(self._HELD, (account,)))
 
     def grant(
-        self,
-        account: str,
-        credits: Decimal,
-        reason: str,
-        expires: datetime | None,
-        *,
-        key: str | None = None,
+        self, account: str, credits: Decimal, reason: str, expires: datetime | None, *, key: str | None = None,
         usd: Decimal | None = None,
-    ) -> LedgerEntry:
+    ) -> LedgerEntry:  # fmt: skip
         check_grant(credits)
         now = self._clock()
         with self._transaction(account) as tx:
-            if key is not None:
-                done = tx.one(f"SELECT {self._ENTRY_COLUMNS} FROM genai_entries WHERE kind = 'grant' AND request_id = ?", (key,))
-                if done is not None:
-                    return self._entry(done)
+            if key is not None and (done := self._find(tx, "grant", key)) is not None:
+                return done
             _, debt = self._ensure_account(tx, account)
             amount = _credits_in(credits)
+            until = None if expires is None else _time_in(expires)
             repaid = min(debt, amount)
             tx.execute("UPDATE genai_accounts SET has_grants = 1, debt = debt - ? WHERE name = ?", (repaid, account))
             if amount - repaid > 0:
                 tx.execute(
                     "INSERT INTO genai_lots (account, remaining, expires) VALUES (?, ?, ?)",
-                    (account, amount - repaid, None if expires is None else _time_in(expires)),
+                    (account, amount - repaid, until),
                 )
-            row = tx.one(
-                "INSERT INTO genai_entries (account, kind, credits, usd, created, reason, request_id, expires) "
-                f"VALUES (?, 'grant', ?, ?, ?, ?, ?, ?) RETURNING {self._ENTRY_COLUMNS}",
-                (account, amount, _usd_in(usd), _time_in(now), reason, key, None if expires is None else _time_in(expires)),
-            )
-            assert row is not None
-            return self._entry(row)
+            return self._add_entry(tx, account, "grant", amount, usd, now, reason, key, expires=until)
 
     def record(self, account: str, kind: str, reason: str, request_id: str, model: str | None) -> LedgerEntry:
         with self._transaction(account) as tx:
-            done = tx.one(f"SELECT {self._ENTRY_COLUMNS} FROM genai_entries WHERE kind = ? AND request_id = ?", (kind, request_id))
-            if done is not None:
-                return self._entry(done)
+            if (done := self._find(tx, kind, request_id)) is not None:
+                return done
             self._ensure_account(tx, account)
-            row = tx.one(
-                "INSERT INTO genai_entries (account, kind, credits, usd, created, reason, request_id, model) "
-                f"VALUES (?, ?, 0, 0, ?, ?, ?, ?) RETURNING {self._ENTRY_COLUMNS}",
-                (account, kind, _time_in(self._clock()), reason, request_id, model),
-            )
-            assert row is not None
-            return self._entry(row)
+            return self._add_entry(tx, account, kind, 0, Decimal(0), self._clock(), reason, request_id, model)
 
     def set_budget(self, account: str, budget: Budget) -> None:
         with self._transaction(account) as tx:
             self._ensure_account(tx, account)
             tx.execute("DELETE FROM genai_budgets WHERE account = ? AND period = ?", (account, budget.period))
             if budget.credits is not None or budget.usd is not None:
+                credits = None if budget.credits is None else _credits_in(budget.credits)
                 tx.execute(
                     "INSERT INTO genai_budgets (account, period, credits, usd) VALUES (?, ?, ?, ?)",
-                    (account, budget.period, None if budget.credits is None else _credits_in(budget.credits), _usd_in(budget.usd)),
+                    (account, budget.period, credits, _usd_in(budget.usd)),
                 )
 
     def budgets(self, account: str) -> list[Budget]:
@@ -359,12 +320,10 @@ class SQLLedger:
             return [found[p] for p in ("day", "month") if p in found]
 
     def history(self, account: str) -> list[LedgerEntry]:
-        now = self._clock()
         with self._transaction(account) as tx:
             self._ensure_account(tx, account)
-            self._expire(tx, account, now)
-            rows = tx.all(f"SELECT {self._ENTRY_COLUMNS} FROM genai_entries WHERE account = ? ORDER BY id", (account,))
-            return [self._entry(row) for row in rows]
+            self._expire(tx, account, self._clock())
+            return [self._entry(row) for row in tx.all(f"{_SELECT_ENTRIES} account = ? ORDER BY id", (account,))]
 
     def accounts(self) -> list[str]:
         with self._transaction() as tx:
@@ -374,10 +333,8 @@ class SQLLedger:
         with self._connections_lock:
             connections, self._connections = self._connections, []
         for connection in connections:
-            try:
+            with suppress(Exception):  # a connection of a thread that is gone may already be closed
                 connection.close()
-            except Exception:  # a connection of a thread that is gone may already be closed
-                pass
         self._local = threading.local()
 
 
@@ -388,11 +345,8 @@ class _Tx:
         self._connection = connection
         self._placeholder = placeholder
 
-    def _sql(self, sql: str) -> str:
-        return sql if self._placeholder == "?" else sql.replace("?", self._placeholder)
-
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self._connection.execute(self._sql(sql), tuple(params))
+        return self._connection.execute(sql.replace("?", self._placeholder), tuple(params))
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.execute(sql, params).fetchone()
@@ -400,16 +354,18 @@ class _Tx:
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return list(self.execute(sql, params).fetchall())
 
+    def value(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """The integer a one-value aggregate gives, NULL (no rows) as 0."""
+        row = self.one(sql, params)
+        assert row is not None
+        return int(row[0] or 0)
+
 
 class SQLiteLedger(SQLLedger):
     def __init__(
-        self,
-        path: str | os.PathLike[str],
-        clock: Callable[[], datetime] = utcnow,
-        reservation_ttl: float = 3600.0,
-        *,
-        synchronous: str = "full",
-    ) -> None:
+        self, path: str | os.PathLike[str], clock: Callable[[], datetime] = utcnow, reservation_ttl: float = 3600.0,
+        *, synchronous: str = "full",
+    ) -> None:  # fmt: skip
         self.path = Path(path).expanduser()
         self.synchronous = synchronous
         self._writer = threading.Lock()
