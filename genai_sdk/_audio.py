@@ -1,11 +1,10 @@
 """Audio in and out: decoding any common container through PyAV, encoding speech, splitting long audio at silences.
-
-Everything here imports numpy and PyAV lazily; they come with the ``openai`` and ``local`` extras.
-"""
+numpy and PyAV are imported lazily; they come with the ``openai`` and ``local`` extras."""
 
 from __future__ import annotations
 
 import io
+import itertools
 import wave
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +15,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 WHISPER_RATE = 16000
-# Container and codec for each output format PyAV can write.
-ENCODINGS = {
+ENCODINGS = {  # container, codec and media type of each output format PyAV can write
     "mp3": ("mp3", "libmp3lame", "audio/mpeg"),
     "flac": ("flac", "flac", "audio/flac"),
     "ogg": ("ogg", "libopus", "audio/ogg"),
@@ -32,12 +30,13 @@ def _av() -> Any:
     try:
         import av
     except ModuleNotFoundError:
-        raise ConfigError("decoding and encoding audio needs PyAV: pip install 'genai-sdk[openai]' or '[local]'") from None
+        raise ConfigError("decoding and encoding audio needs PyAV: "
+                          "pip install 'genai-sdk[openai]' or '[local]'") from None  # fmt: skip
     return av
 
 
 def decode(audio: Audio, sample_rate: int = WHISPER_RATE) -> np.ndarray[Any, Any]:
-    """Mono float32 samples at ``sample_rate`` from audio in any container PyAV reads (wav, flac, mp3, ogg, m4a, webm)."""
+    """Mono float32 samples at ``sample_rate`` from any container PyAV reads (wav, flac, mp3, ogg, m4a, webm)."""
     import numpy as np
 
     if not audio.data:
@@ -46,24 +45,16 @@ def decode(audio: Audio, sample_rate: int = WHISPER_RATE) -> np.ndarray[Any, Any
     try:
         with av.open(io.BytesIO(audio.data), mode="r") as container:
             if not container.streams.audio:
-                raise InvalidRequestError(f"no audio stream in this {audio.media_type} file")
+                raise InvalidRequestError(f"no audio stream in this {audio.media_type} file")  # not caught below
             resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-            pieces = []
-            for frame in container.decode(audio=0):
-                for converted in resampler.resample(frame):
-                    pieces.append(converted.to_ndarray().reshape(-1))
-            for converted in resampler.resample(None):
-                pieces.append(converted.to_ndarray().reshape(-1))
-    except InvalidRequestError:
-        raise
+            frames = itertools.chain(container.decode(audio=0), [None])  # None: flush the resampler
+            pieces = [converted.to_ndarray().reshape(-1) for frame in frames for converted in resampler.resample(frame)]
     except (av.error.FFmpegError, ValueError, EOFError) as exc:
-        raise InvalidRequestError(f"could not decode the audio ({audio.media_type}): corrupt or not audio ({exc})") from exc
-    if not pieces:
+        raise InvalidRequestError(f"could not decode the audio ({audio.media_type}): "
+                                  f"corrupt or not audio ({exc})") from exc  # fmt: skip
+    if not any(piece.size for piece in pieces):
         raise InvalidRequestError("the audio holds no samples")
-    samples = np.concatenate(pieces).astype(np.float32, copy=False)
-    if samples.size == 0:
-        raise InvalidRequestError("the audio holds no samples")
-    return samples
+    return np.concatenate(pieces).astype(np.float32, copy=False)
 
 
 def probe(data: bytes, media_type: str) -> Audio:
@@ -74,26 +65,21 @@ def probe(data: bytes, media_type: str) -> Audio:
             stream = container.streams.audio[0]
             duration = float(container.duration / 1_000_000) if container.duration else None
             return Audio(data, media_type, stream.rate, duration, stream.channels)
-    except (ConfigError, IndexError, ValueError, EOFError, OSError):
-        return Audio(data, media_type)
-    except Exception:  # PyAV raises FFmpegError subclasses for unreadable data
+    except Exception:  # no PyAV, no audio stream, or unreadable data (PyAV raises FFmpegError subclasses)
         return Audio(data, media_type)
 
 
 def to_int16(samples: np.ndarray[Any, Any]) -> bytes:
     import numpy as np
 
-    clipped = np.clip(samples, -1.0, 1.0)
-    pcm: bytes = (clipped * 32767.0).astype("<i2").tobytes()
+    pcm: bytes = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
     return pcm
 
 
 def wav_bytes(pcm16: bytes, sample_rate: int, channels: int = 1) -> bytes:
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as writer:
-        writer.setnchannels(channels)
-        writer.setsampwidth(2)
-        writer.setframerate(sample_rate)
+        writer.setparams((channels, 2, sample_rate, 0, "NONE", "not compressed"))  # 16-bit PCM
         writer.writeframes(pcm16)
     return buffer.getvalue()
 
@@ -119,11 +105,8 @@ def encode(pcm16: bytes, sample_rate: int, fmt: str) -> Audio:
         frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
         frame.sample_rate = sample_rate
         resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=rate)
-        for converted in resampler.resample(frame) + resampler.resample(None):
-            for packet in stream.encode(converted):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
+        for converted in [*resampler.resample(frame), *resampler.resample(None), None]:  # None: flush the encoder
+            container.mux(stream.encode(converted))
     return Audio(buffer.getvalue(), media_type, sample_rate, samples.shape[1] / sample_rate, 1)
 
 

@@ -50,10 +50,7 @@ class PriceTable:
 
     def lookup(self, quality: str | None, size: str | None) -> Decimal | None:
         q, s = quality or "*", size or "*"
-        for key in (f"{q}@{s}", f"{q}@*", f"*@{s}", "*@*"):
-            if key in self.usd:
-                return self.usd[key]
-        return None
+        return next((self.usd[key] for key in (f"{q}@{s}", f"{q}@*", f"*@{s}", "*@*") if key in self.usd), None)
 
 
 @dataclass(frozen=True)
@@ -100,7 +97,6 @@ class ModelInfo:
 
 
 # -- the catalog files: the ``models`` of each ``providers/<name>.json`` --------------------------------------------
-#
 # Each model is an object of ModelInfo's fields (lists for tuples and sets, ISO dates); ``"template": "x"`` starts it
 # from the file's ``templates.x``; ``size_rule`` is an object of SizeRule's fields or the name of one of the file's
 # ``size_rules``; ``"price": {"unit": ..., "usd": {key: "USD"}}`` (or ``usd_per_million``), its source and date from
@@ -135,16 +131,12 @@ def _model(provider: str, data: Mapping[str, object], file: Mapping[str, object]
     fields.pop("comment", None)
     if isinstance(fields.get("retired_on"), str):
         fields["retired_on"] = date.fromisoformat(str(fields["retired_on"]))
-    for key in _TUPLES:
-        if key in fields:
-            fields[key] = tuple(cast(Iterable[object], fields[key]))
-    for key in _SETS:
-        if key in fields:
-            fields[key] = frozenset(cast(Iterable[object], fields[key]))
+    fields.update({key: tuple(cast(Iterable[object], fields[key])) for key in _TUPLES if key in fields})
+    fields.update({key: frozenset(cast(Iterable[object], fields[key])) for key in _SETS if key in fields})
     rule = fields.get("size_rule")
     if isinstance(rule, str):
-        fields["size_rule"] = SizeRule(**file["size_rules"][rule])  # type: ignore[index]
-    elif isinstance(rule, Mapping):
+        rule = file["size_rules"][rule]  # type: ignore[index]
+    if isinstance(rule, Mapping):
         fields["size_rule"] = SizeRule(**rule)
     if "price" in fields:
         fields["price"] = _price(fields["price"], file.get("prices", {}))  # type: ignore[arg-type]
@@ -174,10 +166,9 @@ def markdown(models: Iterable[ModelInfo]) -> str:
             sizes = f"{sizes}; {rule}" if sizes else rule
         if m.durations:
             sizes += f"; {', '.join(f'{d:g}' for d in m.durations)} s"
+        status = "recommended" if m.recommended else "available"
         if m.retired_on is not None:
             status = f"retired {m.retired_on.isoformat()}"
-        else:
-            status = "recommended" if m.recommended else "available"
         rows.append(f"| `{m.id}` | {', '.join(sorted(m.operations))} | {sizes} | {_price_text(m.price)} | {status} |")
     return "\n".join(rows)
 
@@ -185,8 +176,8 @@ def markdown(models: Iterable[ModelInfo]) -> str:
 def _price_text(price: PriceTable | None) -> str:
     if price is None or not price.usd:
         return "unpriced"
-    unit, scale = (("million characters", 1_000_000) if price.unit == "character" else (price.unit.replace("_", " "), 1))
-    low, high = (min(price.usd.values()) * scale, max(price.usd.values()) * scale)
+    unit, scale = ("million characters", 1_000_000) if price.unit == "character" else (price.unit.replace("_", " "), 1)
+    low, high = min(price.usd.values()) * scale, max(price.usd.values()) * scale
     amount = f"{low.normalize():f}" if low == high else f"{low.normalize():f} to {high.normalize():f}"
     return f"{amount} per {unit}"
 
@@ -210,10 +201,7 @@ class Catalog:
         return [m for m in self._models.values() if provider is None or m.provider == provider]
 
     def recommended(self, provider: str, operation: str) -> ModelInfo | None:
-        return next(
-            (m for m in self._models.values() if m.provider == provider and m.recommended and m.supports(operation)),
-            None,
-        )
+        return next((m for m in self.models(provider) if m.recommended and m.supports(operation)), None)
 
 
 def split_model_id(model_id: str) -> tuple[str, str]:

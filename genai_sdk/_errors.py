@@ -87,14 +87,9 @@ class ContentPolicyError(GenAIError):
     """A prompt or an output was refused by a content policy. Never retried, never charged."""
 
     def __init__(
-        self,
-        message: str,
-        *,
-        stage: str = "prompt",
-        source: str = "local",
-        categories: Sequence[str] = (),
+        self, message: str, *, stage: str = "prompt", source: str = "local", categories: Sequence[str] = (),
         request_id: str | None = None,
-    ) -> None:
+    ) -> None:  # fmt: skip
         super().__init__(message)
         self.stage = stage
         self.source = source
@@ -106,12 +101,7 @@ class BudgetExceededError(GenAIError):
     """The call's estimate exceeds the account's balance or budget; nothing was sent."""
 
     def __init__(
-        self,
-        message: str,
-        *,
-        account: str | None = None,
-        needed: object = None,
-        available: object = None,
+        self, message: str, *, account: str | None = None, needed: object = None, available: object = None
     ) -> None:
         super().__init__(message)
         self.account = account
@@ -125,16 +115,9 @@ class ProviderError(GenAIError):
     default_retryable = False
 
     def __init__(
-        self,
-        message: str,
-        *,
-        provider: str | None = None,
-        status: int | None = None,
-        request_id: str | None = None,
-        retryable: bool | None = None,
-        retry_after: float | None = None,
-        code: str | None = None,
-    ) -> None:
+        self, message: str, *, provider: str | None = None, status: int | None = None, request_id: str | None = None,
+        retryable: bool | None = None, retry_after: float | None = None, code: str | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(message)
         self.provider = provider
         self.status = status
@@ -171,17 +154,7 @@ class GenerationFailedError(ProviderError):
 
 
 __all__ = [
-    "AuthenticationError",
-    "BudgetExceededError",
-    "ConfigError",
-    "ContentPolicyError",
-    "GenAIError",
-    "GenerationFailedError",
-    "InvalidRequestError",
-    "ModelRetiredError",
-    "ProviderError",
-    "ProviderUnavailableError",
-    "RateLimitError",
-    "UnsupportedError",
-    "redact",
-]
+    "AuthenticationError", "BudgetExceededError", "ConfigError", "ContentPolicyError", "GenAIError",
+    "GenerationFailedError", "InvalidRequestError", "ModelRetiredError", "ProviderError", "ProviderUnavailableError",
+    "RateLimitError", "UnsupportedError", "redact",
+]  # fmt: skip

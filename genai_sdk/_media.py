@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import json
 import os
 import struct
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from glob import escape as glob_escape
@@ -26,26 +28,17 @@ if TYPE_CHECKING:
 PROVENANCE_KEY = "genai:provenance"
 _EXIF_IMAGE_DESCRIPTION = 0x010E
 _EXIF_SOFTWARE = 0x0131
+STALE_TEMPORARY = 3600.0  # seconds after which a temporary file of a save is taken for one a killed process left
+MAX_PIXELS = 100_000_000  # 100 megapixels: above any model's output (upscalers included), far below a "bomb"
 
-_IMAGE_FORMATS = {  # extension -> (Pillow format, media type)
-    ".png": ("PNG", "image/png"),
-    ".jpg": ("JPEG", "image/jpeg"),
-    ".jpeg": ("JPEG", "image/jpeg"),
-    ".webp": ("WEBP", "image/webp"),
-}
+_IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}  # extension -> Pillow format
 _VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".gif": "image/gif", ".mov": "video/quicktime"}
 IMAGE_EXTENSIONS = tuple(_IMAGE_FORMATS)
 VIDEO_EXTENSIONS = tuple(_VIDEO_TYPES)
 _AUDIO_TYPES = {
-    ".wav": "audio/wav",
-    ".mp3": "audio/mpeg",
-    ".flac": "audio/flac",
-    ".ogg": "audio/ogg",
-    ".opus": "audio/opus",
-    ".aac": "audio/aac",
-    ".m4a": "audio/mp4",
-    ".pcm": "audio/pcm",
-}
+    ".wav": "audio/wav", ".mp3": "audio/mpeg", ".flac": "audio/flac", ".ogg": "audio/ogg", ".opus": "audio/opus",
+    ".aac": "audio/aac", ".m4a": "audio/mp4", ".pcm": "audio/pcm",
+}  # fmt: skip
 AUDIO_EXTENSIONS = tuple(_AUDIO_TYPES)
 
 
@@ -53,11 +46,7 @@ def make_provenance(
     *, model: str, prompt: str | None, seed: int | None = None, request_id: str | None = None
 ) -> dict[str, str]:
     """The facts recorded in every file the SDK saves. The prompt itself is not stored, only its digest."""
-    facts = {
-        "model": model,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "software": "genai_sdk",
-    }
+    facts = {"model": model, "created": datetime.now(UTC).isoformat(timespec="seconds"), "software": "genai_sdk"}
     if prompt is not None:
         facts["prompt_sha256"] = hashlib.sha256(prompt.encode("utf-8")).hexdigest()
     if seed is not None:
@@ -70,13 +59,10 @@ def make_provenance(
 @lru_cache(maxsize=1)
 def _file_mode() -> int:
     """The mode a plain open() would give a new file (mkstemp's 0600 would surprise users)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
     mask = os.umask(0o022)
     os.umask(mask)
     return 0o666 & ~mask
@@ -85,41 +71,37 @@ def _file_mode() -> int:
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], object]) -> Path:
     """Write through a temporary file in the target folder, then rename: never a half-written file."""
     target = _checked_path(path)
-    folder = target.parent if str(target.parent) else Path(".")
+    folder = target.parent  # Path("name").parent is Path(".")
     try:
         if not folder.is_dir():
             raise InvalidRequestError(f"cannot save {target}: the folder {folder} does not exist")
         if target.is_dir():
             raise InvalidRequestError(f"cannot save to {target}: it is a folder; give a file name")
-    except OSError as exc:  # a name too long, a folder that cannot be read
-        raise InvalidRequestError(f"cannot save {target}: {exc.strerror or exc}") from exc
-    _remove_stale_temporaries(folder, target.name)
-    try:
+        _remove_stale_temporaries(folder, target.name)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise InvalidRequestError(f"cannot save {target}: {exc.strerror or exc}") from exc
-    try:
-        _write_through(fd, tmp_name, target, write)
-    except OSError as exc:
+        try:
+            os.fchmod(fd, _file_mode())
+            with os.fdopen(fd, "wb") as handle:
+                write(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp_name, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+            raise
+    except OSError as exc:  # a name too long, a folder that cannot be read, a full disk
         raise InvalidRequestError(f"cannot save {target}: {exc.strerror or exc}") from exc
     return target
 
 
-STALE_TEMPORARY = 3600.0  # seconds after which a temporary file of a save is taken for one a killed process left
-
-
 def _remove_stale_temporaries(folder: Path, name: str) -> None:
-    """A process killed mid-save (kill -9, a power cut) leaves its temporary file behind: the next save of the same
-    file removes those older than an hour."""
-    import time
-
+    """A save killed midway (kill -9, a power cut) leaves its temporary file: the next save of the file removes it."""
     limit = time.time() - STALE_TEMPORARY
     for stale in folder.glob(f".{glob_escape(name)}.*.tmp"):
-        try:
+        with contextlib.suppress(OSError):  # another process's, or already gone
             if stale.stat().st_mtime < limit:
                 stale.unlink()
-        except OSError:
-            pass  # another process's, or already gone
 
 
 def _checked_path(path: str | os.PathLike[str]) -> Path:
@@ -133,34 +115,17 @@ def _checked_path(path: str | os.PathLike[str]) -> Path:
     try:
         os.fsencode(text)
     except UnicodeEncodeError:
-        raise InvalidRequestError(f"{text!r} cannot be a file name here: it holds characters the file system cannot encode") from None
+        raise InvalidRequestError(f"{text!r} cannot be a file name here: "
+                                  "it holds characters the file system cannot encode") from None  # fmt: skip
     return Path(text)
-
-
-def _write_through(fd: int, tmp_name: str, target: Path, write: Callable[[IO[bytes]], object]) -> None:
-    try:
-        os.fchmod(fd, _file_mode())
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def sniff_image(data: bytes) -> tuple[str, int, int]:
     """Media type, width and height read from the header alone (no Pillow, so it stays cheap)."""
     if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
-        width, height = struct.unpack(">II", data[16:24])
-        return "image/png", width, height
+        return ("image/png", *struct.unpack(">II", data[16:24]))
     if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
-        width, height = struct.unpack("<HH", data[6:10])
-        return "image/gif", width, height
+        return ("image/gif", *struct.unpack("<HH", data[6:10]))
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return ("image/webp", *_webp_size(data))
     if data[:2] == b"\xff\xd8":
@@ -168,14 +133,9 @@ def sniff_image(data: bytes) -> tuple[str, int, int]:
     raise InvalidRequestError("not a PNG, JPEG, WebP or GIF image (the first bytes match none of them)")
 
 
-MAX_PIXELS = 100_000_000  # 100 megapixels: above any model's output (upscalers included), far below a "bomb"
-
-
 def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[str, int, int]:
-    """Media type and size of image bytes from anywhere untrusted (a backend, a user's file), after decoding every
-    pixel: a truncated file, junk after a valid header or a "decompression bomb" (a small file declaring a huge
-    picture) is an InvalidRequestError here, not a crash later in ``save()``. The declared size is checked against
-    ``max_pixels`` before anything is decompressed."""
+    """Media type and size of untrusted image bytes, every pixel decoded (the declared size checked first): a truncated
+    file, junk after a header or a "decompression bomb" is an InvalidRequestError here, not a crash in ``save()``."""
     media_type, width, height = sniff_image(data)
     if width <= 0 or height <= 0 or width * height > max_pixels:
         raise InvalidRequestError(f"the image declares {width}x{height} pixels: the limit is {max_pixels:,} pixels")
@@ -188,8 +148,6 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[str, int, i
             if picture.width * picture.height > max_pixels:
                 raise InvalidRequestError(f"the image is {picture.width}x{picture.height}: over {max_pixels:,} pixels")
             picture.load()
-    except InvalidRequestError:
-        raise
     except (OSError, SyntaxError, ValueError, EOFError, PILImageModule.DecompressionBombError, Warning) as exc:
         raise InvalidRequestError(f"the {media_type} image cannot be decoded: {exc}") from exc
     return media_type, picture.width, picture.height
@@ -261,8 +219,7 @@ class Image:
     def from_path(cls, path: str | os.PathLike[str]) -> Image:
         """Read an image file, with any provenance the SDK embedded when it saved it."""
         data = _load_bytes(path)
-        image = cls.from_bytes(data)
-        return cls(data, image.media_type, image.width, image.height, read_provenance(data))
+        return replace(cls.from_bytes(data), provenance=read_provenance(data))
 
     @classmethod
     def from_pil(cls, picture: PILImage.Image, provenance: Mapping[str, str] | None = None) -> Image:
@@ -283,22 +240,15 @@ class Image:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the image, in the format its extension names, atomically, with provenance in its metadata."""
-        suffix = _checked_path(path).suffix.lower()
-        if suffix not in _IMAGE_FORMATS:
-            raise InvalidRequestError(
-                f"cannot save an image as {suffix or 'a file without extension'!r}: "
-                f"use one of {', '.join(sorted(_IMAGE_FORMATS))}"
-            )
-        pil_format, _ = _IMAGE_FORMATS[suffix]
-        encoded = self._encode(pil_format)
+        encoded = self._encode(_IMAGE_FORMATS[_suffix(path, _IMAGE_FORMATS, "an image")])
         return atomic_write(path, lambda handle: handle.write(encoded))
 
     def encode(self, extension: str) -> bytes:
         """The bytes ``save`` would write for a file with this extension."""
-        suffix = extension if extension.startswith(".") else f".{extension}"
-        if suffix.lower() not in _IMAGE_FORMATS:
+        suffix = (extension if extension.startswith(".") else f".{extension}").lower()
+        if suffix not in _IMAGE_FORMATS:
             raise InvalidRequestError(f"unknown image format {extension!r}")
-        return self._encode(_IMAGE_FORMATS[suffix.lower()][0])
+        return self._encode(_IMAGE_FORMATS[suffix])
 
     def _encode(self, pil_format: str) -> bytes:
         from PIL import Image as PILImageModule
@@ -307,8 +257,9 @@ class Image:
         picture = self.to_pil()
         facts = json.dumps(dict(self.provenance), sort_keys=True)
         buffer = io.BytesIO()
+        # CMYK, YCbCr, LAB: not in PNG nor WebP
         if pil_format in ("PNG", "WEBP") and picture.mode not in ("RGB", "RGBA", "L", "LA", "P", "1", "I", "I;16"):
-            picture = picture.convert("RGBA" if "A" in picture.mode else "RGB")  # CMYK, YCbCr, LAB: not in these formats
+            picture = picture.convert("RGBA" if "A" in picture.mode else "RGB")
         if pil_format == "PNG":
             info = PngImagePlugin.PngInfo()
             info.add_text(PROVENANCE_KEY, facts)
@@ -340,13 +291,16 @@ def read_provenance(data: bytes) -> dict[str, str]:
         picture = PILImageModule.open(io.BytesIO(data))
     except Exception:
         return {}
-    text = getattr(picture, "text", {}).get(PROVENANCE_KEY) if hasattr(picture, "text") else None
+    text = getattr(picture, "text", {}).get(PROVENANCE_KEY)
     if text is None:
         description = picture.getexif().get(_EXIF_IMAGE_DESCRIPTION)
         if isinstance(description, str) and description.startswith(PROVENANCE_KEY + "="):
             text = description[len(PROVENANCE_KEY) + 1 :]
-    if not text:
-        return {}
+    return _parse_facts(text) if text else {}
+
+
+def _parse_facts(text: str | bytes) -> dict[str, str]:
+    """The provenance in its JSON text, or an empty dict when the text is not a JSON object."""
     try:
         loaded = json.loads(text)
     except ValueError:
@@ -359,8 +313,7 @@ def wav_with_provenance(data: bytes, provenance: Mapping[str, str]) -> bytes:
     if not provenance or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         return data
     text = f"{PROVENANCE_KEY}={json.dumps(dict(provenance), sort_keys=True)}".encode() + b"\x00"
-    if len(text) % 2:
-        text += b"\x00"
+    text += b"\x00" * (len(text) % 2)  # RIFF chunks have an even size
     info = b"INFO" + b"ICMT" + struct.pack("<I", len(text)) + text
     body = data[12:] + b"LIST" + struct.pack("<I", len(info)) + info
     return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WAVE" + body
@@ -375,11 +328,7 @@ def wav_provenance(data: bytes) -> dict[str, str]:
         size = struct.unpack("<I", data[start + 4 : start + 8])[0]
         value = data[start + 8 : start + 8 + size].rstrip(b"\x00")
         if value.startswith(marker):
-            try:
-                loaded = json.loads(value[len(marker) :])
-            except ValueError:
-                return {}
-            return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+            return _parse_facts(value[len(marker) :])
         start = data.find(b"ICMT", start + 4)
     return {}
 
@@ -392,14 +341,11 @@ def mp4_with_provenance(data: bytes, provenance: Mapping[str, str]) -> bytes:
         import av
     except ModuleNotFoundError:
         return data
-    source = av.open(io.BytesIO(data))
     buffer = io.BytesIO()
-    with source, av.open(buffer, mode="w", format="mp4") as target:
+    with av.open(io.BytesIO(data)) as source, av.open(buffer, mode="w", format="mp4") as target:
         target.metadata["comment"] = f"{PROVENANCE_KEY}={json.dumps(dict(provenance), sort_keys=True)}"
         streams = {s.index: target.add_stream_from_template(s) for s in source.streams}
-        for packet in source.demux():
-            if packet.dts is None:
-                continue
+        for packet in (p for p in source.demux() if p.dts is not None):  # no timestamp: a flushing packet
             packet.stream = streams[packet.stream.index]
             target.mux(packet)
     return buffer.getvalue()
@@ -413,32 +359,29 @@ def mp4_provenance(data: bytes) -> dict[str, str]:
             comment = container.metadata.get("comment", "")
     except Exception:  # not an MP4 PyAV can read, or no PyAV: no provenance to report
         return {}
-    if not comment.startswith(PROVENANCE_KEY + "="):
-        return {}
-    try:
-        loaded = json.loads(comment[len(PROVENANCE_KEY) + 1 :])
-    except ValueError:
-        return {}
-    return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+    tagged = comment.startswith(PROVENANCE_KEY + "=")
+    return _parse_facts(comment[len(PROVENANCE_KEY) + 1 :]) if tagged else {}
+
+
+def _suffix(path: str | os.PathLike[str], table: Mapping[str, str], what: str) -> str:
+    """The extension of ``path``, lower-cased, when ``table`` knows it."""
+    suffix = _checked_path(path).suffix.lower()
+    if suffix not in table:
+        raise InvalidRequestError(
+            f"cannot save {what} as {suffix or 'a file without extension'!r}: use one of {', '.join(sorted(table))}"
+        )
+    return suffix
 
 
 def _save_same_type(data: bytes, path: str | os.PathLike[str], media_type: str, table: dict[str, str]) -> Path:
-    suffix = _checked_path(path).suffix.lower()
-    wanted = table.get(suffix)
-    if wanted is None:
-        raise InvalidRequestError(
-            f"cannot save {media_type} as {suffix or 'a file without extension'!r}: use one of {', '.join(sorted(table))}"
-        )
-    if wanted != media_type:
+    suffix = _suffix(path, table, media_type)
+    if table[suffix] != media_type:
+        own = next((ext for ext, kind in table.items() if kind == media_type), "of its own type")
         raise InvalidRequestError(
             f"this is {media_type}; saving it as {suffix} would need a conversion the SDK does not do: "
-            f"save it with the extension {_extension_for(media_type, table)}"
+            f"save it with the extension {own}"
         )
     return atomic_write(path, lambda handle: handle.write(data))
-
-
-def _extension_for(media_type: str, table: dict[str, str]) -> str:
-    return next((ext for ext, kind in table.items() if kind == media_type), "of its own type")
 
 
 @dataclass(frozen=True, eq=False)
@@ -455,20 +398,17 @@ class Video:
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str]) -> Video:
-        suffix = Path(path).suffix.lower()
+        media_type = _VIDEO_TYPES.get(Path(path).suffix.lower(), "application/octet-stream")
         data = _load_bytes(path)
-        media_type = _VIDEO_TYPES.get(suffix, "application/octet-stream")
-        facts = mp4_provenance(data) if media_type == "video/mp4" else {}
-        return cls(data, media_type, provenance=facts)
+        return cls(data, media_type, provenance=mp4_provenance(data) if media_type == "video/mp4" else {})
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the video atomically, with provenance in an MP4's comment tag. The extension must match the container."""
+        """Write it atomically, with provenance in an MP4's comment tag. The extension must match the container."""
         data = mp4_with_provenance(self.data, self.provenance) if self.media_type == "video/mp4" else self.data
         return _save_same_type(data, path, self.media_type, _VIDEO_TYPES)
 
     def _repr_html_(self) -> str:
-        encoded = base64.b64encode(self.data).decode("ascii")
-        return f'<video controls src="data:{self.media_type};base64,{encoded}"></video>'
+        return f'<video controls src="data:{self.media_type};base64,{base64.b64encode(self.data).decode()}"></video>'
 
     def __repr__(self) -> str:
         facts = f"{self.width}x{self.height}, " if self.width else ""
@@ -487,7 +427,9 @@ class Audio:
     provenance: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_bytes(cls, data: bytes, media_type: str | None = None, provenance: Mapping[str, str] | None = None) -> Audio:
+    def from_bytes(
+        cls, data: bytes, media_type: str | None = None, provenance: Mapping[str, str] | None = None
+    ) -> Audio:
         if media_type in (None, "audio/wav", "audio/x-wav") and data[:4] == b"RIFF" and data[8:12] == b"WAVE":
             import wave
 
@@ -511,8 +453,7 @@ class Audio:
         return _save_same_type(data, path, self.media_type, _AUDIO_TYPES)
 
     def _repr_html_(self) -> str:
-        encoded = base64.b64encode(self.data).decode("ascii")
-        return f'<audio controls src="data:{self.media_type};base64,{encoded}"></audio>'
+        return f'<audio controls src="data:{self.media_type};base64,{base64.b64encode(self.data).decode()}"></audio>'
 
     def __repr__(self) -> str:
         return f"Audio({self.media_type}, {self.duration}s, {len(self.data)} bytes)"
@@ -530,6 +471,4 @@ def as_image(value: object, what: str = "image") -> Image:
         return Image.from_bytes(_load_bytes(value))
     if hasattr(value, "save") and hasattr(value, "mode") and hasattr(value, "width"):
         return Image.from_pil(value)  # type: ignore[arg-type]
-    raise InvalidRequestError(
-        f"{what} must be a path, bytes, a genai.Image or a PIL image, not {type(value).__name__}"
-    )
+    raise InvalidRequestError(f"{what} must be a path, bytes, a genai.Image or a PIL image, not {type(value).__name__}")

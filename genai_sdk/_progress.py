@@ -23,13 +23,11 @@ class ProgressBar:
     def __call__(self, progress: Progress) -> None:
         if not self.enabled:
             return
-        fraction = progress.fraction if progress.fraction is not None else 0.0
-        filled = int(fraction * self.width)
+        filled = int((progress.fraction or 0.0) * self.width)
         bar = "#" * filled + "-" * (self.width - filled)
         counts = f"{progress.completed}/{progress.total}" if progress.total else str(progress.completed)
-        elapsed = time.monotonic() - self._started
         note = f" {progress.message}" if progress.stage == "retrying" else ""
-        line = f"\r{self.label} [{bar}] {counts} {progress.stage} {elapsed:5.1f}s{note}"
+        line = f"\r{self.label} [{bar}] {counts} {progress.stage} {time.monotonic() - self._started:5.1f}s{note}"
         self.stream.write(line[:200].ljust(80))
         self.stream.flush()
         self._drawn = True

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from .._errors import ConfigError, InvalidRequestError
+from ._options import closest
 from ._specs import providers as _spec_table  # the providers' table: see _specs.py
 
 if TYPE_CHECKING:
@@ -41,20 +42,15 @@ class ProviderPool:
             return provider
 
     def check_option_names(self, names: Iterable[str]) -> None:
-        """Refuse ``provider_options`` keyed by a name that is neither a known provider nor one registered here (a
-        misspelt name would otherwise be ignored), suggesting the closest name."""
+        """Refuse ``provider_options`` keyed by an unknown provider (else ignored), suggesting the closest name."""
         unknown = [name for name in names if name not in _spec_table() and name not in self._providers]
         if not unknown:
             return
-        import difflib
-
         known = sorted({*_spec_table(), *self._providers})
-        name = unknown[0]
-        lowered = {k.lower(): k for k in known}
-        close = difflib.get_close_matches(str(name).lower(), list(lowered), n=1, cutoff=0.6)
-        hint = f": did you mean {lowered[close[0]]!r}?" if close else ""
+        close = closest(str(unknown[0]), known)
+        hint = f": did you mean {close!r}?" if close else ""
         raise InvalidRequestError(
-            f"provider_options names an unknown provider {name!r}{hint} (providers: {', '.join(known)})"
+            f"provider_options names an unknown provider {unknown[0]!r}{hint} (providers: {', '.join(known)})"
         )
 
     def register(self, name: str, provider: Provider) -> None:
@@ -79,14 +75,13 @@ def _create(name: str, settings: Settings, environ: Mapping[str, str]) -> Provid
     spec = _spec_table().get(name)
     if spec is None:
         raise ConfigError(f"unknown provider {name!r}: use one of {', '.join(_spec_table())}")
-    module_name, class_name, extra, package = spec.module, spec.cls, spec.extra, spec.package
     try:
-        module = importlib.import_module(module_name)
-        provider: Provider = getattr(module, class_name)(settings, environ)
+        provider: Provider = getattr(importlib.import_module(spec.module), spec.cls)(settings, environ)
     except ModuleNotFoundError as exc:
-        if exc.name and exc.name.split(".")[0] in (package, "torch", "numpy", "av"):
+        missing = exc.name.split(".")[0] if exc.name else None
+        if missing in (spec.package, "torch", "numpy", "av"):
             raise ConfigError(
-                f"the {name!r} provider needs the {exc.name.split('.')[0]!r} package: pip install 'genai-sdk[{extra}]'"
+                f"the {name!r} provider needs the {missing!r} package: pip install 'genai-sdk[{spec.extra}]'"
             ) from None
         raise
     return provider

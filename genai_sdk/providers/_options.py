@@ -1,27 +1,22 @@
-"""Typed ``provider_options``: each provider declares the options it takes, and parses what a call passes against
-that declaration before anything is reserved.
-
-An option has a name, a type (:class:`Bool`, :class:`Int`, :class:`Float`, :class:`Str`, :class:`Choice`,
-:class:`StrList`), the operations it applies to, and a one-line description. :meth:`OptionSpec.parse` turns the raw
-dict of a call into :class:`ParsedOptions`, typed values only, or raises ``InvalidRequestError`` naming the provider,
-the option, the value and what the option accepts. Values are never coerced: ``"false"`` is not a bool, ``"5"`` is
-not an integer, ``True`` is not a number. A value of ``None`` is the same as leaving the option out.
-
-This module imports nothing beyond the standard library, so that declaring options costs nothing at import time.
-"""
+"""Typed ``provider_options``: each provider declares its options, and :meth:`OptionSpec.parse` turns a call's raw
+dict into :class:`ParsedOptions` before anything is reserved, or raises ``InvalidRequestError`` saying what is wrong.
+Values are never coerced: ``"false"`` is not a bool, ``"5"`` not an integer, ``True`` not a number; ``None`` is the
+same as leaving the option out. Only the standard library is imported, so declaring options costs nothing."""
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, TypeVar, overload
 
 from .._errors import InvalidRequestError
 
 if TYPE_CHECKING:
     from .._requests import Request
+
+T = TypeVar("T")
 
 
 class _Refused(Exception):
@@ -31,11 +26,9 @@ class _Refused(Exception):
 def _bounds(minimum: float | None, maximum: float | None, min_open: bool = False, max_open: bool = False) -> str:
     """The range for a message: `` from 0 to 100``, `` in (0, 1]``, `` >= 1``."""
     text = _range_text(minimum, maximum, min_open, max_open)
-    if not text:
-        return ""
     if minimum is not None and maximum is not None:
         return f" from {text}" if not (min_open or max_open) else f" in {text}"
-    return f" {text}"
+    return f" {text}" if text else ""
 
 
 def _range_text(minimum: float | None, maximum: float | None, min_open: bool = False, max_open: bool = False) -> str:
@@ -130,17 +123,13 @@ class Str:
     type_name = "str"
 
     def accepts(self) -> str:
-        text = "a non-empty string"
-        if self.pattern_text:
-            text += f": {self.pattern_text}"
-        if self.max_length is not None:
-            text += f", at most {self.max_length} characters"
-        return text
+        pattern = f": {self.pattern_text}" if self.pattern_text else ""
+        limit = f", at most {self.max_length} characters" if self.max_length is not None else ""
+        return f"a non-empty string{pattern}{limit}"
 
     def values(self) -> str:
-        if self.pattern_text:
-            return self.pattern_text
-        return f"text, up to {self.max_length} characters" if self.max_length is not None else "any non-empty text"
+        limit = f"text, up to {self.max_length} characters" if self.max_length is not None else "any non-empty text"
+        return self.pattern_text or limit
 
     def parse(self, value: object) -> str:
         if not isinstance(value, str) or not value:
@@ -180,12 +169,9 @@ class StrList:
     type_name = "list[str]"
 
     def accepts(self) -> str:
-        text = "a list of strings"
-        if self.choices is not None:
-            text += ", each one of " + ", ".join(repr(c) for c in self.choices)
-        if self.max_items is not None:
-            text += f", at most {self.max_items}"
-        return text
+        choices = ", each one of " + ", ".join(repr(c) for c in self.choices) if self.choices is not None else ""
+        most = f", at most {self.max_items}" if self.max_items is not None else ""
+        return f"a list of strings{choices}{most}"
 
     def values(self) -> str:
         text = ", ".join(f"`{c}`" for c in self.choices) if self.choices is not None else "strings"
@@ -216,16 +202,13 @@ class Option:
 
 
 def operation_name(request: Request) -> str:
-    """The operation a request asks for, as the catalog names it: images.generate, videos.generate,
-    speech.transcribe, speech.synthesize, ..."""
+    """The operation a request asks for, as the catalog names it: images.generate, speech.transcribe, ..."""
     family = {"images": "images", "videos": "videos"}.get(request.modality, "speech")
     return f"{family}.{request.operation}"
 
 
 class ParsedOptions(Mapping[str, object]):
-    """The options of one call, each of its declared type; an option left out (or given as None) is absent.
-
-    The typed getters give the value, or ``default`` when it was not given."""
+    """The options of one call, each of its declared type; the typed getters give ``default`` for one left out."""
 
     def __init__(self, provider: str, values: dict[str, object]) -> None:
         self.provider = provider
@@ -243,7 +226,7 @@ class ParsedOptions(Mapping[str, object]):
     def __repr__(self) -> str:
         return f"ParsedOptions({self.provider!r}, {self._values!r})"
 
-    def _typed(self, name: str, kind: type | tuple[type, ...], default: object) -> Any:
+    def _typed(self, name: str, kind: type[T], default: T | None) -> T | None:
         value = self._values.get(name)
         if value is None:
             return default
@@ -256,36 +239,31 @@ class ParsedOptions(Mapping[str, object]):
     @overload
     def flag(self, name: str, default: bool) -> bool: ...
     def flag(self, name: str, default: bool | None = None) -> bool | None:
-        result: bool | None = self._typed(name, bool, default)
-        return result
+        return self._typed(name, bool, default)
 
     @overload
     def integer(self, name: str) -> int | None: ...
     @overload
     def integer(self, name: str, default: int) -> int: ...
     def integer(self, name: str, default: int | None = None) -> int | None:
-        result: int | None = self._typed(name, int, default)
-        return result
+        return self._typed(name, int, default)
 
     @overload
     def number(self, name: str) -> float | None: ...
     @overload
     def number(self, name: str, default: float) -> float: ...
     def number(self, name: str, default: float | None = None) -> float | None:
-        result: float | None = self._typed(name, float, default)
-        return result
+        return self._typed(name, float, default)
 
     @overload
     def text(self, name: str) -> str | None: ...
     @overload
     def text(self, name: str, default: str) -> str: ...
     def text(self, name: str, default: str | None = None) -> str | None:
-        result: str | None = self._typed(name, str, default)
-        return result
+        return self._typed(name, str, default)
 
     def texts(self, name: str) -> list[str] | None:
-        result: list[str] | None = self._typed(name, list, None)
-        return result
+        return self._typed(name, list, None)
 
 
 class OptionSpec:
@@ -320,8 +298,10 @@ class OptionSpec:
         known = self.names(operation)
         unknown = [str(key) for key in raw if key not in self.options]
         if unknown:
+            close = closest(unknown[0], known) if len(unknown) == 1 else None
+            hint = f" (did you mean {close!r}?)" if close else ""
             raise InvalidRequestError(
-                f"{where} for {operation}: unknown key(s) {', '.join(sorted(unknown))}{_suggestion(unknown, known)}; "
+                f"{where} for {operation}: unknown key(s) {', '.join(sorted(unknown))}{hint}; "
                 f"known: {', '.join(known) or 'none'}"
             )
         values: dict[str, object] = {}
@@ -338,7 +318,8 @@ class OptionSpec:
             try:
                 values[name] = option.type.parse(value)
             except _Refused as exc:
-                hint = f" (the string {value!r} is not a bool)" if isinstance(option.type, Bool) and isinstance(value, str) else ""
+                bool_string = isinstance(option.type, Bool) and isinstance(value, str)
+                hint = f" (the string {value!r} is not a bool)" if bool_string else ""
                 raise InvalidRequestError(
                     f"{where}[{name!r}]={_shown(value)} is refused{hint}: {name} takes {option.type.accepts()}"
                 ) from exc
@@ -346,11 +327,8 @@ class OptionSpec:
 
     def markdown(self, operations: bool = False) -> str:
         """The options as a Markdown table (option, type, accepted values, meaning), for the provider's docs page."""
-        head = "| option | type | accepted values | meaning |"
-        rule = "|---|---|---|---|"
-        if operations:
-            head, rule = head + " operations |", rule + "---|"
-        rows = [head, rule]
+        head, rule = (" operations |", "---|") if operations else ("", "")
+        rows = ["| option | type | accepted values | meaning |" + head, "|---|---|---|---|" + rule]
         for option in self.options.values():
             row = f"| `{option.name}` | {option.type.type_name} | {option.type.values()} | {option.description} |"
             if operations:
@@ -364,26 +342,16 @@ def _shown(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _suggestion(unknown: list[str], known: list[str]) -> str:
-    if len(unknown) != 1 or not known:
-        return ""
+def closest(name: str, known: Iterable[str]) -> str | None:
+    """The known name closest to a misspelt ``name``, ignoring case, or None."""
     import difflib
 
-    lowered = {name.lower(): name for name in known}
-    close = difflib.get_close_matches(unknown[0].lower(), list(lowered), n=1, cutoff=0.6)
-    return f" (did you mean {lowered[close[0]]!r}?)" if close else ""
+    lowered = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[close[0]] if close else None
 
 
 __all__ = [
-    "Bool",
-    "Choice",
-    "Float",
-    "Int",
-    "Option",
-    "OptionSpec",
-    "OptionType",
-    "ParsedOptions",
-    "Str",
-    "StrList",
+    "Bool", "Choice", "Float", "Int", "Option", "OptionSpec", "OptionType", "ParsedOptions", "Str", "StrList",
     "operation_name",
-]
+]  # fmt: skip

@@ -1,18 +1,16 @@
-"""What a provider implements. Providers translate and classify; they never retry, sleep, charge or apply policy.
-
-A provider implements the operations its backend can do: ``images``/``aimages``, ``transcribe``/``atranscribe``,
-``synthesize``/``asynthesize``. The jobs call only what the catalog says the model supports.
-"""
+"""What a provider implements: the operations its backend can do, which the jobs call only when the catalog says the
+model supports them. Providers translate and classify; they never retry, sleep, charge or apply policy."""
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .._catalog import ModelInfo
-from .._errors import GenerationFailedError, ProviderError
+from .._errors import GenerationFailedError, InvalidRequestError, ProviderError
 from .._media import Audio, Image, Video
 from .._requests import ImageRequest, Request, Segment, SynthesizeRequest, TranscribeRequest, VideoRequest
 from ..credits._pricing import Usage
@@ -22,6 +20,8 @@ if TYPE_CHECKING:
 
 # (done, total, message): how far a long backend call has got, in the call's own units (seconds of audio, ...)
 StepReporter = Callable[[float, float, str], None]
+SPENT = "_genai_spent"  # the attribute mark_spent sets on an error
+E = TypeVar("E", bound=BaseException)
 
 
 class Cancelled(GenerationFailedError):
@@ -49,8 +49,7 @@ class ImageBatch:
     billed: int | None = None  # images the backend made and billed, when not the images here (work that was lost)
 
     def usage(self) -> list[Usage]:
-        """What the backend used: the images it billed (at the quality and size it says, if it says), and the
-        compute-seconds it measured."""
+        """The images the backend billed (at the quality and size it says, if it says) and the compute-seconds."""
         count = len(self.images) if self.billed is None else self.billed
         return [Usage.of("image", count, self.quality, self.size), *_seconds(self.compute_seconds)]
 
@@ -115,42 +114,39 @@ class Provider(Protocol):
 
     def describe(self, model_name: str) -> ModelInfo | None:
         """Catalog facts for a model the built-in catalog does not list, or None if unknown."""
-        ...
 
     def check(self, model: ModelInfo, request: Request) -> list[str]:
         """Provider-specific validation (``provider_options``, parsed with the provider's ``OptionSpec`` from
         ``providers/_options.py``); returns warnings, raises InvalidRequestError. Runs before anything is reserved."""
-        ...
 
     def close(self) -> None: ...
-
     async def aclose(self) -> None: ...
 
 
 class ImageProvider(Provider, Protocol):
     def images(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch: ...
-
     async def aimages(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch: ...
 
 
 class VideoProvider(Provider, Protocol):
     def video(self, model: ModelInfo, request: VideoRequest, ctx: CallContext) -> VideoOutcome: ...
-
     async def avideo(self, model: ModelInfo, request: VideoRequest, ctx: CallContext) -> VideoOutcome: ...
 
 
 class TranscriptionProvider(Provider, Protocol):
-    def transcribe(self, model: ModelInfo, request: TranscribeRequest, part: AudioPart, ctx: CallContext) -> TranscriptPart: ...
-
+    def transcribe(
+        self, model: ModelInfo, request: TranscribeRequest, part: AudioPart, ctx: CallContext
+    ) -> TranscriptPart: ...
     async def atranscribe(
         self, model: ModelInfo, request: TranscribeRequest, part: AudioPart, ctx: CallContext
     ) -> TranscriptPart: ...
 
 
 class SpeechProvider(Provider, Protocol):
-    def synthesize(self, model: ModelInfo, request: SynthesizeRequest, text: str, ctx: CallContext, *, final: bool) -> SpeechPart:
+    def synthesize(
+        self, model: ModelInfo, request: SynthesizeRequest, text: str, ctx: CallContext, *, final: bool
+    ) -> SpeechPart:
         """Speak ``text``; ``final`` means this is the only part, so answer in the requested format."""
-        ...
 
     async def asynthesize(
         self, model: ModelInfo, request: SynthesizeRequest, text: str, ctx: CallContext, *, final: bool
@@ -162,8 +158,6 @@ class LoadedModels:
     ``loads`` counts real loads, so tests can observe that a second call reloads nothing."""
 
     def __init__(self) -> None:
-        import threading
-
         self._lock = threading.Lock()
         self._models: dict[Hashable, Any] = {}
         self.loads = 0
@@ -182,27 +176,18 @@ class LoadedModels:
 
 
 def backend_image(data: bytes, provider: str, what: str = "an image") -> Image:
-    """An image a backend answered with, decoded in full under the pixel cap; anything else is the backend's fault
-    (a ProviderError), never a success that fails later in ``save()``."""
-    from .._errors import InvalidRequestError
-
+    """A backend's image, decoded in full under the pixel cap; anything else is its fault (a ProviderError)."""
     try:
         return Image.from_bytes(data)
     except InvalidRequestError as exc:
-        raise ProviderError(f"{provider} answered with {what} that cannot be used: {exc.message}", provider=provider) from exc
-
-
-SPENT = "_genai_spent"
-E = TypeVar("E", bound=BaseException)
+        raise ProviderError(f"{provider} answered with {what} that cannot be used: {exc.message}",
+                            provider=provider) from exc  # fmt: skip
 
 
 def video_from_bytes(data: bytes, provider: str) -> Video:
-    """A backend's video file as a Video, with the facts PyAV reads from the container (when PyAV is installed);
-    a file that is not a video is the backend's (``provider``, "replicate") failure."""
+    """A backend's video file, with the facts PyAV (if installed) reads; not a video: the backend's failure."""
     media_type = "video/webm" if data[:4] == b"\x1a\x45\xdf\xa3" else "video/mp4"
     try:
-        import io
-
         import av
     except ModuleNotFoundError:
         return Video(data, media_type)
@@ -218,10 +203,9 @@ def video_from_bytes(data: bytes, provider: str) -> Video:
 
 
 def mark_spent(error: E, key: str, outcome: object) -> E:
-    """Say that the backend did, and billed, the work of the call that failed with ``error``: ``outcome`` is what it
-    made (an ImageBatch with ``billed`` images and no images, say), ``key`` what identifies that work (a request or
-    prediction id). The pipeline records it as spent, unless a later attempt delivers the same work. ``error`` may
-    also be the exception of a caller who gave up (the flow's ``Abandoned``, a Ctrl-C, a cancelled task)."""
+    """Say that the backend did and billed the work of the call that failed with ``error`` (or that a caller gave up
+    on: ``Abandoned``, a Ctrl-C, a cancelled task): ``outcome`` is what it made (an ImageBatch with ``billed`` images,
+    say), ``key`` identifies it (a request id). The pipeline records it as spent unless a later attempt delivers it."""
     setattr(error, SPENT, (key, outcome))
     return error
 
