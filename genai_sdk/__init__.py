@@ -29,6 +29,9 @@ __version__ = "0.1.0"
 _LAZY = {
     "Client": "._client",
     "AsyncClient": "._client",
+    "BatchResults": "._batch",
+    "CallEvent": "._observe",
+    "Job": "._longjobs",
     "Image": "._media",
     "Video": "._media",
     "Audio": "._media",
@@ -46,8 +49,11 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from ._batch import BatchResults
     from ._client import AsyncClient, Client
+    from ._longjobs import Job
     from ._media import Audio, Image, Video
+    from ._observe import CallEvent
     from ._requests import (
         Cost,
         ImageResult,
@@ -80,7 +86,9 @@ __all__ = [
     "AsyncClient",
     "Audio",
     "AuthenticationError",
+    "BatchResults",
     "BudgetExceededError",
+    "CallEvent",
     "Client",
     "ConfigError",
     "ContentPolicyError",
@@ -90,6 +98,7 @@ __all__ = [
     "Image",
     "ImageResult",
     "InvalidRequestError",
+    "Job",
     "LanguageGuess",
     "LedgerEntry",
     "ModelRetiredError",

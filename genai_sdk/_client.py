@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Never, TypeVar
+from typing import TYPE_CHECKING, Any, Never, TypeVar, cast
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+from ._batch import BatchResults, arun_batch, run_batch
 from ._catalog import Catalog, default_catalog
 from ._config import MAX_TIMEOUT, Settings, resolve_settings
 from ._errors import ConfigError, InvalidRequestError
+from ._limits import rate_limiter
+from ._longjobs import Job, check_status
 from ._media import Audio, as_image
+from ._observe import CallEvent, Observer
 from ._pipeline import Pipeline
 from ._requests import (
     CallOptions,
@@ -40,7 +44,7 @@ from ._requests import (
     sequence_of_images,
 )
 from ._retry import RetryPolicy
-from .credits import Budget, open_ledger
+from .credits import Budget, default_ledger_url, open_ledger
 from .credits._base import Ledger
 from .credits._plans import plan_named
 from .credits._rules import utcnow
@@ -73,14 +77,18 @@ def _check_provider_options(provider_options: object) -> None:
 
 
 def _options(
-    model: str | None,
+    model: str | Sequence[str] | None,
     account: str | None,
     timeout: float | None,
     provider_options: Mapping[str, Mapping[str, object]] | None,
     on_progress: ProgressCallback | None,
 ) -> CallOptions:
     """The options every call takes, checked before anything is reserved or sent."""
-    if model is not None and not isinstance(model, str):
+    if isinstance(model, list | tuple):  # fallbacks, tried in order
+        if not model or not all(isinstance(m, str) and m for m in model) or len(set(model)) != len(model):
+            raise InvalidRequestError(f"model={model!r}: give a model, or a list of different models to try in order")
+        model = tuple(model) if len(model) > 1 else model[0]
+    elif model is not None and not isinstance(model, str):
         raise InvalidRequestError(f"model={model!r}: name a model as 'provider:model', for example 'openai:dall-e-2'")
     if account is not None and (not isinstance(account, str) or not account.strip()):
         raise InvalidRequestError(f"account={account!r}: an account is a non-empty string")
@@ -136,7 +144,7 @@ def _image_request(
     images: object = None,
     mask: object = None,
     *,
-    model: str | None = None,
+    model: str | Sequence[str] | None = None,
     n: int = 1,
     size: str | None = None,
     quality: str | None = None,
@@ -203,6 +211,27 @@ class Images(_Namespace):
         result: ImageResult = self._pipeline.run(_image_request("variations", None, image, **kwargs))
         return result
 
+    def generate_many(
+        self, prompts: Iterable[object], *, concurrency: int = 8, progress: bool | None = None,
+        **kwargs: Unpack[ImageOptions],
+    ) -> BatchResults[ImageResult]:
+        """``generate`` for every prompt (or mapping of per-item arguments), ``concurrency`` at a time: the answers
+        in input order, each an ImageResult or the GenAIError that item ended with."""
+        return run_batch(
+            lambda prompt, kw: self.generate(cast(str, prompt), **kw), prompts, kwargs,
+            primary="prompt", concurrency=concurrency, progress=progress, label="images",
+        )  # fmt: skip
+
+    def edit_many(
+        self, images: Iterable[object], *, concurrency: int = 8, progress: bool | None = None, **kwargs: Any
+    ) -> BatchResults[ImageResult]:
+        """``edit`` for every image (with the common ``prompt=``), or every mapping of per-item arguments
+        (``{"image": ..., "prompt": ..., "mask": ...}``)."""
+        return run_batch(
+            lambda image, kw: self.edit(image, **kw), images, kwargs,
+            primary="image", concurrency=concurrency, progress=progress, label="edits",
+        )  # fmt: skip
+
     def estimate(
         self, prompt: str | None = None, *, operation: str = "generate", image: object = None, **kwargs: Unpack[ImageOptions]
     ) -> Cost:
@@ -222,6 +251,23 @@ class AsyncImages(_Namespace):
     async def variations(self, image: object, **kwargs: Unpack[ImageOptions]) -> ImageResult:
         result: ImageResult = await self._pipeline.arun(_image_request("variations", None, image, **kwargs))
         return result
+
+    async def generate_many(
+        self, prompts: Iterable[object], *, concurrency: int = 8, progress: bool | None = None,
+        **kwargs: Unpack[ImageOptions],
+    ) -> BatchResults[ImageResult]:
+        return await arun_batch(
+            lambda prompt, kw: self.generate(cast(str, prompt), **kw), prompts, kwargs,
+            primary="prompt", concurrency=concurrency, progress=progress, label="images",
+        )  # fmt: skip
+
+    async def edit_many(
+        self, images: Iterable[object], *, concurrency: int = 8, progress: bool | None = None, **kwargs: Any
+    ) -> BatchResults[ImageResult]:
+        return await arun_batch(
+            lambda image, kw: self.edit(image, **kw), images, kwargs,
+            primary="image", concurrency=concurrency, progress=progress, label="edits",
+        )  # fmt: skip
 
     async def estimate(
         self, prompt: str | None = None, *, operation: str = "generate", image: object = None, **kwargs: Unpack[ImageOptions]
@@ -248,11 +294,29 @@ class Videos(_Namespace):
         result: VideoResult = self._pipeline.run(_video_request(prompt, **kwargs))
         return result
 
+    def generate_many(
+        self, prompts: Iterable[object], *, concurrency: int = 4, progress: bool | None = None,
+        **kwargs: Unpack[VideoOptions],
+    ) -> BatchResults[VideoResult]:
+        return run_batch(
+            lambda prompt, kw: self.generate(cast(str, prompt), **kw), prompts, kwargs,
+            primary="prompt", concurrency=concurrency, progress=progress, label="videos",
+        )  # fmt: skip
+
 
 class AsyncVideos(_Namespace):
     async def generate(self, prompt: str, **kwargs: Unpack[VideoOptions]) -> VideoResult:
         result: VideoResult = await self._pipeline.arun(_video_request(prompt, **kwargs))
         return result
+
+    async def generate_many(
+        self, prompts: Iterable[object], *, concurrency: int = 4, progress: bool | None = None,
+        **kwargs: Unpack[VideoOptions],
+    ) -> BatchResults[VideoResult]:
+        return await arun_batch(
+            lambda prompt, kw: self.generate(cast(str, prompt), **kw), prompts, kwargs,
+            primary="prompt", concurrency=concurrency, progress=progress, label="videos",
+        )  # fmt: skip
 
 
 def _speech_request(operation: str, audio: object, **kwargs: Any) -> TranscribeRequest:
@@ -309,6 +373,24 @@ class Speech(_Namespace):
         result: SpeechResult = self._pipeline.run(_synthesize_request(text, **kwargs))
         return result
 
+    def transcribe_many(
+        self, files: Iterable[object], *, concurrency: int = 4, progress: bool | None = None,
+        **kwargs: Unpack[TranscribeOptions],
+    ) -> BatchResults[Transcript]:
+        return run_batch(
+            lambda audio, kw: self.transcribe(audio, **kw), files, kwargs,
+            primary="audio", concurrency=concurrency, progress=progress, label="transcripts",
+        )  # fmt: skip
+
+    def synthesize_many(
+        self, texts: Iterable[object], *, concurrency: int = 4, progress: bool | None = None,
+        **kwargs: Unpack[SynthesizeOptions],
+    ) -> BatchResults[SpeechResult]:
+        return run_batch(
+            lambda text, kw: self.synthesize(cast(str, text), **kw), texts, kwargs,
+            primary="text", concurrency=concurrency, progress=progress, label="speech",
+        )  # fmt: skip
+
     def estimate(self, operation: str, value: object, **kwargs: Any) -> Cost:
         """What a call would cost: ``estimate("synthesize", text)`` or ``estimate("transcribe", audio)``
         (also "translate", "detect_language"). Nothing is sent and nothing is reserved."""
@@ -328,6 +410,24 @@ class AsyncSpeech(_Namespace):
     async def synthesize(self, text: str, **kwargs: Unpack[SynthesizeOptions]) -> SpeechResult:
         result: SpeechResult = await self._pipeline.arun(_synthesize_request(text, **kwargs))
         return result
+
+    async def transcribe_many(
+        self, files: Iterable[object], *, concurrency: int = 4, progress: bool | None = None,
+        **kwargs: Unpack[TranscribeOptions],
+    ) -> BatchResults[Transcript]:
+        return await arun_batch(
+            lambda audio, kw: self.transcribe(audio, **kw), files, kwargs,
+            primary="audio", concurrency=concurrency, progress=progress, label="transcripts",
+        )  # fmt: skip
+
+    async def synthesize_many(
+        self, texts: Iterable[object], *, concurrency: int = 4, progress: bool | None = None,
+        **kwargs: Unpack[SynthesizeOptions],
+    ) -> BatchResults[SpeechResult]:
+        return await arun_batch(
+            lambda text, kw: self.synthesize(cast(str, text), **kw), texts, kwargs,
+            primary="text", concurrency=concurrency, progress=progress, label="speech",
+        )  # fmt: skip
 
     async def estimate(self, operation: str, value: object, **kwargs: Any) -> Cost:
         return self._pipeline.estimate(_speech_estimate_request(operation, value, **kwargs))
@@ -444,6 +544,51 @@ class AsyncCredits(_Namespace):
         return await self._off_loop(self._sync.buy, packs, account)
 
 
+class Jobs(_Namespace):
+    """``client.jobs``: long backend jobs (Replicate predictions) recorded beside the ledger, so that a job whose
+    process died can be collected, and charged once, from another: ``list``, ``get``, ``resume``, ``cancel``."""
+
+    def list(self, status: str | None = None, account: str | None = None) -> list[Job]:
+        """Recorded jobs, oldest first: all, or those with ``status`` (running, done, failed, cancelled)."""
+        return self._pipeline.jobs.list(check_status(status), account)
+
+    def get(self, job_id: str) -> Job:
+        job = self._pipeline.jobs.get(job_id) if isinstance(job_id, str) else None
+        if job is None:
+            raise InvalidRequestError(f"no job {job_id!r} is recorded with this ledger: client.jobs.list() shows them")
+        return job
+
+    def resume(self, job_id: str) -> ImageResult | VideoResult:
+        """Wait for a running job (its process gone) to finish, and return its result, charged exactly once."""
+        return self._pipeline.resume_job(job_id)
+
+    def cancel(self, job_id: str) -> Job:
+        """Stop a running job on its backend and give its reservation back."""
+        return self._pipeline.cancel_job(job_id)
+
+
+class AsyncJobs(_Namespace):
+    """``client.jobs`` for async code: the same, each in a worker thread."""
+
+    async def list(self, status: str | None = None, account: str | None = None) -> list[Job]:
+        return await _thread(Jobs(self._pipeline).list, status, account)
+
+    async def get(self, job_id: str) -> Job:
+        return await _thread(Jobs(self._pipeline).get, job_id)
+
+    async def resume(self, job_id: str) -> ImageResult | VideoResult:
+        return await _thread(self._pipeline.resume_job, job_id)
+
+    async def cancel(self, job_id: str) -> Job:
+        return await _thread(self._pipeline.cancel_job, job_id)
+
+
+async def _thread(function: Callable[..., _T], *args: Any) -> _T:
+    import asyncio
+
+    return await asyncio.to_thread(function, *args)
+
+
 def _policy_text(text: object) -> str:
     if not isinstance(text, str):
         raise InvalidRequestError(f"policy.check takes the text to check, not {type(text).__name__}")
@@ -479,8 +624,10 @@ def _build_pipeline(
     overrides: dict[str, Any],
     clock: Callable[[], datetime] | None,
     providers_given: Mapping[str, Any] | None = None,
+    on_call_end: Callable[[CallEvent], None] | None = None,
 ) -> Pipeline:
     ledger_given = overrides.get("ledger")
+    ledger_is_object = ledger_given is not None and not isinstance(ledger_given, str)
     if ledger_given is not None and not isinstance(ledger_given, str):  # a ledger object, used as it is
         overrides = {**overrides, "ledger": None}
         for method in ("reserve", "commit", "release", "balance", "history", "record"):
@@ -514,6 +661,10 @@ def _build_pipeline(
         retry=retry,
         plan=plan_named(settings.plan),
         clock=now,
+        observer=Observer(on_call_end, settings.otel, settings.account) if on_call_end or settings.otel else None,
+        jobs_url=None if ledger_is_object else settings.ledger or default_ledger_url(),
+        limiter=rate_limiter(settings.rate_limits, None if ledger_is_object else settings.ledger or default_ledger_url(),
+                             settings.ledger_ttl()),
     )
 
 
@@ -523,10 +674,10 @@ class _BaseClient:
         config: str | os.PathLike[str] | None = None,
         profile: str | None = None,
         *,
-        image: str | None = None,
-        video: str | None = None,
-        speech_to_text: str | None = None,
-        text_to_speech: str | None = None,
+        image: str | Sequence[str] | None = None,
+        video: str | Sequence[str] | None = None,
+        speech_to_text: str | Sequence[str] | None = None,
+        text_to_speech: str | Sequence[str] | None = None,
         ledger: str | Ledger | None = None,
         account: str | None = None,
         policy: str | None = None,
@@ -539,6 +690,11 @@ class _BaseClient:
         reservation_ttl: float | None = None,
         plan: str | None = None,
         trusted_hosts: Sequence[str] | str | None = None,
+        circuit_breaker_failures: int | None = None,
+        circuit_breaker_cooldown: float | None = None,
+        otel: bool | None = None,
+        rate_limits: Mapping[str, Mapping[str, float]] | None = None,
+        on_call_end: Callable[[CallEvent], None] | None = None,
         providers: Mapping[str, Provider] | None = None,
         clock: Callable[[], datetime] | None = None,
         **unknown: Never,  # a misspelt setting: flagged by type checkers, a ConfigError when run
@@ -551,7 +707,7 @@ class _BaseClient:
 
             raise ConfigError(
                 f"Client(): unknown setting(s) {', '.join(sorted(unknown))}; known settings: {', '.join(KEYS)}, "
-                "and the objects providers= and clock="
+                "and the objects providers=, clock= and on_call_end="
             )
         overrides = {
             "image": image,
@@ -570,8 +726,14 @@ class _BaseClient:
             "reservation_ttl": reservation_ttl,
             "plan": plan,
             "trusted_hosts": trusted_hosts,
+            "circuit_breaker_failures": circuit_breaker_failures,
+            "circuit_breaker_cooldown": circuit_breaker_cooldown,
+            "otel": otel,
+            "rate_limits": rate_limits,
         }
-        self._pipeline = _build_pipeline(config, profile, overrides, clock, providers)
+        if on_call_end is not None and not callable(on_call_end):
+            raise ConfigError(f"on_call_end must be a function taking a genai.CallEvent, not {type(on_call_end).__name__}")
+        self._pipeline = _build_pipeline(config, profile, overrides, clock, providers, on_call_end)
         self._namespaces()
 
     def _namespaces(self) -> None:
@@ -605,10 +767,12 @@ class Client(_BaseClient):
         self.speech = Speech(self._pipeline)
         self.credits = Credits(self._pipeline)
         self.policy = PolicyNamespace(self._pipeline)
+        self.jobs = Jobs(self._pipeline)
 
     def close(self) -> None:
         self._pipeline.providers.close()
         self._pipeline.ledger.close()
+        self._pipeline.close_side_tables()
 
     def __enter__(self) -> Client:
         return self
@@ -626,10 +790,12 @@ class AsyncClient(_BaseClient):
         self.speech = AsyncSpeech(self._pipeline)
         self.credits = AsyncCredits(self._pipeline)
         self.policy = AsyncPolicyNamespace(self._pipeline)
+        self.jobs = AsyncJobs(self._pipeline)
 
     async def aclose(self) -> None:
         await self._pipeline.providers.aclose()
         self._pipeline.ledger.close()
+        self._pipeline.close_side_tables()
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -10,17 +10,23 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from ._errors import ConfigError
+from ._limits import RateLimit, parse_rate_limits
 
 DEFAULT_CONFIG_FILE = "genai.toml"
 MAX_TIMEOUT = 7 * 24 * 3600.0  # a week: longer than any call, short enough for every clock and socket to hold
 
 
+# A model setting names one model, or several: the fallbacks, tried in order.
+Models = str | tuple[str, ...]
+MODEL_KEYS = ("image", "video", "speech_to_text", "text_to_speech")
+
+
 @dataclass(frozen=True)
 class Settings:
-    image: str | None = None  # None: the catalog's recommended OpenAI image model
-    video: str | None = None
-    speech_to_text: str = "whisper:tiny.en"
-    text_to_speech: str = "piper:en_US-joe-medium"
+    image: Models | None = None  # None: the catalog's recommended OpenAI image model
+    video: Models | None = None
+    speech_to_text: Models = "whisper:tiny.en"
+    text_to_speech: Models = "piper:en_US-joe-medium"
     ledger: str | None = None  # None: a SQLite file in the user's data folder
     reservation_ttl: float | None = None  # None: the timeout (or an hour) plus a minute
     account: str = "default"
@@ -34,6 +40,12 @@ class Settings:
     local_usd_per_second: Decimal | None = None  # price of a compute-second of a local model; unpriced if None
     # Hosts whose private addresses result files may be fetched from (a private mirror): names, "*.domain", networks
     trusted_hosts: tuple[str, ...] = ()
+    # A model whose calls fail (unavailable or rate-limited, after retries) this many times in a row is not sent to
+    # for circuit_breaker_cooldown seconds; then one call tries it again.
+    circuit_breaker_failures: int = 5
+    circuit_breaker_cooldown: float = 30.0
+    otel: bool = False  # an OpenTelemetry span for every call (the 'otel' extra)
+    rate_limits: tuple[RateLimit, ...] = ()  # per provider or model: requests per window, requests in flight
 
     def __repr__(self) -> str:  # a ledger URL may hold a database password
         from ._errors import redact
@@ -73,11 +85,49 @@ def _hosts(value: object, origin: str) -> tuple[str, ...]:
     return tuple(hosts)
 
 
+def _models(key: str, value: object, origin: str) -> Models | None:
+    """One model, or a list of them (a comma-separated string in the environment): the fallbacks, in order."""
+    import re
+
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) and origin.startswith("environment") else value
+    items = [items] if isinstance(items, str) else items
+    if not isinstance(items, list | tuple) or not items or not all(isinstance(item, str) for item in items):
+        raise ConfigError(f"{origin}: {key} must name a model ('provider:model') or a list of them, not {value!r}")
+    names = tuple(item.strip() for item in items)
+    for name in names:
+        if not re.fullmatch(r"[A-Za-z0-9_]+:.+", name):
+            raise ConfigError(
+                f"{origin}: {key} holds a malformed model name {name!r}: write it as 'provider:model', for example "
+                "'openai:gpt-image-1.5' or 'whisper:tiny.en'"
+            )
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{origin}: {key} names a model twice: {list(names)!r}")
+    return names[0] if len(names) == 1 else names
+
+
 def _coerce(key: str, value: object, origin: str) -> object:
     if key == "trusted_hosts":
         return _hosts(value, origin)
+    if key in MODEL_KEYS:
+        return _models(key, value, origin)
+    if key == "rate_limits":
+        return value if isinstance(value, tuple) else parse_rate_limits(value, origin)
+    if key == "otel":
+        flag = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in flag:
+            return flag[value.strip().lower()]
+        raise ConfigError(f"{origin}: otel must be true or false, not {value!r}")
     try:
-        if key == "max_retries":
+        if key == "circuit_breaker_cooldown":
+            seconds = float(str(value)) if not isinstance(value, bool) else math.nan
+            if not math.isfinite(seconds) or not 0 <= seconds <= MAX_TIMEOUT:
+                raise ValueError
+            return seconds
+        if key in ("max_retries", "circuit_breaker_failures"):
             if isinstance(value, bool | float):
                 raise ValueError
             number = int(str(value))
@@ -112,6 +162,8 @@ def _coerce(key: str, value: object, origin: str) -> object:
     except (ValueError, InvalidOperation):
         kind = {
             "max_retries": "a whole number from 0 to 100",
+            "circuit_breaker_failures": "a whole number from 0 (never open) to 100",
+            "circuit_breaker_cooldown": f"a finite number of seconds from 0 to {MAX_TIMEOUT:g}",
             "timeout": f"a finite number of seconds > 0 and at most {MAX_TIMEOUT:g}",
             "reservation_ttl": f"a finite number of seconds > 0 and at most {MAX_TIMEOUT:g}",
             "credits_per_usd": "a finite number > 0",

@@ -222,6 +222,9 @@ def follow(job: LongJob[S], ctx: CallContext) -> Flow[S]:
     began = time.monotonic()
     end = began + ctx.timeout if ctx.timeout is not None else None
     state = yield from job.start()
+    handle = getattr(job, "handle", None)
+    if ctx.on_job is not None and handle is not None:  # recorded before waiting: another process may collect it
+        ctx.on_job(job.request_id(state) or "", handle(state))
     pause = job.first_pause
     failures = 0
     try:

@@ -12,15 +12,21 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
+from ._batch import ITEM_CANCEL
 from ._catalog import Catalog, ModelInfo, split_model_id
 from ._config import Settings
-from ._errors import ConfigError, ContentPolicyError, GenAIError, InvalidRequestError
+from ._errors import ConfigError, ContentPolicyError, GenAIError, InvalidRequestError, UnsupportedError
+from ._fallback import FAILED_OVER, SKIPPED, CircuitBreaker, exhausted, for_model, served
 from ._jobs import CallPlan, ImagePlan, build_image_job
+from ._limits import RateLimiter
+from ._longjobs import Job, JobStore, job_store, rebuilt, request_facts
+from ._observe import CURRENT, Observer
 from ._requests import (
     Cost,
     ImageRequest,
@@ -43,13 +49,16 @@ from .credits._pricing import Notices, Pricing
 from .credits._rules import utcnow
 from .policy import Policy
 from .providers import ProviderPool
-from .providers.base import CallContext, Provider, spent_work
+from .providers.base import CallContext, Cancelled, Provider, spent_work
 
 if TYPE_CHECKING:  # the speech and video modules load on their first call
     from ._speech_jobs import SynthesizePlan, TranscribePlan
     from ._video_jobs import VideoPlan
+    from .providers.base import ImageBatch, VideoOutcome
 
     SomePlan = ImagePlan | TranscribePlan | SynthesizePlan | VideoPlan
+
+SomeResult = ImageResult | Transcript | LanguageGuess | SpeechResult | VideoResult
 
 P = TypeVar("P")  # a plan's part (what one backend call is given)
 O = TypeVar("O")  # what one backend call answers  # noqa: E741
@@ -62,6 +71,11 @@ log.addHandler(logging.NullHandler())
 # Threads for the reservations and charges of async calls on a blocking ledger (SQLite, PostgreSQL); their futures
 # finish the bookkeeping of a cancelled call even after its event loop is gone.
 _LEDGER_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="genai-ledger")
+
+_JOBS_LOCK = threading.Lock()
+# Records of long jobs are written in order by one thread of their own (never on an event loop).
+_JOB_WRITES = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genai-jobs")
+_PARALLEL_PARTS = 8  # backend calls of one synchronous request in flight at once
 
 _MODALITY_SETTING = {
     "images": "image",
@@ -82,6 +96,9 @@ class Pipeline:
         retry: RetryPolicy,
         plan: Plan | None = None,
         clock: Callable[[], datetime] = utcnow,
+        observer: Observer | None = None,
+        limiter: RateLimiter | None = None,
+        jobs_url: str | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
@@ -92,16 +109,28 @@ class Pipeline:
         self.plan: Plan = plan if plan is not None else UsdPlan()
         self.pricing = Pricing(settings.credits_per_usd, self.plan)  # every cost, estimated or actual, is made there
         self.clock = clock
+        self.breaker = CircuitBreaker(settings.circuit_breaker_failures, settings.circuit_breaker_cooldown)
+        self.observer = observer  # the on_call_end hook and OpenTelemetry spans, when asked for
+        self.limiter = limiter  # client-side rate limits, when configured
+        self._jobs_url = jobs_url  # where long jobs are recorded: the ledger's database (None: in memory)
+        self._jobs: JobStore | None = None
 
     # -- resolving and validating (no network, nothing reserved) -------------------------------------------
 
-    def model_id_for(self, modality: str, explicit: str | None) -> str:
+    def models_for(self, request: Request) -> tuple[str, ...]:
+        """The models a request may be served by, in order: ``model=``, else the setting (one, or fallbacks)."""
+        chosen = request.options.model or getattr(self.settings, _MODALITY_SETTING[request.modality])
+        if isinstance(chosen, tuple):
+            return chosen
+        return (chosen or self.model_id_for(request.modality, None),)
+
+    def model_id_for(self, modality: str, explicit: str | tuple[str, ...] | None) -> str:
         if explicit:
-            return explicit
+            return explicit if isinstance(explicit, str) else explicit[0]
         setting = _MODALITY_SETTING[modality]
         configured = getattr(self.settings, setting)
         if configured:
-            return str(configured)
+            return configured if isinstance(configured, str) else str(configured[0])
         if modality == "images":
             recommended = self.catalog.recommended("openai", "images.generate")
             if recommended is not None:
@@ -111,7 +140,7 @@ class Pipeline:
             f"or set GENAI_{setting.upper()} (for example 'replicate:owner/name')"
         )
 
-    def resolve(self, modality: str, explicit: str | None) -> tuple[ModelInfo, Provider]:
+    def resolve(self, modality: str, explicit: str | tuple[str, ...] | None) -> tuple[ModelInfo, Provider]:
         model_id = self.model_id_for(modality, explicit)
         provider_name, model_name = split_model_id(model_id)
         provider = self.providers.get(provider_name)  # a missing key or extra is reported before anything else
@@ -263,6 +292,153 @@ class Pipeline:
         if isinstance(error, ContentPolicyError) and error.source == "provider":
             self._record_refusal(error, run.account, run.request_id, run.job)
 
+    # -- long jobs that outlive their process -------------------------------------------------------------------
+
+    @property
+    def jobs(self) -> JobStore:
+        """The job records, once the records still being written are (reads see every call that has ended)."""
+        _JOB_WRITES.submit(lambda: None).result()
+        return self._store()
+
+    def close_side_tables(self) -> None:
+        """Close the connections of the tables kept beside the ledger (jobs, rate-limit slots)."""
+        _JOB_WRITES.submit(lambda: None).result()  # records still being written go first
+        if self._jobs is not None:
+            self._jobs.close()
+        if self.limiter is not None:
+            self.limiter.slots.close()
+
+    def _job_recorder(self, run: _Run[P, O, R], request: Request, wait: bool) -> Callable[[str, Any], None]:
+        """What a backend call tells when a long job starts: the job is recorded before it is waited on (a blocking
+        caller waits for the record; on the event loop it is written by the jobs' own thread, in order)."""
+
+        def record(backend_id: str, handle: Any) -> None:
+            now = time.time()
+            family = "videos" if request.modality == "videos" else "images"
+            reservation = run.reservation
+            job = Job(backend_id, run.job.model.id, f"{family}.{request.operation}", "running", run.account,
+                      run.request_id, reservation.credits, reservation.usd, now, now, "", dict(handle),
+                      request_facts(request), reservation.id)  # fmt: skip
+            run.backend_jobs.append(backend_id)
+            written = _JOB_WRITES.submit(self._store_add, job)
+            if wait:
+                try:
+                    written.result()
+                except Exception as exc:  # the call goes on; only its record is missing
+                    log.warning("could not record %s job %s: %s", job.model, backend_id, exc)
+
+        return record
+
+    def _store_add(self, job: Job) -> None:
+        self._store().add(job)
+
+    def _store(self) -> JobStore:
+        """The store, from the jobs' own thread (``jobs`` waits for that thread)."""
+        if self._jobs is None:
+            with _JOBS_LOCK:
+                if self._jobs is None:
+                    self._jobs = job_store(self._jobs_url)
+        return self._jobs
+
+    def _end_jobs(self, run: _Run[P, O, R], status: str, note: str = "") -> None:
+        for backend_id in run.backend_jobs:
+            _JOB_WRITES.submit(self._end_job, backend_id, status, note)
+
+    def _end_job(self, backend_id: str, status: str, note: str) -> None:
+        try:
+            self._store().update(backend_id, status, note, only_if="running")
+        except Exception as exc:  # noqa: BLE001 - a record left running is shown by client.jobs.list()
+            log.warning("could not record the end of job %s: %s", backend_id, exc)
+
+    def _recorded(self, job_id: object) -> Job:
+        if not isinstance(job_id, str) or not job_id:
+            raise InvalidRequestError(f"job id {job_id!r}: give the id client.jobs.list() shows")
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise InvalidRequestError(f"no job {job_id!r} is recorded with this ledger: client.jobs.list() shows them")
+        if job.status != "running":
+            done = " (its output was collected and charged)" if job.status == "done" else ""
+            raise InvalidRequestError(f"job {job_id} is {job.status}{done}: only a running job can be resumed or cancelled")
+        return job
+
+    def _job_backend(self, job: Job, method: str) -> tuple[ModelInfo, Any]:
+        modality = "videos" if job.operation.startswith("videos.") else "images"
+        model, provider = self.resolve(modality, job.model)
+        action = getattr(provider, method, None)
+        if action is None and method == "cancel_job":
+            raise UnsupportedError(
+                f"{model.provider} cannot cancel job {job.id}: it runs on and is billed; collect it with "
+                f"client.jobs.resume({job.id!r})"
+            )
+        if action is None:
+            raise UnsupportedError(f"{model.provider} jobs cannot be resumed")
+        return model, action
+
+    def _reservation(self, job: Job, key: str) -> Reservation:
+        return Reservation(job.reservation, job.account, job.credits, job.usd, key, job.model, self.clock())
+
+    def resume_job(self, job_id: str) -> ImageResult | VideoResult:
+        """Follow a recorded job to its end, collect its output, check it, and charge it exactly once (settling the
+        reservation of the call that started it)."""
+        job = self._recorded(job_id)
+        model, resume = self._job_backend(job, "resume")
+        kind = "videos" if job.operation.startswith("videos.") else "images"
+        deadline = Deadline(self.settings.timeout)
+        outcome = call_with_retry(
+            lambda a: resume(model, kind, job.handle, CallContext(f"resume-{job.id}", a.timeout, a.number)),
+            self.retry, deadline, provider=model.provider,
+        )  # fmt: skip
+        if kind == "videos":
+            video_request = rebuilt(job, 1)
+            assert isinstance(video_request, VideoRequest)
+            return self._collected(self.build(video_request), job, cast("VideoOutcome", outcome))
+        image_request = rebuilt(job, len(outcome.images))
+        assert isinstance(image_request, ImageRequest)
+        return self._collected(self.build(image_request), job, cast("ImageBatch", outcome))
+
+    def _collected(self, plan: CallPlan[P, O, R], job: Job, outcome: O) -> R:
+        """A resumed job's output, priced and checked as its call would have, and charged exactly once."""
+        siblings = [j for j in self.jobs.list(None, job.account) if j.request_id == job.request_id]
+        key = job.request_id if len(siblings) <= 1 else f"{job.request_id}:{job.id}"  # one charge per job
+        cost, notice = plan.cost([outcome])
+        notices = Notices(plan.notices)
+        if notice is not None:
+            notices.add(notice)
+        result = plan.result([outcome], cost, key, notices)
+        decision = self.policy.check(plan.policy_text) if self.policy.enabled and plan.policy_text else None
+        output = self.policy.check_output(result, decision) if self.policy.enabled else None
+        try:
+            self._enforce(output, job.account, key, plan)
+        except ContentPolicyError as refused:
+            self.ledger.release(self._reservation(job, key))
+            self.jobs.update(job.id, "failed", f"the output was refused: {refused}", only_if="running")
+            raise
+        self._attach(result, [decision, output])
+        self.ledger.commit(self._reservation(job, key), cost.credits, cost.usd)
+        self.jobs.update(job.id, "done", "collected by client.jobs.resume")
+        return result
+
+    def cancel_job(self, job_id: str) -> Job:
+        """Stop a recorded job on its backend and give its call's reservation back."""
+        job = self._recorded(job_id)
+        model, cancel = self._job_backend(job, "cancel_job")
+        status = cancel(model, job.handle)
+        if status == "succeeded":
+            raise InvalidRequestError(
+                f"job {job_id} finished before it could be cancelled, and is billed: collect it with "
+                f"client.jobs.resume({job_id!r})"
+            )
+        self.ledger.release(self._reservation(job, job.request_id))
+        self.jobs.update(job.id, "cancelled", "cancelled by client.jobs.cancel", only_if="running")
+        return self.jobs.get(job.id) or job
+
+    def _warm(self, job: CallPlan[P, O, R], *, asynchronous: bool) -> None:
+        """Under a rate limit, a backend's client is made before a slot is taken, not on the clock of the slot: a
+        first call's set-up time would otherwise bunch requests at the backend."""
+        prepare = getattr(job.provider, "prepare", None)
+        if self.limiter is not None and prepare is not None and self.limiter.rules(job.model.id):
+            prepare(asynchronous=asynchronous)
+
     def _deadline(self, request: Request) -> Deadline:
         """The call's timeout runs from the moment it is made: checks, imports and waits for the ledger count."""
         return Deadline(request.options.timeout if request.options.timeout is not None else self.settings.timeout)
@@ -275,46 +451,114 @@ class Pipeline:
     def run(self, request: SynthesizeRequest) -> SpeechResult: ...
     @overload
     def run(self, request: VideoRequest) -> VideoResult: ...
-    def run(self, request: Request) -> ImageResult | Transcript | LanguageGuess | SpeechResult | VideoResult:
-        """Run a request to its typed result: the one path of every call."""
-        deadline = self._deadline(request)  # counted from the moment the call is made
-        if isinstance(request, ImageRequest):  # one branch per modality, so that each result keeps its type
-            return self._execute(self.build(request), request, deadline)
+    def run(self, request: Request) -> SomeResult:
+        """Run a request to its typed result: the one path of every call, hop by hop when it has fallbacks."""
+        if self.observer is None:
+            return self._hops(request)
+        with self.observer.watch(request, self._first_model(request)) as deliver:
+            result = self._hops(request)
+            deliver(result)
+            return result
+
+    def _first_model(self, request: Request) -> str:
+        try:
+            return self.models_for(request)[0]
+        except GenAIError:  # no model configured: the call says so in a moment
+            return ""
+
+    def _hops(self, request: Request) -> SomeResult:
+        deadline = self._deadline(request)  # counted from the moment the call is made, for every hop together
+        hops = self._fallbacks(request)
+        plan, hop = next(hops)
+        while True:
+            try:
+                answer: SomeResult | GenAIError = self._dispatch(plan, hop, deadline)
+            except FAILED_OVER as error:
+                answer = error
+            try:
+                plan, hop = hops.send(answer)
+            except StopIteration as done:
+                return cast(SomeResult, done.value)
+
+    def _fallbacks(self, request: Request) -> Generator[tuple[SomePlan, Request], SomeResult | GenAIError, SomeResult]:
+        """The hops of a call, for the sync and async drivers alike: yields each hop's plan and request, and is sent
+        what the hop's call answered (its result, or the error that moves the call on to the next model)."""
+        models = self.models_for(request)
+        failures: list[tuple[str, GenAIError]] = []
+        for model_id in models:
+            hop = request if len(models) == 1 else for_model(request, model_id)
+            try:
+                self.breaker.check(model_id, model_id.partition(":")[0])
+                plan = self.build(hop)
+            except SKIPPED as error:  # this hop cannot take the request: nothing was reserved or sent
+                if len(models) == 1:
+                    raise
+                failures.append((model_id, error))
+                continue
+            answer = yield plan, hop
+            if isinstance(answer, GenAIError):  # unavailable or rate-limited, after the hop's retries
+                self.breaker.failed(model_id)
+                if len(models) == 1:
+                    raise answer
+                failures.append((model_id, answer))
+                continue
+            self.breaker.succeeded(model_id)
+            served(answer, failures)
+            return answer
+        raise exhausted(failures)
+
+    def _dispatch(self, plan: SomePlan, request: Request, deadline: Deadline) -> SomeResult:
+        """One branch per modality, so that each result keeps its type."""
+        if isinstance(request, ImageRequest):
+            return self._execute(cast(ImagePlan, plan), request, deadline)
         if isinstance(request, TranscribeRequest):
-            return self._execute(self.build(request), request, deadline)
+            return self._execute(cast("TranscribePlan", plan), request, deadline)
         if isinstance(request, SynthesizeRequest):
-            return self._execute(self.build(request), request, deadline)
-        return self._execute(self.build(request), request, deadline)
+            return self._execute(cast("SynthesizePlan", plan), request, deadline)
+        return self._execute(cast("VideoPlan", plan), request, deadline)
 
     def _execute(self, job: CallPlan[P, O, R], request: Request, deadline: Deadline) -> R:
         request_id, account, estimate, decision = self._prepare(job, request)
         self.plan.prepare(self.ledger, account, self.clock())
         reservation = self.ledger.reserve(account, estimate.credits, estimate.usd, request_id, job.model.id)
         run = self._run(request, job, request_id, reservation, account, decision, deadline)
+        attempts = CURRENT.get()
+        self._warm(job, asynchronous=False)
+        recorder = self._job_recorder(run, request, wait=True)
+
+        def one(index: int, part: P) -> O:
+            def attempt(a: Attempt) -> O:
+                limiter = self.limiter
+                slots = limiter.acquire(job.model.id, run.deadline.remaining) if limiter else None
+                if attempts is not None:
+                    attempts.add(job.model.id)
+                try:
+                    return job.call(part, CallContext(f"{request_id}-{index}", a.timeout, a.number, run.on_step, run.cancelled,
+                                                      recorder))  # fmt: skip
+                except BaseException as error:  # Ctrl-C too: work the backend could not stop is spent
+                    run.note_spent(error)
+                    raise
+                finally:
+                    if limiter is not None and slots:
+                        limiter.release(slots)
+
+            outcome = call_with_retry(attempt, self.retry, run.deadline, provider=job.model.provider, on_retry=run.on_retry)
+            run.part_done()
+            return outcome
+
         try:
             run.report("started", job.model.id)
-            outcomes: list[O] = []
-            for index, part in enumerate(job.parts):
-
-                def attempt(a: Attempt, part: P = part, index: int = index) -> O:
-                    try:
-                        return job.call(part, CallContext(f"{request_id}-{index}", a.timeout, a.number, run.on_step, run.cancelled))
-                    except BaseException as error:  # Ctrl-C too: work the backend could not stop is spent
-                        run.note_spent(error)
-                        raise
-
-                outcomes.append(
-                    call_with_retry(attempt, self.retry, run.deadline, provider=job.model.provider, on_retry=run.on_retry)
-                )
-                run.part_done()
+            outcomes = [one(0, job.parts[0])] if len(job.parts) == 1 else _in_threads(one, job.parts, run.cancelled)
             result, cost = self._priced_result(run, outcomes)
         except BaseException as error:
             run.cancelled.set()
             self._settle_failed(run)
             self._failed(error, run)
+            self._end_jobs(run, _ended(error), str(error))
             raise
         self._record_spent(run, outcomes)
         self.ledger.commit(reservation, cost.credits, cost.usd)
+        self._end_jobs(run, "done")
         self._report_done(run)
         return result
 
@@ -362,25 +606,58 @@ class Pipeline:
     async def arun(self, request: SynthesizeRequest) -> SpeechResult: ...
     @overload
     async def arun(self, request: VideoRequest) -> VideoResult: ...
-    async def arun(self, request: Request) -> ImageResult | Transcript | LanguageGuess | SpeechResult | VideoResult:
+    async def arun(self, request: Request) -> SomeResult:
+        if self.observer is None:
+            return await self._ahops(request)
+        with self.observer.watch(request, self._first_model(request)) as deliver:
+            result = await self._ahops(request)
+            deliver(result)
+            return result
+
+    async def _ahops(self, request: Request) -> SomeResult:
         deadline = self._deadline(request)
+        hops = self._fallbacks(request)
+        plan, hop = next(hops)
+        while True:
+            try:
+                answer: SomeResult | GenAIError = await self._adispatch(plan, hop, deadline)
+            except FAILED_OVER as error:
+                answer = error
+            try:
+                plan, hop = hops.send(answer)
+            except StopIteration as done:
+                return cast(SomeResult, done.value)
+
+    async def _adispatch(self, plan: SomePlan, request: Request, deadline: Deadline) -> SomeResult:
         if isinstance(request, ImageRequest):
-            return await self._aexecute(self.build(request), request, deadline)
+            return await self._aexecute(cast(ImagePlan, plan), request, deadline)
         if isinstance(request, TranscribeRequest):
-            return await self._aexecute(self.build(request), request, deadline)
+            return await self._aexecute(cast("TranscribePlan", plan), request, deadline)
         if isinstance(request, SynthesizeRequest):
-            return await self._aexecute(self.build(request), request, deadline)
-        return await self._aexecute(self.build(request), request, deadline)
+            return await self._aexecute(cast("SynthesizePlan", plan), request, deadline)
+        return await self._aexecute(cast("VideoPlan", plan), request, deadline)
 
     async def _aexecute(self, job: CallPlan[P, O, R], request: Request, deadline: Deadline) -> R:
         request_id, account, estimate, decision = await self._aprepare(job, request)
         await self._ledger(self.plan.prepare, self.ledger, account, self.clock())
         reservation = await self._areserve(account, estimate, request_id, job.model.id)
         run = self._run(request, job, request_id, reservation, account, decision, deadline)
+        attempts = CURRENT.get()
+        self._warm(job, asynchronous=True)
+        recorder = self._job_recorder(run, request, wait=False)
 
         async def one(index: int, part: P) -> O:
             async def attempt(a: Attempt) -> O:
-                return await run.acall(part, CallContext(f"{request_id}-{index}", a.timeout, a.number, run.on_step, run.cancelled))
+                limiter = self.limiter
+                slots = await limiter.aacquire(job.model.id, run.deadline.remaining) if limiter else None
+                if attempts is not None:
+                    attempts.add(job.model.id)
+                try:
+                    return await run.acall(part, CallContext(f"{request_id}-{index}", a.timeout, a.number, run.on_step,
+                                                             run.cancelled, recorder))  # fmt: skip
+                finally:
+                    if limiter is not None and slots:
+                        await limiter.arelease(slots)
 
             outcome = await acall_with_retry(
                 attempt, self.retry, run.deadline, provider=job.model.provider, on_retry=run.on_retry
@@ -391,16 +668,7 @@ class Pipeline:
         try:
             run.report("started", job.model.id)
             if len(job.parts) == 1:  # the common case, without a task group's machinery
-                outcomes = [
-                    await acall_with_retry(
-                        lambda a: run.acall(job.parts[0], CallContext(f"{request_id}-0", a.timeout, a.number, run.on_step, run.cancelled)),
-                        self.retry,
-                        run.deadline,
-                        provider=job.model.provider,
-                        on_retry=run.on_retry,
-                    )
-                ]
-                run.part_done()
+                outcomes = [await one(0, job.parts[0])]
             else:
                 import asyncio
 
@@ -413,12 +681,14 @@ class Pipeline:
                 result, cost = self._priced_result(run, outcomes)
         except BaseExceptionGroup as group_error:
             run.cancelled.set()
+            self._end_jobs(run, _ended(group_error.exceptions[0]), str(group_error.exceptions[0]))
             await self._ledger(self._settle_failed, run)
             if isinstance(group_error.exceptions[0], ContentPolicyError):
                 await self._ledger(self._failed, group_error.exceptions[0], run)
             raise group_error.exceptions[0] from None
         except BaseException as error:  # a cancelled task too: local work in a thread stops at its next step
             run.cancelled.set()
+            self._end_jobs(run, _ended(error), str(error))
             await self._ledger(self._settle_failed, run)
             if isinstance(error, ContentPolicyError):
                 await self._ledger(self._failed, error, run)
@@ -426,6 +696,7 @@ class Pipeline:
         if run.spent:
             await self._ledger(self._record_spent, run, outcomes)
         await self._acommit(run, cost)
+        self._end_jobs(run, "done")
         try:
             run.report("done")
         except BaseException:  # on_progress raised after the charge: the history says the result was not delivered
@@ -488,12 +759,40 @@ class Pipeline:
             log.warning("could not record a cancelled call in the ledger: %s", exc)
 
 
+def _ended(error: BaseException) -> str:
+    """What a long job's record says when its call ends with ``error``."""
+    import asyncio
+
+    return "cancelled" if isinstance(error, KeyboardInterrupt | asyncio.CancelledError | Cancelled) else "failed"
+
+
+def _in_threads(one: Callable[[int, P], O], parts: Sequence[P], cancelled: threading.Event) -> list[O]:
+    """The backend calls of one request at once (``n`` images from a model that makes one a call), as the async
+    path runs them: the first failure cancels the rest, and its error is the call's."""
+    from concurrent.futures import FIRST_EXCEPTION, wait
+
+    pool = ThreadPoolExecutor(max_workers=min(len(parts), _PARALLEL_PARTS), thread_name_prefix="genai-part")
+    futures = [pool.submit(one, index, part) for index, part in enumerate(parts)]
+    try:
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = next((f for f in futures if f in done and f.exception() is not None), None)
+        if failed is not None:
+            raise cast(BaseException, failed.exception())
+        return [future.result() for future in futures]
+    except BaseException:  # a part failed, or Ctrl-C: the others stop at their next check, none starts
+        cancelled.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=False)
+
+
 class _Run(Generic[P, O, R]):
     """One call in flight: its plan, ids, reservation, deadline and progress reporting."""
 
     __slots__ = (
         "job", "request_id", "reservation", "deadline", "callback", "done", "on_retry", "on_step", "cancelled", "account",
-        "decision", "spent",
+        "decision", "spent", "lock", "backend_jobs",
     )  # fmt: skip
 
     def __init__(
@@ -512,7 +811,9 @@ class _Run(Generic[P, O, R]):
         self.done = 0
         self.on_retry = self._on_retry if callback is not None else None
         self.on_step = self._on_step if callback is not None else None
-        self.cancelled = threading.Event()
+        self.cancelled = ITEM_CANCEL.get() or threading.Event()  # a batch's item: the batch may cancel it
+        self.lock = threading.Lock()
+        self.backend_jobs: list[str] = []  # long jobs the call started, as recorded
         self.account = ""
         self.decision: PolicyDecision | None = None
         self.spent: dict[str, tuple[O, str]] = {}  # key of billed work -> (what was made, why it was lost)
@@ -537,7 +838,8 @@ class _Run(Generic[P, O, R]):
             self.callback(Progress(stage, total if stage == "done" else self.done, total, message))
 
     def part_done(self) -> None:
-        self.done += 1
+        with self.lock:  # parts may finish in several threads at once
+            self.done += 1
         self.report("generating")
 
     def _on_step(self, done: float, total: float, message: str) -> None:

@@ -6,7 +6,6 @@ validated against the catalog by the pipeline, not by the type layer.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +13,7 @@ from decimal import Decimal
 from typing import Literal, TypedDict
 
 from ._media import Audio, Image, Video
+from ._serial import Serialisable
 
 ImageOperation = Literal["generate", "edit", "variations"]
 SpeechOperation = Literal["transcribe", "translate", "detect_language"]
@@ -21,7 +21,7 @@ ProviderOptions = Mapping[str, Mapping[str, object]]
 
 
 @dataclass(frozen=True)
-class Cost:
+class Cost(Serialisable):
     """What a call costs. ``usd`` is None when the price is unknown: never a silent zero."""
 
     credits: Decimal
@@ -57,7 +57,7 @@ ProgressCallback = Callable[[Progress], None]
 class CommonOptions(TypedDict, total=False):
     """Keyword arguments every call takes."""
 
-    model: str
+    model: str | Sequence[str]  # several: fallbacks, tried in order
     account: str
     timeout: float
     provider_options: ProviderOptions
@@ -104,7 +104,7 @@ class SynthesizeOptions(CommonOptions, total=False):
 class CallOptions:
     """Settings common to every operation."""
 
-    model: str | None = None
+    model: str | tuple[str, ...] | None = None  # several: fallbacks, tried in order
     account: str | None = None
     timeout: float | None = None
     provider_options: ProviderOptions = field(default_factory=dict)
@@ -197,13 +197,14 @@ class SynthesizeRequest:
 
 
 @dataclass(frozen=True)
-class ImageResult:
+class ImageResult(Serialisable):
     images: list[Image]
     cost: Cost
     model: str
     warnings: list[str] = field(default_factory=list)
     request_ids: list[str] = field(default_factory=list)
     policy: list[PolicyDecision] = field(default_factory=list)  # the content policy's decisions (prompt, output)
+    failed_models: list[str] = field(default_factory=list)  # fallbacks: the models that failed before ``model``
 
     @property
     def image(self) -> Image:
@@ -211,13 +212,14 @@ class ImageResult:
 
 
 @dataclass(frozen=True)
-class VideoResult:
+class VideoResult(Serialisable):
     video: Video
     cost: Cost
     model: str
     warnings: list[str] = field(default_factory=list)
     request_ids: list[str] = field(default_factory=list)
     policy: list[PolicyDecision] = field(default_factory=list)  # the content policy's decisions (prompt, output)
+    failed_models: list[str] = field(default_factory=list)  # fallbacks: the models that failed before ``model``
 
 
 @dataclass(frozen=True)
@@ -245,7 +247,7 @@ def _timestamp(seconds: float, separator: str) -> str:
 
 
 @dataclass(frozen=True)
-class Transcript:
+class Transcript(Serialisable):
     text: str
     language: str | None
     duration: float | None
@@ -254,6 +256,7 @@ class Transcript:
     model: str
     warnings: list[str] = field(default_factory=list)
     policy: list[PolicyDecision] = field(default_factory=list)  # the content policy's decisions (prompt, output)
+    failed_models: list[str] = field(default_factory=list)  # fallbacks: the models that failed before ``model``
 
     def to_srt(self) -> str:
         blocks = [
@@ -266,41 +269,22 @@ class Transcript:
         blocks = [f"{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{s.text.strip()}\n" for s in self.segments]
         return "WEBVTT\n\n" + "\n".join(blocks)
 
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "text": self.text,
-                "language": self.language,
-                "duration": self.duration,
-                "segments": [
-                    {
-                        "start": s.start,
-                        "end": s.end,
-                        "text": s.text,
-                        "words": [{"start": w.start, "end": w.end, "text": w.text} for w in s.words],
-                    }
-                    for s in self.segments
-                ],
-                "model": self.model,
-            },
-            ensure_ascii=False,
-        )
-
 
 @dataclass(frozen=True)
-class LanguageGuess:
+class LanguageGuess(Serialisable):
     language: str
     probability: float
     alternatives: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
-class SpeechResult:
+class SpeechResult(Serialisable):
     audio: Audio
     cost: Cost
     model: str
     warnings: list[str] = field(default_factory=list)
     policy: list[PolicyDecision] = field(default_factory=list)  # the content policy's decisions (prompt, output)
+    failed_models: list[str] = field(default_factory=list)  # fallbacks: the models that failed before ``model``
 
 
 @dataclass(frozen=True)

@@ -41,15 +41,17 @@ def check_output(pattern: str, count: int, prompt: str, model: str | None, exten
     if not pattern or not pattern.strip():
         raise InvalidRequestError("-o/--output is empty: give a file name, for example out.png")
     for path in output_paths(pattern, count, prompt, model or "model"):
-        if path.suffix.lower() not in extensions:
-            raise InvalidRequestError(
-                f"cannot save {what} as {str(path)!r}: use one of {', '.join(extensions)} as its extension"
-            )
-        folder = path.parent if str(path.parent) else Path(".")
-        if not folder.is_dir():
-            raise InvalidRequestError(f"cannot save {path}: the folder {folder} does not exist")
-        if path.is_dir():
-            raise InvalidRequestError(f"cannot save to {path}: it is a folder; give a file name")
+        _check_path(path, extensions, what)
+
+
+def _check_path(path: Path, extensions: Sequence[str], what: str) -> None:
+    if path.suffix.lower() not in extensions:
+        raise InvalidRequestError(f"cannot save {what} as {str(path)!r}: use one of {', '.join(extensions)} as its extension")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InvalidRequestError(f"cannot save {path}: the folder {folder} does not exist")
+    if path.is_dir():
+        raise InvalidRequestError(f"cannot save to {path}: it is a folder; give a file name")
 
 
 class _Watch:
@@ -89,9 +91,17 @@ def _client(args: argparse.Namespace, **settings: Any) -> Any:
     return Client(config=args.config, profile=args.profile, **settings)
 
 
-def _report(result: Any, paths: Sequence[Path]) -> None:
-    for path in paths:
-        print(path)
+def _report(result: Any, paths: Sequence[Path], as_json: bool = False) -> None:
+    if as_json:  # the result as JSON, its media referenced by the files just written
+        data = result.to_dict()
+        media = data.get("images") or [data[key] for key in ("video", "audio") if key in data]
+        for item, path in zip(media, paths, strict=True):
+            item.pop("base64", None)
+            item["path"] = str(path)
+        print(json.dumps(data, ensure_ascii=False))
+    else:
+        for path in paths:
+            print(path)
     print(f"cost: {result.cost}", file=sys.stderr)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -113,11 +123,98 @@ def _images(args: argparse.Namespace, label: str, call: Callable[[Any, Any], Any
     paths = output_paths(args.output, len(result.images), args.prompt, result.model)
     for image, path in zip(result.images, paths, strict=True):
         image.save(path)
-    _report(result, paths)
+    _report(result, paths, args.json)
     return 0
 
 
+def _read_lines(source: str, what: str) -> list[str]:
+    """Non-empty lines of a file (or standard input for ``-``), ``#`` comments skipped."""
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidRequestError(f"cannot read the {what} file {source}: {exc}") from None
+    lines = [line.strip() for line in text.splitlines()]
+    items = [line for line in lines if line and not line.startswith("#")]
+    if not items:
+        raise InvalidRequestError(f"the {what} file {source} holds no {what} (one a line; # starts a comment)")
+    return items
+
+
+def _batch_summary(results: Sequence[Any], labels: Sequence[str]) -> int:
+    """One line per failed item and a total on standard error; status 1 when any item failed."""
+    from ._batch import BatchResults
+
+    batch = BatchResults(results)
+    for index, error in batch.failed:
+        print(f"failed: item {index} ({labels[index][:60]!r}): {type(error).__name__}: {error}", file=sys.stderr)
+    print(f"{len(batch.succeeded)} of {len(batch)} done; cost: {batch.cost}", file=sys.stderr)
+    return 1 if batch.failed else 0
+
+
+def _image_batch(args: argparse.Namespace) -> int:
+    """``genai image --prompts-file``: every prompt through the batch helper, each saved as soon as it is made."""
+    from ._batch import run_batch
+    from ._media import IMAGE_EXTENSIONS
+
+    prompts = _read_lines(args.prompts_file, "prompts")
+    pattern = args.output
+    if "{i}" not in pattern:
+        path = Path(pattern)
+        pattern = str(path.with_name(f"{path.stem}{{i}}{path.suffix}"))
+    if args.n > 1 and "{j}" not in pattern:
+        path = Path(pattern)
+        pattern = str(path.with_name(f"{path.stem}_{{j}}{path.suffix}"))
+    names = _batch_names(pattern, prompts, args.n, args.model or "model", IMAGE_EXTENSIONS)
+    client = _client(args)
+
+    def one(prompt: object, settings: dict[str, Any]) -> list[Path]:
+        index = settings.pop("item")
+        result = client.images.generate(str(prompt), **settings)
+        paths = names(index, result.model)
+        for image, path in zip(result.images, paths, strict=False):
+            image.save(path)
+            print(path, flush=True)
+        for warning in result.warnings:
+            print(f"warning: item {index}: {warning}", file=sys.stderr)
+        return paths
+
+    items = [{"prompt": prompt, "item": index} for index, prompt in enumerate(prompts)]
+    common = {"model": args.model, "n": args.n, "size": args.size, "quality": args.quality, "style": args.style,
+              "seed": args.seed}  # fmt: skip
+    try:
+        results = run_batch(one, items, common, primary="prompt", concurrency=args.concurrency, progress=None,
+                            label="images")  # fmt: skip
+    finally:
+        client.close()
+    return _batch_summary(results, prompts)
+
+
+def _batch_names(
+    pattern: str, prompts: Sequence[str], n: int, model: str, extensions: Sequence[str]
+) -> Callable[[int, str], list[Path]]:
+    """The output files of item ``i`` ({i}, {j} the picture of that item, {slug}, {model}), checked up front."""
+
+    def names(index: int, served_by: str) -> list[Path]:
+        try:
+            return [
+                Path(pattern.format(i=index, j=j, n=n, slug=_slug(prompts[index]), model=_slug(served_by, 60)))
+                for j in range(n)
+            ]
+        except (KeyError, IndexError, ValueError) as exc:
+            raise InvalidRequestError(
+                f"output pattern {pattern!r}: use only {{i}}, {{j}}, {{n}}, {{slug}} and {{model}} ({exc})"
+            ) from None
+
+    for path in names(0, model):
+        _check_path(path, extensions, "an image")
+    return names
+
+
 def cmd_image(args: argparse.Namespace) -> int:
+    if (args.prompt is None) == (args.prompts_file is None):
+        raise InvalidRequestError("give a prompt or --prompts-file FILE (one prompt a line), not both")
+    if args.prompts_file is not None:
+        return _image_batch(args)
     return _images(args, "image", lambda client, bar: client.images.generate(
         args.prompt, model=args.model, n=args.n, size=args.size, quality=args.quality, style=args.style,
         seed=args.seed, on_progress=bar,
@@ -148,7 +245,7 @@ def cmd_video(args: argparse.Namespace) -> int:
         client.close()
     path = output_paths(args.output, 1, args.prompt, result.model)[0]
     result.video.save(path)
-    _report(result, [path])
+    _report(result, [path], args.json)
     return 0
 
 
@@ -172,9 +269,42 @@ def _write_text(text: str, output: str | None) -> None:
     print(output)
 
 
+def _transcribe_batch(args: argparse.Namespace) -> int:
+    """Several files: each transcript written to the output pattern ({stem}, {i}) as soon as it is made."""
+    from ._batch import run_batch
+
+    pattern = args.output or f"{{stem}}.{args.format}"
+    if "{stem}" not in pattern and "{i}" not in pattern:
+        raise InvalidRequestError(f"-o {pattern!r}: with several files, name each output with {{stem}} or {{i}}")
+    client = _client(args)
+    method = client.speech.translate if args.command == "translate" else client.speech.transcribe
+    extra = {} if args.command == "translate" else {"language": args.language, "word_timestamps": args.word_timestamps}
+
+    def one(audio: object, settings: dict[str, Any]) -> str:
+        index = settings.pop("item")
+        transcript = method(audio, **settings)
+        try:
+            output = pattern.format(stem=Path(str(audio)).stem, i=index)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise InvalidRequestError(f"output pattern {pattern!r}: use only {{stem}} and {{i}} ({exc})") from None
+        _write_text(_transcript_text(transcript, args.format), output)
+        return output
+
+    items = [{"audio": file, "item": index} for index, file in enumerate(args.file)]
+    try:
+        results = run_batch(one, items, {"model": args.model, **extra}, primary="audio",
+                            concurrency=args.concurrency, progress=None, label=args.command)  # fmt: skip
+    finally:
+        client.close()
+    return _batch_summary(results, args.file)
+
+
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from ._progress import ProgressBar
 
+    if len(args.file) > 1:
+        return _transcribe_batch(args)
+    args.file = args.file[0]
     client = _client(args)
     bar = ProgressBar(args.command)
     progress = _watch(args).progress(bar)
@@ -261,6 +391,39 @@ def _format_history(rows: list[dict[str, str]], fmt: str) -> str:
     lines = ["  ".join(c.ljust(widths[c]) for c in shown).rstrip(), "  ".join("-" * widths[c] for c in shown)]
     lines += ["  ".join(r[c].ljust(widths[c]) for c in shown).rstrip() for r in rows]
     return "\n".join(lines) + "\n"
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    """``genai jobs list|resume|cancel``: long backend jobs recorded beside the ledger."""
+    from datetime import UTC, datetime
+
+    client = _client(args, **({"ledger": args.ledger} if args.ledger else {}))
+    try:
+        if args.action == "list":
+            jobs = client.jobs.list(args.status)
+            if args.json:
+                print(json.dumps([{**{k: getattr(j, k) for k in ("id", "status", "model", "operation", "account",
+                                  "request_id", "note")}, "credits": str(j.credits),
+                                  "created": datetime.fromtimestamp(j.created, UTC).isoformat()} for j in jobs]))  # fmt: skip
+            for job in [] if args.json else jobs:
+                when = datetime.fromtimestamp(job.created, UTC).strftime("%Y-%m-%d %H:%M:%S")
+                print(f"{job.id}  {job.status:9s}  {when}  {job.operation:16s} {job.model}  {job.note[:60]}".rstrip())
+            if not jobs and not args.json:
+                print("no jobs recorded", file=sys.stderr)
+        elif args.action == "cancel":
+            job = client.jobs.cancel(args.id)
+            print(f"{job.id} {job.status}")
+        else:
+            result = client.jobs.resume(args.id)
+            media = result.images if hasattr(result, "images") else [result.video]
+            pattern = args.output or (f"{args.id}{{i}}.png" if hasattr(result, "images") else f"{args.id}.mp4")
+            paths = [Path(pattern.format(i=i, id=args.id)) for i in range(len(media))]
+            for item, path in zip(media, paths, strict=True):
+                item.save(path)
+            _report(result, paths)
+    finally:
+        client.close()
+    return 0
 
 
 def cmd_credits(args: argparse.Namespace) -> int:
@@ -403,8 +566,17 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 
     from .testing import Emulator
 
-    emulator = Emulator(args.host, args.port).start()
+    emulator = Emulator(args.host, args.port, latency=args.latency).start()
     emulator.replicate.job_seconds = args.job_seconds
+    for limit in args.rate_limit or ():
+        operation, _, rate = limit.partition("=")
+        count, _, per = rate.partition("/")
+        try:
+            emulator.rate_limit(operation, int(count), float(per or 60))
+        except ValueError:
+            raise InvalidRequestError(
+                f"--rate-limit {limit!r}: write OPERATION=REQUESTS/SECONDS, for example images.generate=10/1"
+            ) from None
     for key, value in emulator.env().items():
         print(f"export {key}={value}")
     print(f"# emulator listening on {emulator.url}; Ctrl-C stops it", file=sys.stderr)
@@ -428,8 +600,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", help="a [profiles.NAME] table of the config file")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    image = commands.add_parser("image", help="generate images from a prompt")
-    image.add_argument("prompt")
+    image = commands.add_parser("image", help="generate images from a prompt (or many, from a file)")
+    image.add_argument("prompt", nargs="?", help="the prompt (or give --prompts-file)")
+    image.add_argument(
+        "--prompts-file",
+        metavar="FILE",
+        help="one prompt a line (- reads standard input); -o may use {i} (the line) and {j} (the picture)",
+    )
+    image.add_argument(
+        "--concurrency", type=int, default=8, help="prompts in flight at once with --prompts-file (default 8)"
+    )
     image.add_argument("-n", type=int, default=1, help="how many images (default 1)")
     image.add_argument("--size", help="WIDTHxHEIGHT, for example 1024x1024")
     image.add_argument("--model", help="provider:model, for example openai:gpt-image-1.5")
@@ -438,6 +618,7 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("--seed", type=int)
     image.add_argument("-o", "--output", default="image{i}.png",
                        help="file name pattern with {i}, {n}, {slug}, {model}; the extension picks the format")
+    image.add_argument("--json", action="store_true", help="print the result as JSON (cost, model, warnings, files)")
     image.set_defaults(func=cmd_image)
 
     edit = commands.add_parser("edit", help="edit an image as a prompt says")
@@ -448,6 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--size")
     edit.add_argument("--model")
     edit.add_argument("-o", "--output", default="edit{i}.png")
+    edit.add_argument("--json", action="store_true", help="print the result as JSON (cost, model, warnings, files)")
     edit.set_defaults(func=cmd_edit)
 
     video = commands.add_parser("video", help="generate a video from a prompt")
@@ -459,14 +641,21 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--seed", type=int)
     video.add_argument("--steps", type=int)
     video.add_argument("-o", "--output", default="{slug}.mp4", help="file name pattern with {slug} and {model}")
+    video.add_argument("--json", action="store_true", help="print the result as JSON (cost, model, warnings, file)")
     video.set_defaults(func=cmd_video)
 
     for name, about in (("transcribe", "speech to text"), ("translate", "speech in any language to English text")):
         speech = commands.add_parser(name, help=about)
-        speech.add_argument("file", help="audio in any common container: wav, flac, mp3, ogg, m4a, webm")
+        speech.add_argument("file", nargs="+", help="audio in any common container: wav, flac, mp3, ogg, m4a, webm")
         speech.add_argument("--model", help="for example whisper:tiny.en or openai:whisper-1")
         speech.add_argument("--format", choices=("txt", "srt", "vtt", "json"), default="txt")
-        speech.add_argument("-o", "--output", help="write here instead of standard output")
+        speech.add_argument(
+            "-o",
+            "--output",
+            help="write here instead of standard output; with several files, a "
+            "pattern with {stem} (the file's name) or {i} (default: {stem}.FORMAT)",
+        )
+        speech.add_argument("--concurrency", type=int, default=4, help="files in flight at once (default 4)")
         if name == "transcribe":
             speech.add_argument("--language", help="ISO 639-1 code, for example en")
             speech.add_argument("--word-timestamps", action="store_true")
@@ -485,6 +674,19 @@ def build_parser() -> argparse.ArgumentParser:
     speak.add_argument("--format", help="wav, mp3, flac, ogg, opus, aac, m4a, pcm (default: from the extension)")
     speak.add_argument("--speed", type=float, default=1.0)
     speak.set_defaults(func=cmd_speak)
+
+    jobs = commands.add_parser("jobs", help="long backend jobs: list, resume (collect and charge once), cancel")
+    jobs.add_argument("--ledger", help="ledger URL (default: the configured one)")
+    job_actions = jobs.add_subparsers(dest="action", required=True)
+    listing = job_actions.add_parser("list", help="recorded jobs, oldest first")
+    listing.add_argument("--status", choices=("running", "done", "failed", "cancelled"))
+    listing.add_argument("--json", action="store_true", help="print them as JSON")
+    resume = job_actions.add_parser("resume", help="wait for a running job, save its output, charge it once")
+    resume.add_argument("id")
+    resume.add_argument("-o", "--output", help="file name pattern with {i} and {id} (default: ID{i}.png or ID.mp4)")
+    cancel = job_actions.add_parser("cancel", help="stop a running job and give its reservation back")
+    cancel.add_argument("id")
+    jobs.set_defaults(func=cmd_jobs)
 
     credits = commands.add_parser("credits", help="balances, history, grants and budgets of the ledger")
     credits.add_argument("--ledger", help="ledger URL (default: the configured one)")
@@ -528,6 +730,9 @@ def build_parser() -> argparse.ArgumentParser:
     emulator = commands.add_parser("emulator", help="run the API emulator on loopback until interrupted")
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--port", type=int, default=8765)
+    emulator.add_argument("--latency", type=float, default=0.0, metavar="S", help="seconds before every answer (default 0)")
+    emulator.add_argument("--rate-limit", action="append", metavar="OP=N/S",
+                          help="answer 429 beyond N requests of OP in S seconds, e.g. images.generate=10/1 (repeatable)")
     emulator.add_argument("--job-seconds", type=float, default=0.0, metavar="S",
                           help="how long each Replicate prediction runs (default 0: at once)")
     emulator.set_defaults(func=cmd_emulator)

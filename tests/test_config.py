@@ -61,7 +61,7 @@ def test_client_uses_the_layers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         ('imgae = "x"\n', "unknown setting(s) imgae"),
         ("max_retries = -1\n", "max_retries must be a whole number"),
         ('timeout = "soon"\n', "timeout must be a finite number of seconds"),
-        ("image = [1]\n", "image must be a string"),
+        ("image = [1]\n", "image must name a model"),
         ("image = \n", "not valid TOML"),
     ],
 )

@@ -76,3 +76,20 @@ def test_content_policy_example(tmp_path: Path) -> None:
     assert "refused before sending: stage=prompt source=local categories=['illicit']" in out
     assert "monitor made it and flagged it: flag ['violence/graphic']" in out
     assert "refusal" in out and "prompt refused by local (illicit)" in out
+
+
+def test_volume_example(tmp_path: Path) -> None:
+    import json
+
+    done = subprocess.run([sys.executable, str(REPO / "examples" / "volume.py")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("a yellow lamp: replicate:black-forest-labs/flux-schnell") for line in lines) or any(
+        line.startswith("a yellow lamp: BudgetExceededError") for line in lines
+    )
+    made = [line for line in lines[:-1] if "Error" not in line]
+    assert 4 <= len(made) <= 5 and "BudgetExceededError" in done.stdout  # the grant covers five at most
+    saved = json.loads((tmp_path / "catalogue" / "results.json").read_text())
+    assert len(saved) == len(made) and all(Path(image["path"]).exists() for r in saved for image in r["images"])
+    assert genai.ImageResult.from_dict(saved[0], base_dir=tmp_path).images[0].data

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -35,6 +35,8 @@ class CallContext:
     attempt: int
     progress: StepReporter | None = None
     cancelled: threading.Event | None = None  # set when the caller gave up: long local work stops at its next step
+    # A long job started: record it (the backend's id of it, and what finds it again) before waiting on it.
+    on_job: Callable[[str, Mapping[str, Any]], None] | None = None
 
 
 @dataclass

@@ -217,6 +217,17 @@ class GoogleProvider:
         with self._lock:
             self._started.pop(key, None)
 
+    def resume(self, model: ModelInfo, kind: str, handle: Mapping[str, Any], ctx: CallContext) -> VideoOutcome:
+        """Follow a Veo operation a call started (its process gone) to its end, and download its video."""
+        return drive(self._resumed(model, str(handle.get("operation") or ""), ctx), self._io, ctx)
+
+    def _resumed(self, model: ModelInfo, name: str, ctx: CallContext) -> Flow[VideoOutcome]:
+        if not name:
+            raise InvalidRequestError("the job's record names no Google operation")
+        state = yield from follow(_Resumed(self, model.name, {"name": name}, ctx, 0.0), ctx)
+        video = video_from_bytes((yield from _video_bytes(_video_answer(state, name, self._key), ctx)), "google")
+        return VideoOutcome(video, request_id=name)
+
     # -- errors ------------------------------------------------------------------------------------------------
 
     def _error(self, response: Any) -> GenAIError:
@@ -318,6 +329,10 @@ class _Operation:
     def finished(self, state: dict[str, Any]) -> bool:
         return bool(state.get("done"))
 
+    def handle(self, state: dict[str, Any]) -> dict[str, Any]:
+        """What finds the operation again from another process (``client.jobs.resume``)."""
+        return {"operation": str(state.get("name"))}
+
     def poll(self, state: dict[str, Any]) -> Flow[dict[str, Any]]:
         return _operation((yield Http("GET", str(state["name"]), self.ctx.timeout)))
 
@@ -341,6 +356,16 @@ class _Operation:
         if not failed:
             name = str(state["name"])
             mark_spent(error, name, _lost(self.seconds, name))
+
+
+class _Resumed(_Operation):
+    """An operation started by a call whose process is gone (its name in ``body``): followed from its state now."""
+
+    def start(self) -> Flow[dict[str, Any]]:
+        return (yield from self.poll(self.body))
+
+    def given_up(self, state: dict[str, Any], final: dict[str, Any] | None, error: BaseException) -> None:
+        pass  # the job's record says what became of it
 
 
 def _operation(body: object) -> dict[str, Any]:

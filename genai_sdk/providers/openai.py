@@ -325,6 +325,11 @@ class OpenAIProvider:
                     self._async = self._make_client(asynchronous=True)
         return self._async
 
+    def prepare(self, *, asynchronous: bool) -> None:
+        """Make the client now (and load the openai modules it loads on first use), before a rate-limit slot."""
+        client = self.aclient if asynchronous else self.client
+        client.images, client.audio  # noqa: B018 - properties that import their modules
+
     def _make_client(self, *, asynchronous: bool) -> Any:
         """The openai client on the SDK's transport (the call's deadline on every read, answers under a cap), with
         its own retries off: the pipeline retries."""

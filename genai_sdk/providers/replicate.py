@@ -200,6 +200,31 @@ class ReplicateProvider:
         return VideoOutcome(video, request_id=str(prediction["id"]), seed=request.seed,
                             compute_seconds=_predict_time(prediction), warnings=warnings)
 
+    # -- jobs of a process that died (``client.jobs``) ---------------------------------------------------------------
+
+    def resume(self, model: ModelInfo, kind: str, handle: Mapping[str, Any], ctx: CallContext) -> ImageBatch | VideoOutcome:
+        """Follow a prediction a call started (its process gone) to its end, and collect its outputs."""
+        return drive(self._resumed(model, kind, str(handle.get("prediction") or ""), ctx), self._io, ctx)
+
+    def _resumed(self, model: ModelInfo, kind: str, prediction_id: str, ctx: CallContext) -> Flow[ImageBatch | VideoOutcome]:
+        if not prediction_id:
+            raise InvalidRequestError("the job's record names no Replicate prediction")
+        job = _Resumed(self, model.name, {}, ctx, prediction_id, None)
+        prediction = _finished_or_raise((yield from follow(job, ctx)), self._token)
+        urls = _outputs(prediction, model.id)
+        if kind == "videos":
+            video = video_from_bytes((yield from self._output(urls[0], ctx)), "replicate")
+            return VideoOutcome(video, request_id=prediction_id, compute_seconds=_predict_time(prediction))
+        images = []
+        for url in urls:
+            images.append(backend_image((yield from self._output(url, ctx)), "replicate", f"the output {url}"))
+        return ImageBatch(images, request_id=prediction_id, compute_seconds=_predict_time(prediction))
+
+    def cancel_job(self, model: ModelInfo, handle: Mapping[str, Any]) -> str | None:
+        """Cancel a recorded prediction: its status after (it may have finished first), or None if unknown."""
+        final = drive(self._cancel(str(handle.get("prediction") or "")), self._io, None)
+        return None if final is None else str(final.get("status"))
+
     def _follow(self, key: str, prediction_id: str) -> None:
         with self._lock:
             self._started[key] = prediction_id
@@ -481,6 +506,20 @@ class _Prediction:
         self.owner._forget_prediction(self.key)
         if final is not None and final.get("status") == "succeeded":
             mark_spent(error, str(final.get("id")), self.lost(final))  # it finished first: billed all the same
+
+    def handle(self, state: dict[str, Any]) -> dict[str, Any]:
+        """What finds the prediction again from another process (``client.jobs.resume``)."""
+        return {"prediction": str(state.get("id"))}
+
+
+class _Resumed(_Prediction):
+    """A prediction started by a call whose process is gone (``key`` is its id): followed from its state now."""
+
+    def start(self) -> Flow[dict[str, Any]]:
+        return (yield from self.poll({"id": self.key}))
+
+    def given_up(self, state: dict[str, Any], final: dict[str, Any] | None, error: BaseException) -> None:
+        pass  # the job's record says what became of it
 
 
 def _unreachable(exc: Exception) -> GenAIError:

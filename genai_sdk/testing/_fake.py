@@ -23,7 +23,7 @@ from typing import Any
 from .._catalog import IMAGE_OPERATIONS, ModelInfo, PriceTable, SizeRule
 from .._media import Image
 from .._requests import ImageRequest, Request
-from ..providers.base import CallContext, ImageBatch
+from ..providers.base import CallContext, Cancelled, ImageBatch
 
 # What a scripted step may be: an error to raise, a number of images to make, images to answer with, or a function
 # of the request and the number of images asked for that returns any of these.
@@ -76,8 +76,8 @@ class FakeProvider:
 
     def images(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch:
         step = self._next(request, n, ctx)
-        if self.delay:
-            (ctx.cancelled or threading.Event()).wait(self.delay)  # a caller who gives up ends the wait
+        if self.delay and (ctx.cancelled or threading.Event()).wait(self.delay):  # a caller who gives up ends it
+            raise Cancelled("the call was cancelled while the fake provider was working", provider=self.name)
         return self._answer(step, request, n, ctx)
 
     async def aimages(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch:

@@ -87,14 +87,19 @@ class Emulator:
         blocked_words: tuple[str, ...] = DEFAULT_BLOCKED,
         output_blocked_words: tuple[str, ...] = DEFAULT_OUTPUT_BLOCKED,
         max_records: int = 10_000,
+        latency: float = 0.0,
     ) -> None:
         self.api_key = api_key
+        self.latency = latency  # seconds every API answer waits (a backend's own time), 0 by default
         self.blocked_words = tuple(w.lower() for w in blocked_words)
         self.output_blocked_words = tuple(w.lower() for w in output_blocked_words)
         self.requests: deque[RecordedRequest] = deque(maxlen=max_records)
         self._faults: dict[str, deque[Fault]] = {}
         self._chaos: tuple[float, dict[str, list[Fault]], random.Random] | None = None
         self._files: dict[str, bytes] = {}
+        self._in_flight: dict[str, int] = {}
+        self._limits: dict[str, tuple[int, float, deque[float]]] = {}  # operation -> (requests, per, arrivals)
+        self._peak: dict[str, int] = {}
         self._lock = threading.Lock()
         self._server = _Server((host, port), _make_handler(self))
         self._thread: threading.Thread | None = None
@@ -180,7 +185,8 @@ class Emulator:
     # -- faults and records -----------------------------------------------------------------------------------
 
     def fail(self, operation: str, kind: str, times: int = 1, **details: Any) -> None:
-        """Make the next ``times`` calls of ``operation`` (or "*") fail: see FAULTS for the kinds."""
+        """Make the next ``times`` calls of ``operation`` (or "*") fail: see FAULTS for the kinds. With
+        ``when="text"`` only requests whose body holds that text meet it (one item of a batch, say)."""
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULTS)}")
         known = [*dict.fromkeys(operation for _, _, operation, _ in self._routes), FILES]
@@ -210,20 +216,51 @@ class Emulator:
             self._chaos = None
             self._faults.clear()
             self.requests.clear()
+            self._peak.clear()
+            self._limits.clear()
+
+    def rate_limit(self, operation: str, requests: int, per: float = 60.0) -> None:
+        """Answer 429 (with Retry-After) to requests of ``operation`` beyond ``requests`` in any ``per`` seconds, as a
+        provider's own limit does; ``requests=0`` removes the limit."""
+        with self._lock:
+            if requests <= 0:
+                self._limits.pop(operation, None)
+            else:
+                self._limits[operation] = (requests, per, deque())
+
+    def _over_limit(self, operation: str) -> Fault | None:
+        with self._lock:
+            limit = self._limits.get(operation)
+            if limit is None:
+                return None
+            requests, per, arrivals = limit
+            now = time.monotonic()
+            while arrivals and arrivals[0] <= now - per:
+                arrivals.popleft()
+            if len(arrivals) >= requests:
+                wait = max(arrivals[0] + per - now, 0.001)
+                return Fault("rate_limit", retry_after=round(wait, 3), retry_after_ms=round(wait * 1000))
+            arrivals.append(now)
+            return None
+
+    def peak_in_flight(self, operation: str) -> int:
+        """The most requests of ``operation`` the emulator was answering at once."""
+        with self._lock:
+            return self._peak.get(operation, 0)
 
     def calls(self, operation: str | None = None) -> list[RecordedRequest]:
         with self._lock:
             return [r for r in self.requests if operation is None or r.operation == operation]
 
-    def _take_fault(self, operation: str) -> Fault | None:
+    def _take_fault(self, operation: str, raw: bytes = b"") -> Fault | None:
         with self._lock:
             for key in (operation, "*"):
                 queue = self._faults.get(key)
-                if queue:
-                    fault = queue[0]
+                fault = next((f for f in queue or () if f.when is None or f.when.encode() in raw), None)
+                if fault is not None and queue is not None:
                     fault.times -= 1
                     if fault.times <= 0:
-                        queue.popleft()
+                        queue.remove(fault)
                     return fault
             if self._chaos is not None:
                 rate, plan, draw = self._chaos
@@ -251,7 +288,14 @@ class Emulator:
             answer = _ApiError(404, f"Invalid URL ({method} {path})", "invalid_request_error").answer()
         else:
             operation, api, params = found
-            answer = self._answer(api, operation, {**dict(parse_qsl(query)), **params}, record, raw)
+            with self._lock:
+                self._in_flight[operation] = self._in_flight.get(operation, 0) + 1
+                self._peak[operation] = max(self._peak.get(operation, 0), self._in_flight[operation])
+            try:
+                answer = self._answer(api, operation, {**dict(parse_qsl(query)), **params}, record, raw)
+            finally:
+                with self._lock:
+                    self._in_flight[operation] -= 1
         record.status = answer[0]
         with self._lock:
             self.requests.append(record)
@@ -280,7 +324,9 @@ class Emulator:
         refused = api.authorize(record)
         if refused is not None:
             return refused
-        fault = self._take_fault(operation)
+        if self.latency:
+            time.sleep(self.latency)
+        fault = self._take_fault(operation, raw) or self._over_limit(operation)
         record.fault = fault.kind if fault is not None else None
         if fault is not None:
             if fault.kind == "drop":

@@ -28,6 +28,7 @@ class Fault:
     delay: float = 0.0
     status: int | None = None
     size: int | None = None  # bytes of a huge_body or huge_declared answer
+    when: str | None = None  # only requests whose body holds this text (a word of one prompt) meet the fault
 
 
 @dataclass
@@ -42,6 +43,7 @@ class RecordedRequest:
     files: dict[str, list[bytes]] = field(default_factory=dict)
     status: int | None = None
     fault: str | None = None  # the fault this request met, if any
+    received: float = field(default_factory=time.time)  # when it arrived (time.time())
 
 
 class Host(Protocol):
