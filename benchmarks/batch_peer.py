@@ -17,11 +17,14 @@ import time
 
 
 async def main(count: int, concurrency: int, size: str) -> dict[str, float]:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no fetch of its price list from the network
+    import httpx
     import litellm
     import openai
 
     gate = asyncio.Semaphore(concurrency)
     raw = openai.AsyncOpenAI(max_retries=0)
+    files = httpx.AsyncClient()
 
     async def one_raw(i: int) -> None:
         async with gate:
@@ -32,10 +35,16 @@ async def main(count: int, concurrency: int, size: str) -> dict[str, float]:
     async def one_peer(i: int) -> None:
         async with gate:
             answer = await litellm.aimage_generation(
-                model="dall-e-2", prompt=f"an avocado couch {i}", n=1, size=size, response_format="b64_json",
+                model="openai/dall-e-2", prompt=f"an avocado couch {i}", n=1, size=size,
+                extra_body={"response_format": "b64_json"},  # its own response_format check refuses dall-e-2's
                 api_base=os.environ["OPENAI_BASE_URL"], api_key=os.environ["OPENAI_API_KEY"],
             )  # fmt: skip
-            assert answer.data and base64.b64decode(answer.data[0].b64_json or "")
+            picture = answer.data[0] if answer.data else None
+            if picture is not None and picture.b64_json:
+                assert base64.b64decode(picture.b64_json)
+            else:  # a URL: fetched, as a user of LiteLLM does to have the image
+                assert picture is not None and picture.url
+                assert (await files.get(picture.url)).content
 
     times = {}
     for name, one in (("raw", one_raw), ("litellm", one_peer)):

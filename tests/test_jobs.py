@@ -147,3 +147,13 @@ def test_a_veo_operation_of_a_killed_process_is_resumed_not_cancelled(genai_emul
     assert isinstance(result, genai.VideoResult) and result.request_ids == [job.id]
     assert result.cost.usd == Decimal("1.60")  # Veo 3.1: 0.40 a second, four seconds, charged once
     assert [e.kind for e in client.credits.history()] == ["charge"] and client.credits.reserved() == 0
+
+
+def test_a_job_is_resumed_through_a_postgres_ledger(genai_emulator: Emulator, postgres_url: str) -> None:
+    client = _started_then_killed(postgres_url, genai_emulator, job_seconds=1.0)
+    [job] = client.jobs.list(status="running")
+    assert client.credits.reserved() == job.credits
+    result = client.jobs.resume(job.id)
+    assert isinstance(result, genai.VideoResult) and client.credits.reserved() == 0
+    assert [e.kind for e in client.credits.history()] == ["charge"] and client.jobs.get(job.id).status == "done"
+    client.close()
