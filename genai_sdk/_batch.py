@@ -10,6 +10,7 @@ where the backend can, and work it billed all the same is recorded as spent.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -21,6 +22,7 @@ from ._errors import GenAIError, InvalidRequestError
 from ._requests import Cost, Progress, ProgressCallback
 
 R = TypeVar("R")
+log = logging.getLogger("genai_sdk")
 
 MAX_CONCURRENCY = 256
 
@@ -48,8 +50,33 @@ class BatchResults(list[R | GenAIError], Generic[R]):
         return total
 
 
-# The cancel switch of the call an item of a synchronous batch is making (the pipeline's own when none is set).
-ITEM_CANCEL: ContextVar[threading.Event | None] = ContextVar("genai_item_cancel", default=None)
+class Switch:
+    """The cancel switch of one item of a synchronous batch: every call the item makes (each hop of a fallback)
+    registers its own cancel event, and flipping the switch sets them all, those registered later included. A call's
+    own failure sets only its own event, never the item's others."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: list[threading.Event] = []
+        self.on = False
+
+    def register(self, event: threading.Event) -> threading.Event:
+        with self._lock:
+            self._events.append(event)
+            if self.on:
+                event.set()
+        return event
+
+    def flip(self) -> None:
+        with self._lock:
+            self.on = True
+            events = list(self._events)
+        for event in events:
+            event.set()
+
+
+# The switch of the item of a synchronous batch this thread is running (None outside batches).
+ITEM_CANCEL: ContextVar[Switch | None] = ContextVar("genai_item_cancel", default=None)
 
 
 def check_concurrency(concurrency: object) -> int:
@@ -103,7 +130,10 @@ class _Tracker:
         if self.callback is not None:
             note = f"item {index} failed: {answer}" if isinstance(answer, GenAIError) else f"item {index} done"
             stage = "done" if done == self.total else "batch"
-            self.callback(Progress(stage, done, self.total, f"{note} ({failed} failed so far)"))
+            try:
+                self.callback(Progress(stage, done, self.total, f"{note} ({failed} failed so far)"))
+            except Exception as exc:  # noqa: BLE001 - a broken progress display must not lose results paid for
+                log.warning("the batch's on_progress raised %s: %s", type(exc).__name__, exc)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -116,7 +146,15 @@ class _Batch(Generic[R]):
     def __init__(self, items: Iterable[object], common: Mapping[str, Any], concurrency: object, progress: bool | None,
                  label: str, primary: str) -> None:  # fmt: skip
         self.workers = check_concurrency(concurrency)
-        self.items = list(items)
+        if isinstance(items, str | bytes | bytearray) or isinstance(items, Mapping):
+            raise InvalidRequestError(
+                f"a batch takes a list of items (prompts, files, texts), not one {type(items).__name__}: "
+                "put it in a list"
+            )
+        try:
+            self.items = list(items)
+        except TypeError:
+            raise InvalidRequestError(f"a batch takes a list of items, not a {type(items).__name__}") from None
         self.primary = primary
         self.shared = {k: v for k, v in common.items() if k != "on_progress"}
         self.tracker = _Tracker(label, len(self.items), common.get("on_progress"), progress)
@@ -147,11 +185,11 @@ def run_batch(
     """Run ``call(value, kwargs)`` for every item in a bounded thread pool."""
     batch: _Batch[R] = _Batch(items, common, concurrency, progress, label, primary)
     stop = threading.Event()
-    in_flight: set[threading.Event] = set()
+    in_flight: set[Switch] = set()
     lock = threading.Lock()
 
     def one(index: int, item: object) -> None:
-        cancel = threading.Event()
+        cancel = Switch()
         with lock:
             if stop.is_set():
                 return
@@ -177,7 +215,7 @@ def run_batch(
         with lock:
             stop.set()
             for cancel in in_flight:
-                cancel.set()
+                cancel.flip()
         pool.shutdown(wait=True, cancel_futures=True)
         batch.tracker.close()
         raise

@@ -793,9 +793,11 @@ class AsyncClient(_BaseClient):
         self.jobs = AsyncJobs(self._pipeline)
 
     async def aclose(self) -> None:
+        import asyncio
+
         await self._pipeline.providers.aclose()
         self._pipeline.ledger.close()
-        self._pipeline.close_side_tables()
+        await asyncio.to_thread(self._pipeline.close_side_tables)
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -20,10 +20,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ._errors import ConfigError, RateLimitError
 
+CLIENT_SIDE = "_genai_client_side"  # marks the RateLimitError of a slot that could not be had in time
 POLL = 0.05  # seconds between looks at a full concurrency limit
 # A window is counted a little longer than configured: a request reaches the backend a few milliseconds after its slot
 # is taken, and not always the same few, so slots spaced by exactly the window could land inside one window there.
@@ -92,7 +93,7 @@ def _whole(value: object, where: str) -> int | None:
 class Slots(Protocol):
     """Where slots are counted. ``take`` returns 0 and records the slot, or the seconds to wait before asking again."""
 
-    def take(self, limit: RateLimit, token: str, now: float) -> float: ...
+    def take(self, limit: RateLimit, token: str, clock: Callable[[], float]) -> float: ...
     def undo(self, limit: RateLimit, token: str) -> None: ...
     def release(self, limit: RateLimit, token: str, now: float) -> None: ...
     def close(self) -> None: ...
@@ -104,8 +105,9 @@ class MemorySlots:
         self._window: dict[str, deque[tuple[float, str]]] = {}
         self._busy: dict[str, set[str]] = {}
 
-    def take(self, limit: RateLimit, token: str, now: float) -> float:
+    def take(self, limit: RateLimit, token: str, clock: Callable[[], float]) -> float:
         with self._lock:
+            now = clock()  # under the lock: a slot that waited for it is not counted at an earlier time
             window = self._window.setdefault(limit.key, deque())
             busy = self._busy.setdefault(limit.key, set())
             while window and window[0][0] <= now - limit.window:
@@ -145,8 +147,9 @@ class SqlSlots:
             "taken DOUBLE PRECISION NOT NULL, done DOUBLE PRECISION)",
         ))  # fmt: skip
 
-    def take(self, limit: RateLimit, token: str, now: float) -> float:
+    def take(self, limit: RateLimit, token: str, clock: Callable[[], float]) -> float:
         with self.db.transaction("rate:" + limit.key) as tx:
+            now = clock()  # inside the transaction, which holds the lock: never a time from before the wait for it
             tx.execute(
                 "DELETE FROM genai_rate_slots WHERE key = ? AND taken < ? AND (done IS NOT NULL OR taken < ?)",
                 (limit.key, now - limit.window, now - self.lease),
@@ -198,11 +201,10 @@ class RateLimiter:
 
     def try_take(self, rules: list[RateLimit]) -> tuple[float, Taken]:
         """0 and the slots, or the seconds to wait (nothing held)."""
-        now = self.clock()
         taken: Taken = []
         for limit in rules:
             token = os.urandom(12).hex()
-            wait = self.slots.take(limit, token, now)
+            wait = self.slots.take(limit, token, self.clock)
             if wait > 0:
                 for held, held_token in taken:
                     self.slots.undo(held, held_token)
@@ -217,11 +219,14 @@ class RateLimiter:
 
     def too_long(self, model_id: str, wait: float, remaining: float | None) -> None:
         if remaining is not None and wait > remaining:
-            raise RateLimitError(
-                f"the client-side rate limit of {model_id} has no free slot for {wait:.1f} s, longer than the "
-                f"{remaining:.1f} s the call has left: raise the timeout, or the limit if the backend allows",
+            left = f"the {remaining:.1f} s the call has left" if remaining > 0 else "the call's deadline, which has passed"
+            error = RateLimitError(
+                f"the client-side rate limit of {model_id} has no free slot for {wait:.1f} s, longer than {left}: "
+                "raise the timeout, or the limit if the backend allows",
                 provider=model_id.partition(":")[0], retryable=False,
             )  # fmt: skip
+            setattr(error, CLIENT_SIDE, True)  # noqa: B010 - the backend never saw it: not the breaker's business
+            raise error
 
     def acquire(self, model_id: str, remaining: Callable[[], float | None]) -> Taken:
         rules = self.rules(model_id)
@@ -238,12 +243,30 @@ class RateLimiter:
 
         rules = self.rules(model_id)
         while rules:
-            wait, taken = await asyncio.to_thread(self.try_take, rules) if self.blocking else self.try_take(rules)
+            if self.blocking:
+                wait, taken = await self._athread_take(rules)
+            else:
+                wait, taken = self.try_take(rules)
             if not wait:
                 return taken
             self.too_long(model_id, wait, remaining())
             await asyncio.sleep(min(wait, 1.0))
         return []
+
+    async def _athread_take(self, rules: list[RateLimit]) -> tuple[float, Taken]:
+        """``try_take`` in a worker thread; a caller cancelled meanwhile gives back what the thread took."""
+        import asyncio
+
+        pending = asyncio.ensure_future(asyncio.to_thread(self.try_take, rules))
+        try:
+            return await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            pending.add_done_callback(self._give_back)
+            raise
+
+    def _give_back(self, done: Any) -> None:
+        if not done.cancelled() and done.exception() is None and done.result()[1]:
+            threading.Thread(target=self.release, args=(done.result()[1],), daemon=True).start()
 
     async def arelease(self, taken: Taken) -> None:
         import asyncio

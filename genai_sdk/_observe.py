@@ -6,7 +6,6 @@ Nothing here runs when neither is asked for: the pipeline checks once and takes 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -75,6 +74,8 @@ def outcome_of(error: BaseException | None) -> str:
         return "over_budget"
     if isinstance(error, InvalidRequestError | ConfigError):
         return "invalid"
+    import asyncio
+
     if isinstance(error, KeyboardInterrupt | asyncio.CancelledError):
         return "cancelled"
     return "error"

@@ -21,10 +21,17 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 from ._batch import ITEM_CANCEL
 from ._catalog import Catalog, ModelInfo, split_model_id
 from ._config import Settings
-from ._errors import ConfigError, ContentPolicyError, GenAIError, InvalidRequestError, UnsupportedError
+from ._errors import (
+    ConfigError,
+    ContentPolicyError,
+    GenAIError,
+    GenerationFailedError,
+    InvalidRequestError,
+    UnsupportedError,
+)
 from ._fallback import FAILED_OVER, SKIPPED, CircuitBreaker, exhausted, for_model, served
 from ._jobs import CallPlan, ImagePlan, build_image_job
-from ._limits import RateLimiter
+from ._limits import CLIENT_SIDE, RateLimiter
 from ._longjobs import Job, JobStore, job_store, rebuilt, request_facts
 from ._observe import CURRENT, Observer
 from ._requests import (
@@ -73,8 +80,6 @@ log.addHandler(logging.NullHandler())
 _LEDGER_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="genai-ledger")
 
 _JOBS_LOCK = threading.Lock()
-# Records of long jobs are written in order by one thread of their own (never on an event loop).
-_JOB_WRITES = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genai-jobs")
 _PARALLEL_PARTS = 8  # backend calls of one synchronous request in flight at once
 
 _MODALITY_SETTING = {
@@ -114,6 +119,8 @@ class Pipeline:
         self.limiter = limiter  # client-side rate limits, when configured
         self._jobs_url = jobs_url  # where long jobs are recorded: the ledger's database (None: in memory)
         self._jobs: JobStore | None = None
+        # Records of long jobs are written in order by a thread of the client's own, never on an event loop.
+        self._writer: ThreadPoolExecutor | None = None
 
     # -- resolving and validating (no network, nothing reserved) -------------------------------------------
 
@@ -297,12 +304,26 @@ class Pipeline:
     @property
     def jobs(self) -> JobStore:
         """The job records, once the records still being written are (reads see every call that has ended)."""
-        _JOB_WRITES.submit(lambda: None).result()
+        self._flush()
         return self._store()
 
+    def _write(self, function: Callable[..., None], *args: Any) -> Future[None]:
+        if self._writer is None:
+            with _JOBS_LOCK:
+                if self._writer is None:
+                    self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genai-jobs")
+        return self._writer.submit(function, *args)
+
+    def _flush(self, timeout: float | None = None) -> None:
+        if self._writer is not None:
+            self._writer.submit(lambda: None).result(timeout)
+
     def close_side_tables(self) -> None:
-        """Close the connections of the tables kept beside the ledger (jobs, rate-limit slots)."""
-        _JOB_WRITES.submit(lambda: None).result()  # records still being written go first
+        """Close the connections of the tables kept beside the ledger (jobs, rate-limit slots), once the records
+        still being written are."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)  # what was queued is written first
+            self._writer = None
         if self._jobs is not None:
             self._jobs.close()
         if self.limiter is not None:
@@ -320,12 +341,12 @@ class Pipeline:
                       run.request_id, reservation.credits, reservation.usd, now, now, "", dict(handle),
                       request_facts(request), reservation.id)  # fmt: skip
             run.backend_jobs.append(backend_id)
-            written = _JOB_WRITES.submit(self._store_add, job)
-            if wait:
-                try:
-                    written.result()
-                except Exception as exc:  # the call goes on; only its record is missing
-                    log.warning("could not record %s job %s: %s", job.model, backend_id, exc)
+            try:
+                written = self._write(self._store_add, job)
+                if wait:
+                    written.result(run.deadline.remaining())
+            except Exception as exc:  # noqa: BLE001 - the call goes on (its deadline too); only its record is missing
+                log.warning("could not record %s job %s: %s", job.model, backend_id, exc)
 
         return record
 
@@ -342,7 +363,10 @@ class Pipeline:
 
     def _end_jobs(self, run: _Run[P, O, R], status: str, note: str = "") -> None:
         for backend_id in run.backend_jobs:
-            _JOB_WRITES.submit(self._end_job, backend_id, status, note)
+            try:
+                self._write(self._end_job, backend_id, status, note)
+            except RuntimeError:  # the interpreter is shutting down: the record stays running, for a resume
+                log.warning("could not record the end of job %s: the process is ending", backend_id)
 
     def _end_job(self, backend_id: str, status: str, note: str) -> None:
         try:
@@ -361,7 +385,7 @@ class Pipeline:
             raise InvalidRequestError(f"job {job_id} is {job.status}{done}: only a running job can be resumed or cancelled")
         return job
 
-    def _job_backend(self, job: Job, method: str) -> tuple[ModelInfo, Any]:
+    def _job_backend(self, job: Job, method: str) -> tuple[ModelInfo, Callable[..., object]]:
         modality = "videos" if job.operation.startswith("videos.") else "images"
         model, provider = self.resolve(modality, job.model)
         action = getattr(provider, method, None)
@@ -374,48 +398,69 @@ class Pipeline:
             raise UnsupportedError(f"{model.provider} jobs cannot be resumed")
         return model, action
 
-    def _reservation(self, job: Job, key: str) -> Reservation:
-        return Reservation(job.reservation, job.account, job.credits, job.usd, key, job.model, self.clock())
+    def _reservation(self, job: Job) -> Reservation:
+        return Reservation(job.reservation, job.account, job.credits, job.usd, job.request_id, job.model, self.clock())
 
     def resume_job(self, job_id: str) -> ImageResult | VideoResult:
-        """Follow a recorded job to its end, collect its output, check it, and charge it exactly once (settling the
-        reservation of the call that started it)."""
-        job = self._recorded(job_id)
-        model, resume = self._job_backend(job, "resume")
-        kind = "videos" if job.operation.startswith("videos.") else "images"
+        """Follow the call a recorded job belongs to (each of its jobs still running) to its end, collect the
+        output, check it, and charge the call exactly once under its own request id, settling its reservation: if
+        the call was charged after all, that charge stands and nothing is added."""
+        first = self._recorded(job_id)
+        jobs = [j for j in self.jobs.list("running", first.account) if j.request_id == first.request_id] or [first]
+        model, resume = self._job_backend(first, "resume")
+        kind = "videos" if first.operation.startswith("videos.") else "images"
         deadline = Deadline(self.settings.timeout)
-        outcome = call_with_retry(
-            lambda a: resume(model, kind, job.handle, CallContext(f"resume-{job.id}", a.timeout, a.number)),
-            self.retry, deadline, provider=model.provider,
-        )  # fmt: skip
-        if kind == "videos":
-            video_request = rebuilt(job, 1)
-            assert isinstance(video_request, VideoRequest)
-            return self._collected(self.build(video_request), job, cast("VideoOutcome", outcome))
-        image_request = rebuilt(job, len(outcome.images))
-        assert isinstance(image_request, ImageRequest)
-        return self._collected(self.build(image_request), job, cast("ImageBatch", outcome))
+        outcomes: list[ImageBatch | VideoOutcome] = []
+        for job in jobs:
 
-    def _collected(self, plan: CallPlan[P, O, R], job: Job, outcome: O) -> R:
-        """A resumed job's output, priced and checked as its call would have, and charged exactly once."""
-        siblings = [j for j in self.jobs.list(None, job.account) if j.request_id == job.request_id]
-        key = job.request_id if len(siblings) <= 1 else f"{job.request_id}:{job.id}"  # one charge per job
-        cost, notice = plan.cost([outcome])
+            def attempt(a: Attempt, job: Job = job) -> ImageBatch | VideoOutcome:
+                made = resume(model, kind, job.handle, CallContext(f"resume-{job.id}", a.timeout, a.number))
+                return cast("ImageBatch | VideoOutcome", made)
+
+            try:
+                outcomes.append(call_with_retry(attempt, self.retry, deadline, provider=model.provider))
+            except (GenerationFailedError, ContentPolicyError) as ended:  # it ended without output: not billed
+                self.jobs.update(job.id, "failed", str(ended), only_if="running")
+                if len(jobs) == 1:
+                    self.ledger.release(self._reservation(first))
+                    raise
+        if not outcomes:
+            self.ledger.release(self._reservation(first))
+            raise GenerationFailedError(f"every job of the call {first.request_id} ended without output",
+                                        provider=model.provider)  # fmt: skip
+        if kind == "videos":
+            video_request = rebuilt(first, 1)
+            assert isinstance(video_request, VideoRequest)
+            videos = cast("list[VideoOutcome]", outcomes[:1])
+            result: ImageResult | VideoResult = self._collected(self.build(video_request), first, videos)
+        else:
+            batches = cast("list[ImageBatch]", outcomes)
+            image_request = rebuilt(first, sum(len(batch.images) for batch in batches))
+            assert isinstance(image_request, ImageRequest)
+            result = self._collected(self.build(image_request), first, batches)
+        for job in jobs:
+            self.jobs.update(job.id, "done", "collected by client.jobs.resume", only_if="running")
+        return result
+
+    def _collected(self, plan: CallPlan[P, O, R], job: Job, outcomes: list[O]) -> R:
+        """A resumed call's output, priced and checked as the call would have, and charged once."""
+        cost, notice = plan.cost(outcomes)
         notices = Notices(plan.notices)
         if notice is not None:
             notices.add(notice)
-        result = plan.result([outcome], cost, key, notices)
+        result = plan.result(outcomes, cost, job.request_id, notices)
         decision = self.policy.check(plan.policy_text) if self.policy.enabled and plan.policy_text else None
         output = self.policy.check_output(result, decision) if self.policy.enabled else None
         try:
-            self._enforce(output, job.account, key, plan)
+            self._enforce(output, job.account, job.request_id, plan)
         except ContentPolicyError as refused:
-            self.ledger.release(self._reservation(job, key))
-            self.jobs.update(job.id, "failed", f"the output was refused: {refused}", only_if="running")
+            self.ledger.release(self._reservation(job))
+            for sibling in self.jobs.list("running", job.account):
+                if sibling.request_id == job.request_id:
+                    self.jobs.update(sibling.id, "failed", f"the output was refused: {refused}", only_if="running")
             raise
         self._attach(result, [decision, output])
-        self.ledger.commit(self._reservation(job, key), cost.credits, cost.usd)
-        self.jobs.update(job.id, "done", "collected by client.jobs.resume")
+        self.ledger.commit(self._reservation(job), cost.credits, cost.usd)  # once per request id, whoever is first
         return result
 
     def cancel_job(self, job_id: str) -> Job:
@@ -428,7 +473,7 @@ class Pipeline:
                 f"job {job_id} finished before it could be cancelled, and is billed: collect it with "
                 f"client.jobs.resume({job_id!r})"
             )
-        self.ledger.release(self._reservation(job, job.request_id))
+        self.ledger.release(self._reservation(job))
         self.jobs.update(job.id, "cancelled", "cancelled by client.jobs.cancel", only_if="running")
         return self.jobs.get(job.id) or job
 
@@ -497,7 +542,8 @@ class Pipeline:
                 continue
             answer = yield plan, hop
             if isinstance(answer, GenAIError):  # unavailable or rate-limited, after the hop's retries
-                self.breaker.failed(model_id)
+                if not getattr(answer, CLIENT_SIDE, False):  # the client's own limit says nothing of the backend
+                    self.breaker.failed(model_id)
                 if len(models) == 1:
                     raise answer
                 failures.append((model_id, answer))
@@ -548,7 +594,7 @@ class Pipeline:
 
         try:
             run.report("started", job.model.id)
-            outcomes = [one(0, job.parts[0])] if len(job.parts) == 1 else _in_threads(one, job.parts, run.cancelled)
+            outcomes = [one(0, job.parts[0])] if len(job.parts) == 1 else _in_threads(one, job.parts, run)
             result, cost = self._priced_result(run, outcomes)
         except BaseException as error:
             run.cancelled.set()
@@ -638,6 +684,8 @@ class Pipeline:
         return await self._aexecute(cast("VideoPlan", plan), request, deadline)
 
     async def _aexecute(self, job: CallPlan[P, O, R], request: Request, deadline: Deadline) -> R:
+        import asyncio
+
         request_id, account, estimate, decision = await self._aprepare(job, request)
         await self._ledger(self.plan.prepare, self.ledger, account, self.clock())
         reservation = await self._areserve(account, estimate, request_id, job.model.id)
@@ -665,15 +713,14 @@ class Pipeline:
             run.part_done()
             return outcome
 
+        tasks: list[asyncio.Task[O]] = []
         try:
             run.report("started", job.model.id)
             if len(job.parts) == 1:  # the common case, without a task group's machinery
                 outcomes = [await one(0, job.parts[0])]
             else:
-                import asyncio
-
                 async with asyncio.TaskGroup() as group:
-                    tasks = [group.create_task(one(i, part)) for i, part in enumerate(job.parts)]
+                    tasks.extend(group.create_task(one(i, part)) for i, part in enumerate(job.parts))
                 outcomes = [task.result() for task in tasks]
             if self.policy.enabled:
                 result, cost = await self._apriced_result(run, outcomes)
@@ -681,6 +728,7 @@ class Pipeline:
                 result, cost = self._priced_result(run, outcomes)
         except BaseExceptionGroup as group_error:
             run.cancelled.set()
+            run.lost([t.result() for t in tasks if t.done() and not t.cancelled() and t.exception() is None])
             self._end_jobs(run, _ended(group_error.exceptions[0]), str(group_error.exceptions[0]))
             await self._ledger(self._settle_failed, run)
             if isinstance(group_error.exceptions[0], ContentPolicyError):
@@ -766,9 +814,10 @@ def _ended(error: BaseException) -> str:
     return "cancelled" if isinstance(error, KeyboardInterrupt | asyncio.CancelledError | Cancelled) else "failed"
 
 
-def _in_threads(one: Callable[[int, P], O], parts: Sequence[P], cancelled: threading.Event) -> list[O]:
+def _in_threads(one: Callable[[int, P], O], parts: Sequence[P], run: _Run[P, O, R]) -> list[O]:
     """The backend calls of one request at once (``n`` images from a model that makes one a call), as the async
-    path runs them: the first failure cancels the rest, and its error is the call's."""
+    path runs them: the first failure cancels the rest, and its error is the call's. Parts that were made all the
+    same are recorded as spent (the backend billed them; the caller gets none of them)."""
     from concurrent.futures import FIRST_EXCEPTION, wait
 
     pool = ThreadPoolExecutor(max_workers=min(len(parts), _PARALLEL_PARTS), thread_name_prefix="genai-part")
@@ -780,8 +829,9 @@ def _in_threads(one: Callable[[int, P], O], parts: Sequence[P], cancelled: threa
             raise cast(BaseException, failed.exception())
         return [future.result() for future in futures]
     except BaseException:  # a part failed, or Ctrl-C: the others stop at their next check, none starts
-        cancelled.set()
+        run.cancelled.set()
         pool.shutdown(wait=True, cancel_futures=True)
+        run.lost([f.result() for f in futures if f.done() and not f.cancelled() and f.exception() is None])
         raise
     finally:
         pool.shutdown(wait=False)
@@ -811,7 +861,10 @@ class _Run(Generic[P, O, R]):
         self.done = 0
         self.on_retry = self._on_retry if callback is not None else None
         self.on_step = self._on_step if callback is not None else None
-        self.cancelled = ITEM_CANCEL.get() or threading.Event()  # a batch's item: the batch may cancel it
+        self.cancelled = threading.Event()  # set when the call fails or is given up: its parts stop
+        switch = ITEM_CANCEL.get()
+        if switch is not None:  # an item of a batch: cancelling the batch cancels this call too
+            switch.register(self.cancelled)
         self.lock = threading.Lock()
         self.backend_jobs: list[str] = []  # long jobs the call started, as recorded
         self.account = ""
@@ -824,6 +877,12 @@ class _Run(Generic[P, O, R]):
             key, outcome = found
             reason = error.message if isinstance(error, GenAIError) else "the call was cancelled; the backend's work was billed all the same"
             self.spent[key] = (cast(O, outcome), reason)  # the provider marks the outcome type of its operation
+
+    def lost(self, outcomes: Sequence[O]) -> None:
+        """Parts made by the backend for a call that failed all the same: billed, never delivered."""
+        for index, outcome in enumerate(outcomes):
+            key = str(getattr(outcome, "request_id", "") or f"{self.request_id}-made-{index}")
+            self.spent[key] = (outcome, "made by the backend while another part of the call failed; not delivered")
 
     async def acall(self, part: P, ctx: CallContext) -> O:
         try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import math
 import os
 import types
 import typing
@@ -68,47 +69,90 @@ class _Writer:
         return {**facts, "path": str(path)}
 
 
-def _decode(value: Any, kind: Any, base: Path | None) -> Any:
-    """``value`` read back as the annotation ``kind`` says."""
+def _bad(where: str, value: Any, wanted: str) -> InvalidRequestError:
+    return InvalidRequestError(f"{where or 'the value'}: expected {wanted}, found {type(value).__name__} {value!r:.60}")
+
+
+def _decode(value: Any, kind: Any, base: Path, where: str) -> Any:
+    """``value`` read back as the annotation ``kind`` says, checked on the way."""
     origin = typing.get_origin(kind)
     if origin in (typing.Union, types.UnionType):
         options = [k for k in typing.get_args(kind) if k is not type(None)]
         if value is None:
             return None
-        return _decode(value, options[0], base) if len(options) == 1 else value
+        return _decode(value, options[0], base, where)
+    if origin is typing.Literal:
+        if value not in typing.get_args(kind):
+            raise _bad(where, value, " or ".join(map(repr, typing.get_args(kind))))
+        return value
     if origin in (list, tuple):
+        if not isinstance(value, list):
+            raise _bad(where, value, "a list")
         (item,) = typing.get_args(kind)[:1]
-        return [_decode(v, item, base) for v in value]
-    if origin in (dict, Mapping) or kind is Mapping or origin is typing.get_origin(Mapping[str, str]):
+        return [_decode(v, item, base, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin in (dict, Mapping) or kind in (dict, Mapping):
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise _bad(where, value, "an object")
         value_kind = typing.get_args(kind)[1] if typing.get_args(kind) else Any
-        return {k: _decode(v, value_kind, base) for k, v in value.items()}
+        return {k: _decode(v, value_kind, base, f"{where}.{k}") for k, v in value.items()}
     if kind is Decimal:
-        return Decimal(str(value))
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise _bad(where, value, "a decimal number written as a string")
+        number = Decimal(str(value))
+        if not number.is_finite():
+            raise _bad(where, value, "a finite number")
+        return number
     if kind is datetime:
+        if not isinstance(value, str):
+            raise _bad(where, value, "an ISO 8601 time")
         return datetime.fromisoformat(value)
+    if kind is bool and not isinstance(value, bool):
+        raise _bad(where, value, "true or false")
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise _bad(where, value, "a whole number")
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise _bad(where, value, "a finite number")
+        return float(value)
+    if kind is str and not isinstance(value, str):
+        raise _bad(where, value, "a string")
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):
-        return _dataclass(kind, value, base)
+        if not isinstance(value, dict):
+            raise _bad(where, value, f"an object ({kind.__name__})")
+        return _dataclass(kind, value, base, where)
     return value
 
 
-def _dataclass(kind: type, value: Mapping[str, Any], base: Path | None) -> Any:
+def _dataclass(kind: type, value: Mapping[str, Any], base: Path, where: str) -> Any:
     hints = typing.get_type_hints(kind)
-    arguments = {}
+    arguments: dict[str, Any] = {}
     for f in dataclasses.fields(kind):
         if f.name == "data" and f.name not in value:  # a media value: embedded or saved
-            arguments["data"] = _media_bytes(value, base)
+            arguments["data"] = _media_bytes(value, base, where)
         elif f.name in value:
-            arguments[f.name] = _decode(value[f.name], hints[f.name], base)
+            arguments[f.name] = _decode(value[f.name], hints[f.name], base, f"{where}.{f.name}".lstrip("."))
+    from ._media import Audio, Image
+
+    if kind is Image:  # the facts are read from the bytes, which must be a picture
+        return Image.from_bytes(arguments["data"], arguments.get("provenance"))
+    if kind is Audio:
+        return Audio.from_bytes(arguments["data"], arguments.get("media_type"), arguments.get("provenance"))
     return kind(**arguments)
 
 
-def _media_bytes(value: Mapping[str, Any], base: Path | None) -> bytes:
-    if "base64" in value:
+def _media_bytes(value: Mapping[str, Any], base: Path, where: str) -> bytes:
+    if isinstance(value.get("base64"), str):
         return base64.b64decode(value["base64"], validate=True)
-    if "path" in value:
-        path = Path(value["path"])
-        return (path if path.is_absolute() or base is None else base / path).read_bytes()
-    raise InvalidRequestError("a media value holds neither 'base64' nor 'path'")
+    if isinstance(value.get("path"), str):
+        path = (base / value["path"]).resolve()
+        if not path.is_relative_to(base.resolve()):
+            raise InvalidRequestError(
+                f"{where}: the media file {value['path']!r} lies outside {str(base)!r}: give base_dir= the folder that "
+                "holds it (a serialised result never reads files elsewhere)"
+            )
+        data: bytes = path.read_bytes()
+        return data
+    raise InvalidRequestError(f"{where or 'a media value'} holds neither 'base64' nor 'path'")
 
 
 class Serialisable:
@@ -126,13 +170,18 @@ class Serialisable:
 
     @classmethod
     def from_dict(cls: type[T], data: Mapping[str, Any], *, base_dir: str | os.PathLike[str] | None = None) -> T:
-        """Read back what ``to_dict`` made; media paths are relative to ``base_dir`` (default: the current folder)."""
+        """Read back what ``to_dict`` made, every field checked. Media saved by path are read relative to
+        ``base_dir`` (default: the current folder, as ``to_dict(media_dir=...)`` wrote them from there), and only
+        from inside it."""
         if not isinstance(data, Mapping) or data.get("type", cls.__name__) != cls.__name__:
             found = data.get("type") if isinstance(data, Mapping) else type(data).__name__
             raise InvalidRequestError(f"this is not a serialised {cls.__name__} (it is a {found})")
+        base = Path.cwd() if base_dir is None else Path(base_dir)
         try:
-            value: T = _dataclass(cls, {k: v for k, v in data.items() if k != "type"}, None if base_dir is None else Path(base_dir))
-        except (KeyError, TypeError, ValueError, InvalidOperation, OSError) as exc:
+            value: T = _dataclass(cls, {k: v for k, v in data.items() if k != "type"}, base, "")
+        except InvalidRequestError as exc:
+            raise InvalidRequestError(f"cannot read this {cls.__name__} back: {exc}") from exc
+        except (KeyError, TypeError, ValueError, InvalidOperation, OSError, AttributeError) as exc:
             raise InvalidRequestError(f"cannot read this {cls.__name__} back: {type(exc).__name__}: {exc}") from exc
         return value
 

@@ -276,19 +276,22 @@ def _transcribe_batch(args: argparse.Namespace) -> int:
     pattern = args.output or f"{{stem}}.{args.format}"
     if "{stem}" not in pattern and "{i}" not in pattern:
         raise InvalidRequestError(f"-o {pattern!r}: with several files, name each output with {{stem}} or {{i}}")
+    extra = {} if args.command == "translate" else {"language": args.language, "word_timestamps": args.word_timestamps}
+    try:
+        outputs = [pattern.format(stem=Path(file).stem, i=index) for index, file in enumerate(args.file)]
+    except (KeyError, IndexError, ValueError) as exc:
+        raise InvalidRequestError(f"output pattern {pattern!r}: use only {{stem}} and {{i}} ({exc})") from None
+    twice = sorted({name for name in outputs if outputs.count(name) > 1})
+    if twice:
+        raise InvalidRequestError(f"-o {pattern!r} names {', '.join(twice)} for several files: add {{i}} to the pattern")
     client = _client(args)
     method = client.speech.translate if args.command == "translate" else client.speech.transcribe
-    extra = {} if args.command == "translate" else {"language": args.language, "word_timestamps": args.word_timestamps}
 
     def one(audio: object, settings: dict[str, Any]) -> str:
-        index = settings.pop("item")
+        index: int = settings.pop("item")
         transcript = method(audio, **settings)
-        try:
-            output = pattern.format(stem=Path(str(audio)).stem, i=index)
-        except (KeyError, IndexError, ValueError) as exc:
-            raise InvalidRequestError(f"output pattern {pattern!r}: use only {{stem}} and {{i}} ({exc})") from None
-        _write_text(_transcript_text(transcript, args.format), output)
-        return output
+        _write_text(_transcript_text(transcript, args.format), outputs[index])
+        return outputs[index]
 
     items = [{"audio": file, "item": index} for index, file in enumerate(args.file)]
     try:
@@ -397,6 +400,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     """``genai jobs list|resume|cancel``: long backend jobs recorded beside the ledger."""
     from datetime import UTC, datetime
 
+    from ._requests import VideoResult
+
     client = _client(args, **({"ledger": args.ledger} if args.ledger else {}))
     try:
         if args.action == "list":
@@ -414,10 +419,19 @@ def cmd_jobs(args: argparse.Namespace) -> int:
             job = client.jobs.cancel(args.id)
             print(f"{job.id} {job.status}")
         else:
-            result = client.jobs.resume(args.id)
-            media = result.images if hasattr(result, "images") else [result.video]
-            pattern = args.output or (f"{args.id}{{i}}.png" if hasattr(result, "images") else f"{args.id}.mp4")
-            paths = [Path(pattern.format(i=i, id=args.id)) for i in range(len(media))]
+            from ._media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+
+            video = client.jobs.get(args.id).operation.startswith("videos.")
+            name = re.sub(r"[^A-Za-z0-9._-]+", "_", args.id.rsplit("/", 1)[-1])  # Veo ids are paths: their last part
+            pattern = args.output or (f"{name}.mp4" if video else f"{name}{{i}}.png")
+            try:
+                first = Path(pattern.format(i=0, id=name))
+            except (KeyError, IndexError, ValueError) as exc:
+                raise InvalidRequestError(f"output pattern {pattern!r}: use only {{i}} and {{id}} ({exc})") from None
+            _check_path(first, VIDEO_EXTENSIONS if video else IMAGE_EXTENSIONS, "a video" if video else "an image")
+            result = client.jobs.resume(args.id)  # checked before: the output it pays for can be saved
+            media = [result.video] if isinstance(result, VideoResult) else result.images
+            paths = [Path(pattern.format(i=i, id=name)) for i in range(len(media))]
             for item, path in zip(media, paths, strict=True):
                 item.save(path)
             _report(result, paths)

@@ -103,12 +103,29 @@ def test_a_synchronous_n_split_across_backend_calls_runs_them_at_once() -> None:
     assert len({call.idempotency_key for call in fake.calls}) == 3 and result.cost.usd == Decimal("0.03")
 
 
-def test_a_failed_part_of_a_split_call_fails_the_call_and_charges_nothing() -> None:
-    fake = FakeProvider().script(genai.GenerationFailedError("the model crashed", provider="fake"), 1, 1)
+def test_a_failed_part_of_a_split_call_fails_it_and_what_was_made_is_spent() -> None:
+    """n=3 from a model that makes one a call: two calls make their picture, the third fails after them. The call
+    fails, and the two pictures the backend made (and billed) are recorded as spent, not charged and not lost."""
+    import itertools
+
+    made = threading.Semaphore(0)
+    order = itertools.count()
+
+    def step(request: object, n: int) -> int:
+        if next(order) < 2:
+            made.release()
+            return n
+        made.acquire(timeout=30)
+        made.acquire(timeout=30)
+        raise genai.GenerationFailedError("the model crashed", provider="fake")
+
+    fake = FakeProvider().script(step, step, step)
     client = _single(fake, max_retries=0)
     with pytest.raises(genai.GenerationFailedError, match="crashed"):
         client.images.generate("a cat", n=3)
-    assert [e.kind for e in client.credits.history()] == [] and client.credits.reserved() == 0
+    [spent] = client.credits.history()
+    assert (spent.kind, spent.credits) == ("spent", Decimal(-2)) and "another part of the call failed" in spent.reason
+    assert client.credits.reserved() == 0
 
 
 def test_batch_progress_is_reported_per_item() -> None:
@@ -231,3 +248,43 @@ def test_cli_transcribes_several_files(genai_emulator: Emulator, capsys: pytest.
     assert captured.out.split() == ["t0.txt"] and "failed: item 1 ('missing.wav')" in captured.err
     assert main(["transcribe", "one.wav", "two.wav", "-o", "same.txt"]) == 2
     assert "{stem} or {i}" in capsys.readouterr().err
+
+
+def test_a_batch_takes_a_list_not_one_prompt_and_a_broken_progress_display_loses_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake = FakeProvider()
+    client = _fake_client(fake)
+    for wrong in ("a cat", b"a cat", 42):
+        with pytest.raises(genai.InvalidRequestError, match="a batch takes a list"):
+            client.images.generate_many(wrong)  # type: ignore[arg-type]
+    assert fake.calls == []
+
+    def broken(progress: genai.Progress) -> None:
+        raise ValueError("the terminal went away")
+
+    results = client.images.generate_many(["a", "b", "c"], on_progress=broken)
+    assert len(results.succeeded) == 3 and "on_progress raised ValueError" in caplog.text
+
+
+def test_a_fallback_inside_a_batch_item_is_not_cancelled_by_the_hop_before(genai_emulator: Emulator) -> None:
+    genai_emulator.fail("images.generate", "server_error", times=10, when="lamp")
+    client = fast(genai.Client(image=["openai:dall-e-2", "replicate:black-forest-labs/flux-schnell"], max_retries=1,
+                               policy="off"))  # fmt: skip
+    results = client.images.generate_many(["a lamp", "a mug"], concurrency=2, size="256x256")
+    lamp, mug = results
+    assert isinstance(lamp, genai.ImageResult) and lamp.model == "replicate:black-forest-labs/flux-schnell"
+    assert isinstance(mug, genai.ImageResult) and mug.model == "openai:dall-e-2"
+    assert genai_emulator.calls("replicate.predictions.cancel") == []
+
+
+def test_cli_refuses_two_files_written_to_one_output(genai_emulator: Emulator, capsys: pytest.CaptureFixture[str],
+                                                      tmp_path: Path) -> None:  # fmt: skip
+    from genai_sdk.cli import main
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "talk.wav").write_bytes(b"RIFF")
+    assert main(["transcribe", "a/talk.wav", "b/talk.wav", "--model", "openai:whisper-1"]) == 2
+    assert "talk.txt for several files: add {i}" in capsys.readouterr().err
+    assert genai_emulator.calls() == []

@@ -136,3 +136,13 @@ def test_an_open_circuit_sends_calls_to_the_fallback(genai_emulator: Emulator) -
     result = client.images.generate("two")
     assert result.model == CHAIN[1] and "circuit breaker" in " ".join(result.warnings)
     assert len(genai_emulator.calls("images.generate")) == 2  # the open circuit kept the second call away
+
+
+def test_the_clients_own_rate_limit_does_not_open_the_circuit(genai_emulator: Emulator) -> None:
+    client = fast(genai.Client(image="openai:dall-e-2", rate_limits={"openai": {"requests": 1, "per": 600}},
+                               circuit_breaker_failures=1))  # fmt: skip
+    client.images.generate("first", size="256x256")
+    for _ in range(3):
+        with pytest.raises(genai.RateLimitError, match="client-side rate limit"):
+            client.images.generate("more", size="256x256", timeout=1)
+    assert len(genai_emulator.calls("images.generate")) == 1  # the backend saw one request, and no failure

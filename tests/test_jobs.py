@@ -157,3 +157,60 @@ def test_a_job_is_resumed_through_a_postgres_ledger(genai_emulator: Emulator, po
     assert isinstance(result, genai.VideoResult) and client.credits.reserved() == 0
     assert [e.kind for e in client.credits.history()] == ["charge"] and client.jobs.get(job.id).status == "done"
     client.close()
+
+
+def test_a_resume_that_gives_up_leaves_the_job_running_for_another(genai_emulator: Emulator, tmp_path: Path) -> None:
+    ledger = f"sqlite:///{tmp_path / 'ledger.db'}"
+    [job] = _started_then_killed(ledger, genai_emulator, job_seconds=4.0).jobs.list()
+    impatient = genai.Client(ledger=ledger, video=WAN, policy="off", timeout=0.5, max_retries=0)
+    with pytest.raises(genai.ProviderUnavailableError, match="did not finish within the call's timeout"):
+        impatient.jobs.resume(job.id)
+    assert impatient.jobs.get(job.id).status == "running" and impatient.credits.reserved() == job.credits
+    assert genai_emulator.calls("replicate.predictions.cancel") == []  # a resume never stops the job
+    result = genai.Client(ledger=ledger, video=WAN, policy="off").jobs.resume(job.id)
+    assert isinstance(result, genai.VideoResult) and impatient.credits.reserved() == 0
+
+
+def test_a_call_split_over_several_jobs_is_charged_once_whoever_collects_it(
+    genai_emulator: Emulator, tmp_path: Path
+) -> None:
+    """A live call makes two predictions (five pictures, four a prediction); another process resumes one of its jobs
+    while it waits. Whoever commits first charges the call; the other adds nothing."""
+    import threading
+
+    ledger = f"sqlite:///{tmp_path / 'ledger.db'}"
+    genai_emulator.replicate.job_seconds, genai_emulator.replicate.max_wait = 1.5, 0
+    live = genai.Client(ledger=ledger, image="replicate:black-forest-labs/flux-schnell", policy="off")
+    done: list[genai.ImageResult] = []
+    worker = threading.Thread(target=lambda: done.append(live.images.generate("five mugs", n=5)))
+    worker.start()
+    other = genai.Client(ledger=ledger, image="replicate:black-forest-labs/flux-schnell", policy="off")
+    deadline = time.monotonic() + 30
+    while len(other.jobs.list(status="running")) < 2:
+        assert time.monotonic() < deadline, other.jobs.list()
+        time.sleep(0.02)
+    resumed = other.jobs.resume(other.jobs.list(status="running")[0].id)
+    worker.join(timeout=60)
+    assert isinstance(resumed, genai.ImageResult) and len(resumed.images) == 5 and len(done) == 1 and len(done[0].images) == 5
+    charges = [e for e in other.credits.history() if e.kind in ("charge", "spent")]
+    assert len(charges) == 1 and -charges[0].credits == done[0].cost.credits
+    assert other.credits.reserved() == 0
+
+
+def test_the_command_line_names_a_veo_video_from_its_operation(
+    genai_emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from genai_sdk.cli import main
+
+    google = genai_emulator.api("google")
+    google.polls_to_finish = 10_000  # type: ignore[attr-defined]
+    ledger = f"sqlite:///{tmp_path / 'ledger.db'}"
+    [job] = _started_then_killed(ledger, genai_emulator, 0, "google:veo-3.1-generate-001").jobs.list()
+    for operation in google.operations.values():  # type: ignore[attr-defined]
+        operation.polls_left = 1
+    assert main(["jobs", "--ledger", ledger, "resume", job.id, "-o", "missing/x.mp4"]) == 2  # checked before paying
+    assert "folder missing does not exist" in capsys.readouterr().err
+    assert genai.Client(ledger=ledger).credits.history() == []
+    assert main(["jobs", "--ledger", ledger, "resume", job.id]) == 0
+    name = job.id.rsplit("/", 1)[-1] + ".mp4"
+    assert capsys.readouterr().out.split() == [name] and (tmp_path / name).is_file()

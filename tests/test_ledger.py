@@ -188,10 +188,31 @@ def test_sqlite_synchronous_setting(tmp_path_factory: pytest.TempPathFactory) ->
     folder = tmp_path_factory.mktemp("sync")
     ledger = open_ledger(f"sqlite://{folder}/a.db?synchronous=normal")
     assert isinstance(ledger, SQLiteLedger) and ledger.synchronous == "normal"
-    assert ledger._connection().execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    assert ledger._connect().execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     default = open_ledger(f"sqlite://{folder}/b.db")
     assert isinstance(default, SQLiteLedger)
-    assert default._connection().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert default._connection().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert default._connect().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert default._connect().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     with pytest.raises(genai.ConfigError, match="synchronous must be"):
         open_ledger(f"sqlite://{folder}/c.db?synchronous=off")
+
+
+def test_threads_that_come_and_go_do_not_leave_connections_open(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A ledger's connections are handed out one a transaction and kept for the next: two hundred short-lived
+    threads (batches' pools, split calls') leave a few open, not one each (counted as this process's open files)."""
+    import os
+    import threading
+
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("counting open files needs /proc")
+    ledger = open_ledger(f"sqlite:///{tmp_path_factory.mktemp('fds') / 'a.db'}")
+    ledger.balance("alice")
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(50):
+        threads = [threading.Thread(target=ledger.balance, args=("alice",)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(os.listdir("/proc/self/fd")) - before <= 3 * 8  # a few connections (each a file, its WAL and index)
+    ledger.close()

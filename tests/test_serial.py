@@ -74,3 +74,33 @@ def test_cli_image_json(genai_emulator: Emulator, capsys: pytest.CaptureFixture[
     assert [image["path"] for image in data["images"]] == ["image0.png", "image1.png"]
     again = genai.ImageResult.from_dict(data, base_dir=tmp_path)
     assert again.images[0].size == (256, 256) and again.model == "openai:dall-e-2"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"cost": {"credits": "1", "usd": "0.01", "estimated": "no"}}, "cost.estimated: expected true or false"),
+        ({"cost": {"credits": "NaN", "usd": None}}, "cost.credits: expected a finite number"),
+        ({"cost": {"credits": 1.5, "usd": None}}, "cost.credits: expected a decimal number"),
+        ({"model": 5}, "model: expected a string"),
+        ({"warnings": "careful"}, "warnings: expected a list"),
+        ({"images": [{"media_type": "image/png", "path": "/etc/hostname"}]}, "lies outside"),
+        ({"images": [{"media_type": "image/png", "path": "../elsewhere.png"}]}, "lies outside"),
+        ({"images": [{"media_type": "image/png", "base64": "aGVsbG8="}]}, "cannot read this ImageResult back"),
+        ({"policy": [{"allowed": True, "scores": {"x": "high"}}]}, r"policy\[0\].scores.x: expected a finite number"),
+    ],
+)
+def test_reading_back_checks_every_field(change: dict[str, object], message: str) -> None:
+    data = _image_result().to_dict()
+    data.update(change)
+    with pytest.raises(genai.InvalidRequestError, match=message):
+        genai.ImageResult.from_dict(data)
+
+
+def test_media_paths_are_read_inside_base_dir_only(tmp_path: Path) -> None:
+    result = _image_result()
+    (tmp_path / "out").mkdir()
+    data = result.to_dict(media_dir=tmp_path / "out")  # absolute paths inside tmp_path
+    assert genai.ImageResult.from_dict(data, base_dir=tmp_path).images[0].data == result.images[0].data
+    with pytest.raises(genai.InvalidRequestError, match="lies outside"):
+        genai.ImageResult.from_dict(data, base_dir=tmp_path / "elsewhere")

@@ -11,7 +11,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
@@ -88,9 +88,9 @@ class SQLLedger:
     def __init__(self, clock: Callable[[], datetime] = utcnow, reservation_ttl: float = 3600.0) -> None:
         self._clock = clock
         self._ttl = timedelta(seconds=reservation_ttl)
-        self._local = threading.local()
-        self._connections: list[Any] = []
-        self._connections_lock = threading.Lock()
+        from .._sidecar import ConnectionPool
+
+        self._pool = ConnectionPool(self._connect)  # one connection a transaction, kept for the next one
         with self._transaction() as tx:
             self._migrate(tx)
 
@@ -109,20 +109,9 @@ class SQLLedger:
     def _lock_account(self, tx: _Tx, account: str) -> None:
         """Serialize operations on one account (SQLite's BEGIN IMMEDIATE already serializes everything)."""
 
-    def _connection(self) -> Any:
-        connection = getattr(self._local, "connection", None)
-        if connection is None or getattr(self._local, "pid", None) != os.getpid():
-            connection = self._connect()
-            self._local.connection = connection
-            self._local.pid = os.getpid()
-            with self._connections_lock:
-                self._connections.append(connection)
-        return connection
-
     @contextmanager
     def _transaction(self, account: str | None = None, *, durable: bool = True) -> Iterator[_Tx]:
-        connection = self._connection()
-        with self._begin(connection, durable):
+        with self._pool.connection() as connection, self._begin(connection, durable):
             tx = _Tx(connection, self.placeholder)
             if account is not None:
                 self._lock_account(tx, account)
@@ -330,12 +319,7 @@ class SQLLedger:
             return [name for (name,) in tx.all("SELECT name FROM genai_accounts ORDER BY name")]
 
     def close(self) -> None:
-        with self._connections_lock:
-            connections, self._connections = self._connections, []
-        for connection in connections:
-            with suppress(Exception):  # a connection of a thread that is gone may already be closed
-                connection.close()
-        self._local = threading.local()
+        self._pool.close()
 
 
 class _Tx:

@@ -364,6 +364,11 @@ class _Resumed(_Operation):
     def start(self) -> Flow[dict[str, Any]]:
         return (yield from self.poll(self.body))
 
+    def cancel(self, state: dict[str, Any]) -> Flow[dict[str, Any] | None]:
+        """A resume that gives up leaves the operation to run on: it can be resumed again."""
+        return None
+        yield  # a flow, that never sends anything
+
     def given_up(self, state: dict[str, Any], final: dict[str, Any] | None, error: BaseException) -> None:
         pass  # the job's record says what became of it
 

@@ -518,6 +518,11 @@ class _Resumed(_Prediction):
     def start(self) -> Flow[dict[str, Any]]:
         return (yield from self.poll({"id": self.key}))
 
+    def cancel(self, state: dict[str, Any]) -> Flow[dict[str, Any] | None]:
+        """A resume that gives up (its timeout, an interrupt) leaves the job running: it can be resumed again."""
+        return None
+        yield  # a flow, that never sends anything
+
     def given_up(self, state: dict[str, Any], final: dict[str, Any] | None, error: BaseException) -> None:
         pass  # the job's record says what became of it
 
