@@ -68,7 +68,7 @@ class SideDb:
         self.url = url
         self.postgres = not url.lower().startswith("sqlite")
         self.pool = ConnectionPool(self._connect)
-        with self.transaction() as tx:
+        with self.transaction("schema") as tx:  # PostgreSQL's CREATE ... IF NOT EXISTS races without the lock
             for statement in schema:
                 tx.execute(statement)
 

@@ -195,7 +195,9 @@ async def _aoutcome(call: Callable[[], Any]) -> Any:
 def _note(text: str) -> None:
     """A line of Hypothesis's statistics (pytest --hypothesis-show-statistics), when a property is running."""
     if currently_in_test_context():
-        event(text)
+        # Escaped: a refused file name may hold a lone surrogate, and Hypothesis's pytest plugin encodes these
+        # statistics as UTF-8 (an INTERNALERROR of the whole run otherwise).
+        event(text.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
 def _check_images(outcome: object, n: object) -> None:

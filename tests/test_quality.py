@@ -59,7 +59,7 @@ def test_ci_runs_the_readme_test_command() -> None:
     install_and_run, test = _readme_commands()
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     assert test.strip() in ci.splitlines(), f"README's test command {test!r} is not what .ci/run runs"
-    assert "pip install -q -e '.[dev,local]'" in install_and_run and "pip install -q -e '.[dev,local,postgres]'" in ci
+    assert "pip install -q -e '.[dev,local]'" in install_and_run and "pip install -q -e '.[dev,local,postgres,ray]'" in ci
 
 
 def test_readme_main_job_runs(tmp_path: Path) -> None:
