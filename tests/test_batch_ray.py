@@ -120,3 +120,30 @@ def test_secrets_never_travel_as_constructor_arguments(tmp_path: Path) -> None:
     with pytest.raises(genai.ConfigError, match="set GENAI_LEDGER"):
         run_dataset([Item("a", "x")], task="image", out=tmp_path, job_id="j",
                     client_settings={"ledger": "postgresql://user:secret@db/ledger"})  # fmt: skip
+
+
+def test_an_actor_killed_mid_job_is_replaced_and_nothing_is_charged_twice(
+    local_ray: Any, ledger: str, genai_emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first call to reach the backend-call stage kills its actor (os._exit: no clean-up). Ray starts another and
+    retries the batch: items already written are skipped, the one that died is made again; each output is charged
+    once, and the dead call's reservation comes back after the workers' short time-to-live."""
+    monkeypatch.setenv("GENAI_RESERVATION_TTL", "2")
+    marker = tmp_path / "killed-once"
+
+    def die_once(progress: genai.Progress) -> None:
+        if progress.stage == "started" and not marker.exists():
+            marker.write_text("x")
+            os._exit(1)
+
+    items = [Item(f"p{i}", f"a wooden spoon number {i}") for i in range(6)]
+    summary = run_dataset(items, task="image", model="openai:dall-e-2", out=tmp_path / "out", job_id="spoons",
+                          workers=1, batch_size=2, settings={"size": "256x256", "on_progress": die_once})  # fmt: skip
+    assert marker.exists() and summary.counts == {"ok": 6}
+    client = genai.Client(ledger=ledger)
+    charges = [e for e in client.credits.history() if e.kind == "charge"]
+    assert len(charges) == len(genai_emulator.calls("images.generate")) == 6  # the killed call was never sent
+    import time
+
+    time.sleep(2.5)  # the dead call's reservation expires
+    assert client.credits.reserved() == 0

@@ -29,7 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._errors import BudgetExceededError, ConfigError, ContentPolicyError, InvalidRequestError
+from .._errors import InvalidRequestError
 
 if TYPE_CHECKING:
     from .._client import Client
@@ -160,13 +160,11 @@ def _write(task: str, result: Any, folder: Path, item: Item, job_id: str) -> lis
 
 
 def _status(error: BaseException) -> str:
-    if isinstance(error, ContentPolicyError):
-        return "refused"
-    if isinstance(error, BudgetExceededError):
-        return "over_budget"
-    if isinstance(error, InvalidRequestError | ConfigError):
-        return "invalid"
-    return "failed"
+    """A row's status for the error its call ended with (the same words as ``CallEvent.outcome``)."""
+    from .._observe import outcome_of
+
+    outcome = outcome_of(error)
+    return "failed" if outcome in ("error", "cancelled") else outcome
 
 
 def process_item(

@@ -43,6 +43,7 @@ from . import (
     write_manifest,
 )
 
+WORKER_TTL_SLACK = 10.0  # seconds a worker's reservation outlives its call's timeout
 COLUMNS = ("id", "status", "model", "credits", "usd", "outputs", "error", "error_type", "seconds")
 _SECRET_SETTINGS = ("ledger",)  # settings that may hold a password: passed through the environment only
 
@@ -125,7 +126,7 @@ class _Worker:
         check_job(self.task, job_id)
         _check_client_settings(client_settings)
         self.model, self.out, self.job_id, self.settings = model, out, job_id, dict(settings or {})
-        self.client = Client(**dict(client_settings or {}))
+        self.client = Client(**_worker_settings(client_settings))
         ray = _ray()
         if rate_limit and slots_actor:  # one limit for the cluster: the slots are the job's actor's
             limits = parse_rate_limits(dict(rate_limit), "rate_limit")
@@ -175,6 +176,18 @@ class Synthesizer(_Worker):
 
 
 WORKERS = {"image": ImageGenerator, "video": VideoGenerator, "transcribe": Transcriber, "synthesize": Synthesizer}
+
+
+def _worker_settings(client_settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A worker's client settings: a reservation outlives its call by seconds, not the minute a lone client allows,
+    so that the credits of a worker that dies (a lost node, a killed actor) come back soon."""
+    from .._config import KEYS, resolve_settings
+
+    chosen = dict(client_settings or {})
+    settings = resolve_settings(**{key: value for key, value in chosen.items() if key in KEYS})
+    if settings.reservation_ttl is None:
+        chosen["reservation_ttl"] = (settings.timeout or 600.0) + WORKER_TTL_SLACK
+    return chosen
 
 
 def _check_client_settings(client_settings: Mapping[str, Any] | None) -> None:
