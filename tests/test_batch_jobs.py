@@ -106,3 +106,48 @@ def test_bad_items_are_refused_before_anything_runs(items: list[object], message
         run_items(items, task="image", out=tmp_path, job_id="j", client=_client())  # type: ignore[arg-type]
     with pytest.raises(genai.InvalidRequestError, match="task='paint'"):
         run_items([], task="paint", out=tmp_path, job_id="j", client=_client())
+
+
+def test_an_item_that_cannot_be_saved_is_not_paid_for_or_says_what_it_cost(
+    genai_emulator: Emulator, tmp_path: Path
+) -> None:
+    client = _client()
+    (tmp_path / "j" / "items").mkdir(parents=True)
+    (tmp_path / "j" / "items" / "blocked").write_text("a file where the item's folder would be")
+    summary = run_items([Item("blocked", "a green bowl")], task="image", model="openai:dall-e-2", out=tmp_path,
+                        job_id="j", client=client)  # fmt: skip
+    assert summary.rows[0].status == "invalid" and "cannot make the item's folder" in (summary.rows[0].error or "")
+    assert genai_emulator.calls("images.generate") == [] and client.credits.history() == []
+
+
+def test_a_mark_that_does_not_describe_the_folder_is_made_again(genai_emulator: Emulator, tmp_path: Path) -> None:
+    client = _client()
+    for bad in ("null", '{"outputs": 5}', '{"outputs": ["image-0.png"]}', "not json"):
+        folder = tmp_path / "j" / "items" / "a"
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.iterdir():
+            old.unlink()
+        (folder / DONE).write_text(bad)
+        summary = run_items([Item("a", "a red bowl"), Item("b", "a blue bowl")], task="image",
+                            model="openai:dall-e-2", out=tmp_path, job_id="j", client=client)  # fmt: skip
+        assert {row.id: row.status for row in summary.rows}["a"] == "ok", bad  # made again, and the job went on
+    assert len(summary.rows) == 2
+
+
+def test_ids_that_differ_only_in_case_and_bad_tuning_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(genai.InvalidRequestError, match="ignoring case"):
+        run_items([Item("A", "x"), Item("a", "y")], task="image", out=tmp_path, job_id="j", client=_client())
+    with pytest.raises(genai.InvalidRequestError, match="budget_breaker=None"):
+        run_items([Item("a", "x")], task="image", out=tmp_path, job_id="j", client=_client(),
+                  budget_breaker=None)  # type: ignore[arg-type]  # fmt: skip
+
+
+def test_an_output_that_cannot_be_written_after_the_call_reports_its_cost(
+    genai_emulator: Emulator, tmp_path: Path
+) -> None:
+    client = _client()
+    (tmp_path / "j" / "items" / "a" / "image-0.png").mkdir(parents=True)  # a folder where the picture would go
+    [row] = run_items([Item("a", "a grey bowl")], task="image", model="openai:dall-e-2", out=tmp_path, job_id="j",
+                      client=client, settings={"size": "256x256"}).rows  # fmt: skip
+    assert row.status == "failed" and "made and charged, but its output could not be saved" in (row.error or "")
+    assert row.credits == Decimal("1.6") and -client.credits.history()[0].credits == row.credits  # nothing hidden

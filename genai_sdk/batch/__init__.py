@@ -98,11 +98,11 @@ def check_items(items: Iterable[Item | Mapping[str, Any]]) -> list[Item]:
             raise InvalidRequestError(
                 f"item id {item.id!r}: use 1 to 128 letters, digits, '.', '_' or '-' (it names the item's folder)"
             )
-        if item.id in seen:
-            raise InvalidRequestError(f"item id {item.id!r} appears twice: ids must be unique within a job")
+        if item.id.casefold() in seen:  # folders of ids that differ only in case are one folder on some systems
+            raise InvalidRequestError(f"item id {item.id!r} appears twice (ignoring case): ids must be unique in a job")
         if not isinstance(item.input, str) or not item.input:
             raise InvalidRequestError(f"item {item.id}: input must be a non-empty string (a prompt, a file, a text)")
-        seen.add(item.id)
+        seen.add(item.id.casefold())
         checked.append(item)
     return checked
 
@@ -174,23 +174,50 @@ def process_item(
     """One item through the one request path: skipped if its output is already there, else called, its outputs
     written atomically under its folder. Never raises (but for Ctrl-C): every failure is the row's status."""
     started = time.monotonic()
-    folder = item_folder(out, job_id, item.id)
-    done = folder / DONE
-    if done.is_file():
-        try:
-            facts = json.loads(done.read_text(encoding="utf-8"))
-            outputs = [str(folder / name) for name in facts.get("outputs", [])]
-            return Row(item.id, "skipped", facts.get("model"), Decimal(0), Decimal(0), outputs)
-        except (OSError, ValueError):  # an unreadable mark: made again, as if it were not there
-            pass
     try:
-        result = _call(client, task, item, model, settings or {})
-        outputs = _write(task, result, folder, item, job_id)
+        return _process(client, task, item, out, job_id, model, settings or {}, started)
+    except Exception as error:  # noqa: BLE001 - whatever it was, it is this item's row, never the job's end
+        return Row(item.id, "failed", model, error=f"{type(error).__name__}: {error}", error_type=type(error).__name__,
+                   seconds=time.monotonic() - started)  # fmt: skip
+
+
+def _finished(folder: Path) -> list[str] | None:
+    """The outputs of a finished item (its mark readable and sound, its files there), or None."""
+    try:
+        facts = json.loads((folder / DONE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    names = facts.get("outputs") if isinstance(facts, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) and (folder / n).is_file() for n in names):
+        return None  # a mark that does not describe what is there: made again
+    return [str(folder / name) for name in names]
+
+
+def _process(client: Client, task: str, item: Item, out: str | os.PathLike[str], job_id: str, model: str | None,
+             settings: Mapping[str, Any], started: float) -> Row:  # fmt: skip
+    folder = item_folder(out, job_id, item.id)
+    outputs = _finished(folder)
+    if outputs is not None:
+        facts = json.loads((folder / DONE).read_text(encoding="utf-8"))
+        return Row(item.id, "skipped", str(facts.get("model") or "") or None, Decimal(0), Decimal(0), outputs)
+    try:  # the folder first: an output that could not be saved must not be paid for
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        return Row(item.id, "invalid", model, error=f"cannot make the item's folder {folder}: {error}",
+                   error_type=type(error).__name__, seconds=time.monotonic() - started)  # fmt: skip
+    try:
+        result = _call(client, task, item, model, settings)
     except Exception as error:  # noqa: BLE001 - an item's failure is its row, never the job's
         return Row(item.id, _status(error), model, error=str(error), error_type=type(error).__name__,
                    seconds=time.monotonic() - started)  # fmt: skip
     cost = result.cost
-    return Row(item.id, "ok", result.model, cost.credits, cost.usd, outputs, seconds=time.monotonic() - started)
+    try:
+        written = _write(task, result, folder, item, job_id)
+    except Exception as error:  # noqa: BLE001 - made and charged, not saved: the row says so, with what it cost
+        return Row(item.id, "failed", result.model, cost.credits, cost.usd,
+                   error=f"made and charged, but its output could not be saved: {error}",
+                   error_type=type(error).__name__, seconds=time.monotonic() - started)  # fmt: skip
+    return Row(item.id, "ok", result.model, cost.credits, cost.usd, written, seconds=time.monotonic() - started)
 
 
 class BudgetBreaker:
@@ -241,6 +268,12 @@ def write_manifest(out: str | os.PathLike[str], job_id: str, task: str, model: s
     return atomic_write(folder / "manifest.json", lambda h: h.write(json.dumps(document, indent=1).encode("utf-8")))
 
 
+def check_whole(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidRequestError(f"{name}={value!r}: give a whole number of at least 1")
+    return value
+
+
 def check_job(task: str, job_id: str) -> None:
     if task not in TASKS:
         raise InvalidRequestError(f"task={task!r}: use one of {', '.join(TASKS)}")
@@ -268,6 +301,7 @@ def run_items(
 
     check_job(task, job_id)
     workers = check_concurrency(concurrency)
+    check_whole(budget_breaker, "budget_breaker")
     work = check_items(items)
     own = client is None
     if client is None:

@@ -14,12 +14,14 @@ breaker for the whole cluster.
         "job_id": "spring"}, concurrency=8, num_cpus=0.25)
 
 Secrets never travel in constructor arguments (Ray keeps those in its object store): keys, base URLs and the ledger's
-URL reach the workers through their environment, which :func:`run_dataset` sets for the job (``runtime_env``).
+URL reach the workers through their environment, which :func:`run_dataset` sets for the job (``runtime_env``, kept
+in Ray's control store: on a shared cluster, set them on the nodes and pass ``forward_env=False``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -27,7 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .._errors import ConfigError, InvalidRequestError
+from .._errors import ConfigError, GenAIError, InvalidRequestError
 from .._limits import MemorySlots, RateLimit, RateLimiter, parse_rate_limits
 from . import (
     DONE,
@@ -37,6 +39,7 @@ from . import (
     Summary,
     check_items,
     check_job,
+    check_whole,
     item_folder,
     process_item,
     summarize,
@@ -44,8 +47,11 @@ from . import (
 )
 
 WORKER_TTL_SLACK = 10.0  # seconds a worker's reservation outlives its call's timeout
+log = logging.getLogger("genai_sdk")
 COLUMNS = ("id", "status", "model", "credits", "usd", "outputs", "error", "error_type", "seconds")
-_SECRET_SETTINGS = ("ledger",)  # settings that may hold a password: passed through the environment only
+# Settings that may hold a password or a key (a ledger's URL, provider objects, a config file's path to them):
+# never constructor arguments, which Ray keeps in its object store.
+_SECRET_SETTINGS = ("ledger", "providers", "config", "profile")
 
 
 def _ray() -> Any:
@@ -137,16 +143,32 @@ class _Worker:
         ray = _ray()
         columns: dict[str, list[Any]] = {name: [] for name in COLUMNS}
         for item_id, value, options in zip(batch["id"], batch["input"], batch["options"], strict=True):
-            if self.breaker is not None and ray.get(self.breaker.tripped.remote()):
+            if self._tripped(ray):
                 break  # the budget is spent: the rest of the batch is not tried (a later run carries on)
-            item = Item(str(item_id), str(value), json.loads(str(options)) if options else {})
-            row = process_item(self.client, self.task, item, out=self.out, job_id=self.job_id, model=self.model,
-                               settings=self.settings)  # fmt: skip
+            try:
+                item = Item(str(item_id), str(value), json.loads(str(options)) if options else {})
+            except (ValueError, TypeError) as error:
+                row = Row(str(item_id), "invalid", self.model, error=f"unreadable options: {error}", error_type="ValueError")
+            else:
+                row = process_item(self.client, self.task, item, out=self.out, job_id=self.job_id, model=self.model,
+                                   settings=self.settings)  # fmt: skip
             if self.breaker is not None:
-                ray.get(self.breaker.record.remote(row))
+                try:
+                    ray.get(self.breaker.record.remote(row))
+                except Exception as exc:  # noqa: BLE001 - the breaker's actor lost: the rows go on regardless
+                    log.warning("the job's budget breaker could not be told of item %s: %s", row.id, exc)
             for name, cell in _cells(row).items():
                 columns[name].append(cell)
         return columns
+
+    def _tripped(self, ray: Any) -> bool:
+        if self.breaker is None:
+            return False
+        try:
+            return bool(ray.get(self.breaker.tripped.remote()))
+        except Exception as exc:  # noqa: BLE001 - without its breaker the job runs on, item by item
+            log.warning("the job's budget breaker cannot be reached: %s", exc)
+            return False
 
     def __del__(self) -> None:
         client = getattr(self, "client", None)
@@ -279,6 +301,7 @@ def run_dataset(
     budget_breaker: int = 3,
     address: str | None = None,
     num_cpus: int | None = None,
+    forward_env: bool = True,
 ) -> Summary:
     """Run a job on Ray Data: ``workers`` actors, each with ``cpus_per_worker`` CPUs (a fraction by default: actors
     that hold every CPU leave none for Ray Data's own tasks, and the job hangs) and ``gpus_per_worker`` GPUs. Returns
@@ -286,10 +309,21 @@ def run_dataset(
 
     ``address``: a cluster to join (``"auto"``, ``"ray://head:10001"``); by default, a Ray already started in this
     process, or a local one on loopback, never a cluster found by surprise. ``rate_limit``: limits shared by every
-    worker (``{"openai": {"rpm": 500}}``). ``resume=False`` refuses a job folder that already holds finished items."""
+    worker (``{"openai": {"rpm": 500}}``). ``resume=False`` refuses a job folder that already holds finished items.
+
+    ``forward_env`` (default True) gives the workers this process's backend keys, base URLs and ``GENAI_*`` settings
+    (the ledger's URL included) as the job's ``runtime_env``: never constructor arguments, but Ray keeps a job's
+    runtime_env in its control store, where whoever administers the cluster can read it. On a shared cluster, set
+    the variables on the nodes themselves and pass ``forward_env=False``."""
     check_job(task, job_id)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise InvalidRequestError(f"workers={workers!r}: give a whole number of at least 1")
+    check_whole(workers, "workers")
+    check_whole(batch_size, "batch_size")
+    check_whole(budget_breaker, "budget_breaker")
+    for name, amount in (("cpus_per_worker", cpus_per_worker), ("gpus_per_worker", gpus_per_worker)):
+        if isinstance(amount, bool) or not isinstance(amount, int | float) or amount < 0 or amount != amount:
+            raise InvalidRequestError(f"{name}={amount!r}: give a number of CPUs or GPUs, 0 or more")
+    if cpus_per_worker <= 0:
+        raise InvalidRequestError("cpus_per_worker must be above 0: an actor with no CPU is never scheduled")
     items = check_items(source)
     folders = [item_folder(out, job_id, item.id) / DONE for item in items]
     if not resume and any(folder.is_file() for folder in folders):
@@ -299,11 +333,11 @@ def run_dataset(
     _check_client_settings(client_settings)
     ray = _connect(address, num_cpus)
     from .._config import resolve_settings
-
-    ledger = resolve_settings().ledger
     from ..credits import default_ledger_url
 
-    check_ledger(ledger or default_ledger_url(), len([n for n in ray.nodes() if n.get("Alive")]))
+    ledger = resolve_settings().ledger or default_ledger_url()  # as this process sees it: the workers see the same
+    check_ledger(ledger, len([n for n in ray.nodes() if n.get("Alive")]))
+    environment = {**_environment(), "GENAI_LEDGER": ledger} if forward_env else {}
     Path(out).mkdir(parents=True, exist_ok=True)
     suffix = f"{job_id}-{os.getpid()}-{time.time_ns()}"
     breaker = ray.remote(_BreakerKeeper).options(name=f"genai-breaker-{suffix}").remote(budget_breaker)
@@ -314,7 +348,7 @@ def run_dataset(
         ).map_batches(
             WORKERS[task], batch_size=batch_size, concurrency=workers, num_cpus=cpus_per_worker,
             num_gpus=gpus_per_worker or None, batch_format="default",
-            runtime_env={"env_vars": _environment()},  # keys and the ledger's URL: never constructor arguments
+            runtime_env={"env_vars": environment},  # keys and the ledger's URL: never constructor arguments
             fn_constructor_kwargs={
                 "model": model, "out": str(Path(out).resolve()), "job_id": job_id, "settings": dict(settings or {}),
                 "client_settings": dict(client_settings or {}), "rate_limit": dict(rate_limit or {}) or None,
@@ -322,7 +356,13 @@ def run_dataset(
                 "breaker_actor": f"genai-breaker-{suffix}",
             },
         )  # fmt: skip
-        rows = [_row(cells) for cells in dataset.take_all()]
+        try:
+            rows = [_row(cells) for cells in dataset.take_all()]
+        except Exception as exc:  # a worker that could not start (its client's settings), a lost cluster
+            raise GenAIError(
+                f"the Ray job {job_id!r} failed ({type(exc).__name__}: {str(exc).splitlines()[0][:300]}); items "
+                "finished before it are in their folders, and a re-run with the same job_id skips them"
+            ) from exc
         stopped = ray.get(breaker.tripped.remote())
     finally:
         ray.kill(breaker)
