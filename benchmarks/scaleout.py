@@ -3,8 +3,10 @@
 1. Local compute: the bundled Whisper (whisper:tiny.en, one CPU thread each) over CLIPS spoken clips made by the
    bundled Piper voice: `run_items` with one worker against `run_dataset` with 1 and 2 actors (speedup, efficiency).
 2. Hosted, I/O-bound: the emulator answering in 250 ms, the same number of requests in flight: `run_items` with 8
-   threads against `run_dataset` with 8 actors.
-3. Overheads: `ray.init`.
+   threads against `run_dataset` with 8 actors, with 1 async actor keeping 8 calls in flight, and with 2 async actors
+   keeping 4 each.
+3. Overheads: `ray.init`, a one-item dataset, the memory of Ray's processes; a rate limit configured against the
+   rate achieved.
 
     python benchmarks/scaleout.py [--clips 32] [--hosted 64]
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # loopback only
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
+import psutil  # noqa: E402 - a dependency of Ray
 from _common import emulator_env, machine  # noqa: E402
 
 import genai_sdk as genai  # noqa: E402
@@ -101,10 +104,43 @@ def hosted_io(work: Path, count: int) -> None:
                              cpus_per_worker=0.2, batch_size=2, settings={"size": "256x256"},
                              client_settings={"policy": "off"})  # fmt: skip
         ray_time = time.perf_counter() - started
-    assert on_ray.counts == {"ok": count}, on_ray.counts
-    print(f"# {count} pictures from the emulator at 250 ms an answer, 8 in flight")
-    print(f"  one process, 8 threads  {threads:7.2f} s")
-    print(f"  Ray, 8 actors           {ray_time:7.2f} s   ratio {ray_time / threads:.2f} (Ray's time / one process's)")
+        assert on_ray.counts == {"ok": count}, on_ray.counts
+        print(f"# {count} pictures from the emulator at 250 ms an answer, 8 in flight")
+        print(f"  one process, 8 threads  {threads:7.2f} s")
+        print(f"  Ray, 8 actors           {ray_time:7.2f} s   ratio {ray_time / threads:.2f} (Ray's time / one process's)")
+        for actors, calls in ((1, 8), (2, 4)):
+            started = time.perf_counter()
+            done = run_dataset(hosted, task="image", model="openai:dall-e-2", out=work / f"a{actors}", job_id="j",
+                               workers=actors, calls_per_worker=calls, cpus_per_worker=0.5, batch_size=8,
+                               settings={"size": "256x256"}, client_settings={"policy": "off"})  # fmt: skip
+            elapsed = time.perf_counter() - started
+            assert done.counts == {"ok": count}, done.counts
+            print(f"  Ray, {actors} async actor{'s' if actors > 1 else ' '} x {calls} {elapsed:6.2f} s   "
+                  f"ratio {elapsed / threads:.2f}")
+        print(f"# memory: this process {_rss([psutil.Process()]):.0f} MB, Ray's processes "
+              f"{_rss(psutil.Process().children(recursive=True)):.0f} MB")
+        started = time.perf_counter()
+        run_dataset(hosted[:1], task="image", model="openai:dall-e-2", out=work / "one", job_id="j", workers=1,
+                    settings={"size": "256x256"}, client_settings={"policy": "off"})  # fmt: skip
+        print(f"# a one-item dataset (an actor started, the SDK imported, one call): {time.perf_counter() - started:.2f} s")
+        limited = [Item(f"r{i}", f"a limited picture number {i}") for i in range(60)]
+        started = time.perf_counter()
+        run_dataset(limited, task="image", model="openai:dall-e-2", out=work / "rl", job_id="j", workers=2,
+                    calls_per_worker=8, batch_size=8, settings={"size": "256x256"}, client_settings={"policy": "off"},
+                    rate_limit={"openai": {"requests": 10, "per": 1.0}})  # fmt: skip
+        elapsed = time.perf_counter() - started
+        print(f"# rate limit 10 a second for 2 actors x 8 calls: 60 requests in {elapsed:.2f} s, "
+              f"{60 / elapsed:.1f} a second over the whole job (actor start included)")
+
+
+def _rss(processes: list[psutil.Process]) -> float:
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.Error:
+            pass
+    return total / 1e6
 
 
 if __name__ == "__main__":

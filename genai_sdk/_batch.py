@@ -77,6 +77,11 @@ class Switch:
 
 # The switch of the item of a synchronous batch this thread is running (None outside batches).
 ITEM_CANCEL: ContextVar[Switch | None] = ContextVar("genai_item_cancel", default=None)
+# A dataset item's call (genai_sdk.batch): its request ids start with the item's attempt tag, so that a later run
+# can find the backend jobs it left running; and its outputs are saved by STAGE before the charge, so that a crash
+# between the two never loses what was paid for (the later run finds them and charges them once).
+REQUEST_TAG: ContextVar[str] = ContextVar("genai_request_tag", default="")
+STAGE: ContextVar[Callable[[Any, Any, Any], None] | None] = ContextVar("genai_stage", default=None)
 
 
 def check_concurrency(concurrency: object) -> int:

@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
-from ._batch import ITEM_CANCEL
+from ._batch import ITEM_CANCEL, REQUEST_TAG, STAGE
 from ._catalog import Catalog, ModelInfo, split_model_id
 from ._config import Settings
 from ._errors import (
@@ -246,14 +246,14 @@ class Pipeline:
         """Everything before the reservation: validation, the prompt check (a refusal reserves nothing), the
         estimate."""
         account = request.options.account or self.settings.account
-        request_id = os.urandom(16).hex()
+        request_id = REQUEST_TAG.get() + os.urandom(16).hex()
         decision = self.policy.check(job.policy_text) if self.policy.enabled and job.policy_text else None
         self._enforce(decision, account, request_id, job)
         return request_id, account, job.estimate, decision
 
     async def _aprepare(self, job: CallPlan[P, O, R], request: Request) -> tuple[str, str, Cost, PolicyDecision | None]:
         account = request.options.account or self.settings.account
-        request_id = os.urandom(16).hex()
+        request_id = REQUEST_TAG.get() + os.urandom(16).hex()
         decision = await self.policy.acheck(job.policy_text) if self.policy.enabled and job.policy_text else None
         if decision is not None and not decision.allowed:
             await self._ledger(self._enforce, decision, account, request_id, job)
@@ -460,6 +460,7 @@ class Pipeline:
                     self.jobs.update(sibling.id, "failed", f"the output was refused: {refused}", only_if="running")
             raise
         self._attach(result, [decision, output])
+        _stage(result, cost, self._reservation(job))
         self.ledger.commit(self._reservation(job), cost.credits, cost.usd)  # once per request id, whoever is first
         return result
 
@@ -596,6 +597,7 @@ class Pipeline:
             run.report("started", job.model.id)
             outcomes = [one(0, job.parts[0])] if len(job.parts) == 1 else _in_threads(one, job.parts, run)
             result, cost = self._priced_result(run, outcomes)
+            _stage(result, cost, reservation)
         except BaseException as error:
             run.cancelled.set()
             self._settle_failed(run)
@@ -726,6 +728,8 @@ class Pipeline:
                 result, cost = await self._apriced_result(run, outcomes)
             else:
                 result, cost = self._priced_result(run, outcomes)
+            if STAGE.get() is not None:
+                await asyncio.to_thread(_stage, result, cost, reservation)
         except BaseExceptionGroup as group_error:
             run.cancelled.set()
             run.lost([t.result() for t in tasks if t.done() and not t.cancelled() and t.exception() is None])
@@ -805,6 +809,13 @@ class Pipeline:
             self.ledger.record(run.account, "cancelled", note, run.request_id, run.job.model.id)
         except GenAIError as exc:
             log.warning("could not record a cancelled call in the ledger: %s", exc)
+
+
+def _stage(result: object, cost: Cost, reservation: Reservation) -> None:
+    """A dataset item's outputs, saved before its charge (see ``STAGE``); a no-op for every other call."""
+    stage = STAGE.get()
+    if stage is not None:
+        stage(result, cost, reservation)
 
 
 def _ended(error: BaseException) -> str:

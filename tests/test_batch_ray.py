@@ -140,6 +140,8 @@ def test_an_actor_killed_mid_job_is_replaced_and_nothing_is_charged_twice(
     summary = run_dataset(items, task="image", model="openai:dall-e-2", out=tmp_path / "out", job_id="spoons",
                           workers=1, batch_size=2, settings={"size": "256x256", "on_progress": die_once})  # fmt: skip
     assert marker.exists() and summary.counts == {"ok": 6}
+    [lost] = [row for row in summary.rows if row.note]  # the item whose actor died says what cannot be known
+    assert "stopped while this item's call was in flight" in str(lost.note)
     client = genai.Client(ledger=ledger)
     charges = [e for e in client.credits.history() if e.kind == "charge"]
     assert len(charges) == len(genai_emulator.calls("images.generate")) == 6  # the killed call was never sent
@@ -147,3 +149,21 @@ def test_an_actor_killed_mid_job_is_replaced_and_nothing_is_charged_twice(
 
     time.sleep(2.5)  # the dead call's reservation expires
     assert client.credits.reserved() == 0
+
+
+def test_async_workers_keep_several_calls_in_flight_an_actor(
+    local_ray: Any, ledger: str, genai_emulator: Emulator, tmp_path: Path
+) -> None:
+    genai_emulator.latency = 0.3
+    items = [Item(f"p{i}", f"a paper kite number {i}") for i in range(8)] + [Item("bad", "a nude statue")]
+    summary = run_dataset(items, task="image", model="openai:dall-e-2", out=tmp_path, job_id="kites", workers=1,
+                          calls_per_worker=4, batch_size=3, settings={"size": "256x256"})  # fmt: skip
+    assert summary.counts == {"ok": 8, "refused": 1}
+    assert 2 <= genai_emulator.peak_in_flight("images.generate") <= 4  # one actor, several calls, never past the bound
+    client = genai.Client(ledger=ledger)
+    charges = [e for e in client.credits.history() if e.kind == "charge"]
+    assert len(charges) == len(genai_emulator.calls("images.generate")) == 8 and client.credits.reserved() == 0
+    assert -sum(e.credits for e in charges) == summary.credits
+    assert all(genai.Image.from_path(path).size == (256, 256) for row in summary.rows for path in row.outputs)
+    with pytest.raises(genai.InvalidRequestError, match="calls_per_worker=0"):
+        run_dataset(items, task="image", out=tmp_path, job_id="kites", calls_per_worker=0)

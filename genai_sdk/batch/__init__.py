@@ -20,10 +20,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -32,11 +34,13 @@ from typing import TYPE_CHECKING, Any
 from .._errors import InvalidRequestError
 
 if TYPE_CHECKING:
-    from .._client import Client
+    from .._client import AsyncClient, Client
 
 TASKS = ("image", "video", "transcribe", "synthesize")
 STATUSES = ("ok", "skipped", "refused", "over_budget", "invalid", "failed")
 DONE = "provenance.json"  # written last: an item's folder with it holds a finished output
+STAGED = "staged.json"  # outputs saved, the charge they are owed not yet known to be made
+ATTEMPT = "attempt.json"  # a call in flight, and the tag of its request ids
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -63,6 +67,7 @@ class Row:
     error: str | None = None
     error_type: str | None = None
     seconds: float = 0.0
+    note: str | None = None  # what a run found of an earlier one (outputs recovered, a call it lost)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -114,24 +119,20 @@ def _item(raw: object) -> Item:
     return Item(str(raw["id"]), raw["input"], options)
 
 
-def _call(client: Client, task: str, item: Item, model: str | None, settings: Mapping[str, Any]) -> Any:
-    kwargs = {**settings, **item.options}
-    if model is not None:
-        kwargs.setdefault("model", model)
+def _method(client: Client | AsyncClient, task: str) -> Callable[..., Any]:
     if task == "image":
-        return client.images.generate(item.input, **kwargs)
+        return client.images.generate
     if task == "video":
-        return client.videos.generate(item.input, **kwargs)
-    if task == "transcribe":
-        return client.speech.transcribe(item.input, **kwargs)
-    return client.speech.synthesize(item.input, **kwargs)
+        return client.videos.generate
+    return client.speech.transcribe if task == "transcribe" else client.speech.synthesize
 
 
-def _write(task: str, result: Any, folder: Path, item: Item, job_id: str) -> list[str]:
-    """The item's outputs, each written atomically, and its provenance last (the mark that the item is done)."""
+def _stage(task: str, result: Any, cost: Any, reservation: Any, folder: Path, item: Item, job_id: str) -> dict[str, Any]:
+    """The item's outputs, each written atomically, then ``staged.json``: what was made, and the charge it is owed
+    (written before the ledger's charge, so that a run killed between the two leaves what was paid for, and the
+    charge that settles it, for the next run)."""
     from .._media import atomic_write
 
-    folder.mkdir(parents=True, exist_ok=True)
     names: list[str] = []
     if task == "image":
         for j, image in enumerate(result.images):
@@ -149,14 +150,26 @@ def _write(task: str, result: Any, folder: Path, item: Item, job_id: str) -> lis
         extension = {"audio/mpeg": ".mp3", "audio/flac": ".flac", "audio/ogg": ".ogg"}.get(result.audio.media_type, ".wav")
         result.audio.save(folder / f"speech{extension}")
         names.append(f"speech{extension}")
+    usd = None if cost.usd is None else str(cost.usd)
     facts = {
         "job_id": job_id, "item_id": item.id, "task": task, "model": result.model,
-        "cost": {"credits": str(result.cost.credits), "usd": None if result.cost.usd is None else str(result.cost.usd)},
-        "request_ids": list(getattr(result, "request_ids", [])), "warnings": list(result.warnings), "outputs": names,
-        "finished": time.time(),
+        "cost": {"credits": str(cost.credits), "usd": usd}, "request_ids": list(getattr(result, "request_ids", [])),
+        "warnings": list(result.warnings), "outputs": names,
+        "charge": {"reservation": reservation.id, "account": reservation.account, "request_id": reservation.request_id,
+                   "model": reservation.model, "credits": str(cost.credits), "usd": usd},
     }  # fmt: skip
-    atomic_write(folder / DONE, lambda h: h.write(json.dumps(facts, indent=1).encode("utf-8")))
-    return [str(folder / name) for name in names]
+    atomic_write(folder / STAGED, lambda h: h.write(json.dumps(facts, indent=1).encode("utf-8")))
+    return facts
+
+
+def _finish(folder: Path, facts: dict[str, Any]) -> list[str]:
+    """The item's provenance, written last: the mark that it is done. The staging files go."""
+    from .._media import atomic_write
+
+    atomic_write(folder / DONE, lambda h: h.write(json.dumps({**facts, "finished": time.time()}, indent=1).encode("utf-8")))
+    for name in (STAGED, ATTEMPT):
+        (folder / name).unlink(missing_ok=True)
+    return [str(folder / name) for name in facts["outputs"]]
 
 
 def _status(error: BaseException) -> str:
@@ -173,51 +186,190 @@ def process_item(
 ) -> Row:  # fmt: skip
     """One item through the one request path: skipped if its output is already there, else called, its outputs
     written atomically under its folder. Never raises (but for Ctrl-C): every failure is the row's status."""
-    started = time.monotonic()
+    step = _Step(client, task, item, out, job_id, model, settings)
     try:
-        return _process(client, task, item, out, job_id, model, settings or {}, started)
+        done = step.before()
+        if done is not None:
+            return done
+        with step.calling():
+            try:
+                result = _method(client, task)(item.input, **step.kwargs)
+            except Exception as error:  # noqa: BLE001 - an item's failure is its row, never the job's
+                return step.failed(error)
+        return step.after(result)
     except Exception as error:  # noqa: BLE001 - whatever it was, it is this item's row, never the job's end
-        return Row(item.id, "failed", model, error=f"{type(error).__name__}: {error}", error_type=type(error).__name__,
-                   seconds=time.monotonic() - started)  # fmt: skip
+        return step.broken(error)
+
+
+async def aprocess_item(
+    client: AsyncClient, task: str, item: Item, *, out: str | os.PathLike[str], job_id: str, model: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> Row:  # fmt: skip
+    """:func:`process_item` with an :class:`~genai_sdk.AsyncClient` (its files are written off the event loop)."""
+    import asyncio
+
+    step = _Step(client, task, item, out, job_id, model, settings)
+    try:
+        done = await asyncio.to_thread(step.before)
+        if done is not None:
+            return done
+        with step.calling():
+            try:
+                result = await _method(client, task)(item.input, **step.kwargs)
+            except Exception as error:  # noqa: BLE001 - an item's failure is its row, never the job's
+                return step.failed(error)
+        return await asyncio.to_thread(step.after, result)
+    except Exception as error:  # noqa: BLE001 - whatever it was, it is this item's row, never the job's end
+        return step.broken(error)
+
+
+class _Step:
+    """One item's way through a run: skip or recover what an earlier run left, call, save before the charge."""
+
+    def __init__(self, client: Client | AsyncClient, task: str, item: Item, out: str | os.PathLike[str], job_id: str,
+                 model: str | None, settings: Mapping[str, Any] | None) -> None:  # fmt: skip
+        self.pipeline, self.task, self.item, self.job_id, self.model = client._pipeline, task, item, job_id, model
+        self.kwargs = {**(settings or {}), **item.options}
+        if model is not None:
+            self.kwargs.setdefault("model", model)
+        self.folder = item_folder(out, job_id, item.id)
+        self.started = time.monotonic()
+        self.tag = ""
+        self.note: str | None = None
+        self.staged: dict[str, Any] = {}
+
+    def row(self, status: str, model: str | None = None, credits: Decimal = Decimal(0), usd: Decimal | None = Decimal(0),
+            outputs: list[str] | None = None, error: BaseException | str | None = None, error_type: str | None = None,
+            ) -> Row:  # fmt: skip
+        if isinstance(error, BaseException):
+            error_type = type(error).__name__
+        return Row(self.item.id, status, model or self.model, credits, usd, outputs or [],
+                   None if error is None else str(error), error_type, time.monotonic() - self.started, self.note)  # fmt: skip
+
+    def before(self) -> Row | None:
+        outputs = _finished(self.folder)
+        if outputs is not None:
+            facts = json.loads((self.folder / DONE).read_text(encoding="utf-8"))
+            return Row(self.item.id, "skipped", str(facts.get("model") or "") or None, Decimal(0), Decimal(0), outputs)
+        try:  # the folder first: an output that could not be saved must not be paid for
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            return self.row("invalid", error=f"cannot make the item's folder {self.folder}: {error}",
+                            error_type=type(error).__name__)
+        recovered = self._recover()
+        if recovered is not None:
+            return recovered
+        from .._media import atomic_write
+
+        self.tag = os.urandom(6).hex() + "-"
+        attempt = {"tag": self.tag, "started": time.time(), "host": socket.gethostname(), "pid": os.getpid()}
+        atomic_write(self.folder / ATTEMPT, lambda h: h.write(json.dumps(attempt).encode("utf-8")))
+        return None
+
+    def _stage(self, result: Any, cost: Any, reservation: Any) -> None:
+        try:
+            self.staged["facts"] = _stage(self.task, result, cost, reservation, self.folder, self.item, self.job_id)
+        except Exception as error:  # noqa: BLE001 - the call is charged all the same; its row says what was lost
+            self.staged["error"] = error
+
+    @contextmanager
+    def calling(self) -> Iterator[None]:
+        """The call's request ids carry the attempt's tag, and its outputs are saved before its charge."""
+        from .._batch import REQUEST_TAG, STAGE
+
+        tag, stage = REQUEST_TAG.set(self.tag), STAGE.set(self._stage)
+        try:
+            yield
+        finally:
+            REQUEST_TAG.reset(tag)
+            STAGE.reset(stage)
+            if "facts" not in self.staged:  # the call ended here: nothing for a later run to find
+                (self.folder / ATTEMPT).unlink(missing_ok=True)
+
+    def failed(self, error: BaseException) -> Row:
+        return self.row(_status(error), error=error)
+
+    def broken(self, error: BaseException) -> Row:
+        return self.row("failed", error=f"{type(error).__name__}: {error}", error_type=type(error).__name__)
+
+    def after(self, result: Any) -> Row:
+        cost = result.cost
+        if "facts" not in self.staged and "error" not in self.staged:  # every call is staged before its charge
+            self.staged["error"] = RuntimeError("the call returned without saving its outputs first")
+        if "error" in self.staged:  # made and charged, not saved: the row says so, with what it cost
+            error = self.staged["error"]
+            return self.row("failed", result.model, cost.credits, cost.usd,
+                            error=f"made and charged, but its output could not be saved: {error}",
+                            error_type=type(error).__name__)  # fmt: skip
+        return self.row("ok", result.model, cost.credits, cost.usd, _finish(self.folder, self.staged["facts"]))
+
+    def _recover(self) -> Row | None:
+        """What an earlier run of this item left when it was stopped (a killed worker, a lost node): outputs saved
+        but not marked done (charged now, once), or a backend job still running (collected and charged once);
+        otherwise the row will say that the earlier call's spend, if any, is not in the ledger."""
+        staged = _read(self.folder / STAGED)
+        if staged is not None:
+            return self._settle(staged)
+        attempt = _read(self.folder / ATTEMPT)
+        if attempt is None or not isinstance(attempt.get("tag"), str) or not attempt["tag"]:
+            return None
+        (self.folder / ATTEMPT).unlink(missing_ok=True)
+        running = [job for job in self.pipeline.jobs.list("running", None) if job.request_id.startswith(attempt["tag"])]
+        if running:
+            from .._batch import STAGE
+
+            token = STAGE.set(self._stage)
+            try:
+                result = self.pipeline.resume_job(running[0].id)
+            except Exception as error:  # noqa: BLE001 - not collected: made again, and the row says why
+                self.note = f"an earlier run's backend job {running[0].id} could not be collected ({error}); made again"
+                return None
+            finally:
+                STAGE.reset(token)
+            self.note = f"collected from backend job {running[0].id}, which an earlier run left running"
+            return self.after(result)
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(attempt.get("started") or 0)))
+        self.note = (
+            f"an earlier run stopped while this item's call was in flight (started {when} on {attempt.get('host')}); "
+            "its backend cannot be asked whether it finished, so any spend for that call is not in the ledger"
+        )
+        return None
+
+    def _settle(self, staged: dict[str, Any]) -> Row | None:
+        """Outputs an earlier run saved before its charge: charged now, once (the ledger keeps one charge a request
+        id, so a charge that was made stands), and marked done."""
+        from ..credits import Reservation
+        from ..credits._rules import utcnow
+
+        charge, names = staged.get("charge"), staged.get("outputs")
+        if not isinstance(charge, dict) or not isinstance(names, list) or not all(
+            isinstance(n, str) and (self.folder / n).is_file() for n in names
+        ):
+            return None  # not what this code writes: made again
+        credits = Decimal(str(charge["credits"]))
+        usd = None if charge.get("usd") is None else Decimal(str(charge["usd"]))
+        reservation = Reservation(str(charge["reservation"]), str(charge["account"]), credits, usd,
+                                  str(charge["request_id"]), str(charge["model"]), utcnow())  # fmt: skip
+        self.pipeline.ledger.commit(reservation, credits, usd)
+        self.note = "saved by an earlier run that stopped before marking it done; charged once"
+        return self.row("ok", str(staged.get("model")), credits, usd, _finish(self.folder, staged))
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _finished(folder: Path) -> list[str] | None:
     """The outputs of a finished item (its mark readable and sound, its files there), or None."""
-    try:
-        facts = json.loads((folder / DONE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    names = facts.get("outputs") if isinstance(facts, dict) else None
+    facts = _read(folder / DONE)
+    names = facts.get("outputs") if facts is not None else None
     if not isinstance(names, list) or not all(isinstance(n, str) and (folder / n).is_file() for n in names):
         return None  # a mark that does not describe what is there: made again
     return [str(folder / name) for name in names]
-
-
-def _process(client: Client, task: str, item: Item, out: str | os.PathLike[str], job_id: str, model: str | None,
-             settings: Mapping[str, Any], started: float) -> Row:  # fmt: skip
-    folder = item_folder(out, job_id, item.id)
-    outputs = _finished(folder)
-    if outputs is not None:
-        facts = json.loads((folder / DONE).read_text(encoding="utf-8"))
-        return Row(item.id, "skipped", str(facts.get("model") or "") or None, Decimal(0), Decimal(0), outputs)
-    try:  # the folder first: an output that could not be saved must not be paid for
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        return Row(item.id, "invalid", model, error=f"cannot make the item's folder {folder}: {error}",
-                   error_type=type(error).__name__, seconds=time.monotonic() - started)  # fmt: skip
-    try:
-        result = _call(client, task, item, model, settings)
-    except Exception as error:  # noqa: BLE001 - an item's failure is its row, never the job's
-        return Row(item.id, _status(error), model, error=str(error), error_type=type(error).__name__,
-                   seconds=time.monotonic() - started)  # fmt: skip
-    cost = result.cost
-    try:
-        written = _write(task, result, folder, item, job_id)
-    except Exception as error:  # noqa: BLE001 - made and charged, not saved: the row says so, with what it cost
-        return Row(item.id, "failed", result.model, cost.credits, cost.usd,
-                   error=f"made and charged, but its output could not be saved: {error}",
-                   error_type=type(error).__name__, seconds=time.monotonic() - started)  # fmt: skip
-    return Row(item.id, "ok", result.model, cost.credits, cost.usd, written, seconds=time.monotonic() - started)
 
 
 class BudgetBreaker:
@@ -368,5 +520,5 @@ def run_items(
 
 __all__ = [
     "DONE", "STATUSES", "TASKS", "BudgetBreaker", "Item", "Row", "Summary", "check_items", "item_folder",
-    "process_item", "run_items", "write_manifest",
+    "aprocess_item", "process_item", "run_items", "write_manifest",
 ]  # fmt: skip

@@ -11,7 +11,7 @@ breaker for the whole cluster.
     # or in a pipeline of your own:
     ds = ray.data.from_items(rows).map_batches(
         ImageGenerator, fn_constructor_kwargs={"model": "openai:gpt-image-1.5", "out": "/shared/shots",
-        "job_id": "spring"}, concurrency=8, num_cpus=0.25)
+        "job_id": "spring"}, compute=ray.data.ActorPoolStrategy(size=8), num_cpus=0.25)
 
 Secrets never travel in constructor arguments (Ray keeps those in its object store): keys, base URLs and the ledger's
 URL reach the workers through their environment, which :func:`run_dataset` sets for the job (``runtime_env``, kept
@@ -37,6 +37,7 @@ from . import (
     Item,
     Row,
     Summary,
+    aprocess_item,
     check_items,
     check_job,
     check_whole,
@@ -48,7 +49,7 @@ from . import (
 
 WORKER_TTL_SLACK = 10.0  # seconds a worker's reservation outlives its call's timeout
 log = logging.getLogger("genai_sdk")
-COLUMNS = ("id", "status", "model", "credits", "usd", "outputs", "error", "error_type", "seconds")
+COLUMNS = ("id", "status", "model", "credits", "usd", "outputs", "error", "error_type", "seconds", "note")
 # Settings that may hold a password or a key (a ledger's URL, provider objects, a config file's path to them):
 # never constructor arguments, which Ray keeps in its object store.
 _SECRET_SETTINGS = ("ledger", "providers", "config", "profile")
@@ -127,56 +128,122 @@ class _Worker:
         client_settings: Mapping[str, Any] | None = None, rate_limit: Mapping[str, Any] | None = None,
         slots_actor: str | None = None, breaker_actor: str | None = None,
     ) -> None:  # fmt: skip
-        from .._client import Client
-
         check_job(self.task, job_id)
         _check_client_settings(client_settings)
         self.model, self.out, self.job_id, self.settings = model, out, job_id, dict(settings or {})
-        self.client = Client(**_worker_settings(client_settings))
-        ray = _ray()
+        self.client = self._client(_worker_settings(client_settings))
         if rate_limit and slots_actor:  # one limit for the cluster: the slots are the job's actor's
             limits = parse_rate_limits(dict(rate_limit), "rate_limit")
             self.client._pipeline.limiter = RateLimiter(limits, RaySlots(slots_actor))
-        self.breaker = ray.get_actor(breaker_actor) if breaker_actor else None
+        self.breaker = _ray().get_actor(breaker_actor) if breaker_actor else None
+
+    def _client(self, settings: dict[str, Any]) -> Any:
+        from .._client import Client
+
+        return Client(**settings)
 
     def __call__(self, batch: Mapping[str, Any]) -> dict[str, list[Any]]:
         ray = _ray()
-        columns: dict[str, list[Any]] = {name: [] for name in COLUMNS}
-        for item_id, value, options in zip(batch["id"], batch["input"], batch["options"], strict=True):
-            if self._tripped(ray):
+        rows: list[Row] = []
+        for item in _items(batch, self.model):
+            if self.breaker is not None and _tripped(ray.get, self.breaker):
                 break  # the budget is spent: the rest of the batch is not tried (a later run carries on)
-            try:
-                item = Item(str(item_id), str(value), json.loads(str(options)) if options else {})
-            except (ValueError, TypeError) as error:
-                row = Row(str(item_id), "invalid", self.model, error=f"unreadable options: {error}", error_type="ValueError")
-            else:
-                row = process_item(self.client, self.task, item, out=self.out, job_id=self.job_id, model=self.model,
-                                   settings=self.settings)  # fmt: skip
+            row = item if isinstance(item, Row) else process_item(
+                self.client, self.task, item, out=self.out, job_id=self.job_id, model=self.model, settings=self.settings
+            )  # fmt: skip
             if self.breaker is not None:
-                try:
-                    ray.get(self.breaker.record.remote(row))
-                except Exception as exc:  # noqa: BLE001 - the breaker's actor lost: the rows go on regardless
-                    log.warning("the job's budget breaker could not be told of item %s: %s", row.id, exc)
-            for name, cell in _cells(row).items():
-                columns[name].append(cell)
-        return columns
-
-    def _tripped(self, ray: Any) -> bool:
-        if self.breaker is None:
-            return False
-        try:
-            return bool(ray.get(self.breaker.tripped.remote()))
-        except Exception as exc:  # noqa: BLE001 - without its breaker the job runs on, item by item
-            log.warning("the job's budget breaker cannot be reached: %s", exc)
-            return False
+                _record(ray.get, self.breaker, row)
+            rows.append(row)
+        return _columns(rows)
 
     def __del__(self) -> None:
         client = getattr(self, "client", None)
-        if client is not None:
+        if client is not None and hasattr(client, "close"):
             try:
                 client.close()
             except Exception:  # noqa: BLE001, S110 - an actor going away: best effort
                 pass
+
+
+class _AsyncWorker(_Worker):
+    """The async form: one :class:`~genai_sdk.AsyncClient` an actor, ``concurrency`` calls in flight at once
+    (hosted backends: one actor keeps many requests going without a process for each)."""
+
+    def __init__(self, *, concurrency: int = 8, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.concurrency = check_whole(concurrency, "concurrency")
+        self._gate: Any = None
+
+    def _client(self, settings: dict[str, Any]) -> Any:
+        from .._client import AsyncClient
+
+        return AsyncClient(**settings)
+
+    async def __call__(self, batch: Mapping[str, Any]) -> dict[str, list[Any]]:  # type: ignore[override]
+        import asyncio
+
+        if self._gate is None:  # made on the actor's event loop; shared by the batches it runs at once
+            self._gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(item: Item | Row) -> Row | None:
+            async with self._gate:
+                if self.breaker is not None and await _atripped(self.breaker):
+                    return None  # the budget is spent: not tried (a later run carries on)
+                row = item if isinstance(item, Row) else await aprocess_item(
+                    self.client, self.task, item, out=self.out, job_id=self.job_id, model=self.model,
+                    settings=self.settings,
+                )  # fmt: skip
+                if self.breaker is not None:
+                    try:
+                        await self.breaker.record.remote(row)
+                    except Exception as exc:  # noqa: BLE001 - the breaker's actor lost: the rows go on regardless
+                        log.warning("the job's budget breaker could not be told of item %s: %s", row.id, exc)
+                return row
+
+        rows = await asyncio.gather(*(one(item) for item in _items(batch, self.model)))
+        return _columns([row for row in rows if row is not None])
+
+
+def _items(batch: Mapping[str, Any], model: str | None) -> list[Item | Row]:
+    """A batch's items; one whose options cannot be read is already its ``invalid`` row."""
+    items: list[Item | Row] = []
+    for item_id, value, options in zip(batch["id"], batch["input"], batch["options"], strict=True):
+        try:
+            items.append(Item(str(item_id), str(value), json.loads(str(options)) if options else {}))
+        except (ValueError, TypeError) as error:
+            items.append(Row(str(item_id), "invalid", model, error=f"unreadable options: {error}", error_type="ValueError"))
+    return items
+
+
+def _columns(rows: list[Row]) -> dict[str, list[Any]]:
+    columns: dict[str, list[Any]] = {name: [] for name in COLUMNS}
+    for row in rows:
+        for name, cell in _cells(row).items():
+            columns[name].append(cell)
+    return columns
+
+
+def _tripped(get: Any, breaker: Any) -> bool:
+    try:
+        return bool(get(breaker.tripped.remote()))
+    except Exception as exc:  # noqa: BLE001 - without its breaker the job runs on, item by item
+        log.warning("the job's budget breaker cannot be reached: %s", exc)
+        return False
+
+
+async def _atripped(breaker: Any) -> bool:
+    try:
+        return bool(await breaker.tripped.remote())
+    except Exception as exc:  # noqa: BLE001 - without its breaker the job runs on, item by item
+        log.warning("the job's budget breaker cannot be reached: %s", exc)
+        return False
+
+
+def _record(get: Any, breaker: Any, row: Row) -> None:
+    try:
+        get(breaker.record.remote(row))
+    except Exception as exc:  # noqa: BLE001 - the breaker's actor lost: the rows go on regardless
+        log.warning("the job's budget breaker could not be told of item %s: %s", row.id, exc)
 
 
 class ImageGenerator(_Worker):
@@ -197,7 +264,27 @@ class Synthesizer(_Worker):
     task = "synthesize"
 
 
+class AsyncImageGenerator(_AsyncWorker):
+    """``map_batches`` class with an async ``__call__``: ``concurrency`` pictures in flight an actor."""
+
+    task = "image"
+
+
+class AsyncVideoGenerator(_AsyncWorker):
+    task = "video"
+
+
+class AsyncTranscriber(_AsyncWorker):
+    task = "transcribe"
+
+
+class AsyncSynthesizer(_AsyncWorker):
+    task = "synthesize"
+
+
 WORKERS = {"image": ImageGenerator, "video": VideoGenerator, "transcribe": Transcriber, "synthesize": Synthesizer}
+ASYNC_WORKERS = {"image": AsyncImageGenerator, "video": AsyncVideoGenerator, "transcribe": AsyncTranscriber,
+                 "synthesize": AsyncSynthesizer}  # fmt: skip
 
 
 def _worker_settings(client_settings: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -226,7 +313,7 @@ def _cells(row: Row) -> dict[str, Any]:
     return {
         "id": row.id, "status": row.status, "model": row.model or "", "credits": str(row.credits),
         "usd": "" if row.usd is None else str(row.usd), "outputs": json.dumps(row.outputs), "error": row.error or "",
-        "error_type": row.error_type or "", "seconds": row.seconds,
+        "error_type": row.error_type or "", "seconds": row.seconds, "note": row.note or "",
     }  # fmt: skip
 
 
@@ -234,7 +321,7 @@ def _row(cells: Mapping[str, Any]) -> Row:
     return Row(
         str(cells["id"]), str(cells["status"]), str(cells["model"]) or None, Decimal(str(cells["credits"])),
         Decimal(str(cells["usd"])) if cells["usd"] else None, json.loads(str(cells["outputs"])),
-        str(cells["error"]) or None, str(cells["error_type"]) or None, float(cells["seconds"]),
+        str(cells["error"]) or None, str(cells["error_type"]) or None, float(cells["seconds"]), str(cells["note"]) or None,
     )  # fmt: skip
 
 
@@ -299,6 +386,7 @@ def run_dataset(
     client_settings: Mapping[str, Any] | None = None,
     resume: bool = True,
     budget_breaker: int = 3,
+    calls_per_worker: int = 1,
     address: str | None = None,
     num_cpus: int | None = None,
     forward_env: bool = True,
@@ -311,6 +399,10 @@ def run_dataset(
     process, or a local one on loopback, never a cluster found by surprise. ``rate_limit``: limits shared by every
     worker (``{"openai": {"rpm": 500}}``). ``resume=False`` refuses a job folder that already holds finished items.
 
+    ``calls_per_worker`` above 1 runs the async classes (:class:`AsyncImageGenerator` and the rest): each actor
+    keeps that many calls in flight with one :class:`~genai_sdk.AsyncClient`, which suits hosted backends (many
+    requests, little CPU) better than an actor a request.
+
     ``forward_env`` (default True) gives the workers this process's backend keys, base URLs and ``GENAI_*`` settings
     (the ledger's URL included) as the job's ``runtime_env``: never constructor arguments, but Ray keeps a job's
     runtime_env in its control store, where whoever administers the cluster can read it. On a shared cluster, set
@@ -319,6 +411,7 @@ def run_dataset(
     check_whole(workers, "workers")
     check_whole(batch_size, "batch_size")
     check_whole(budget_breaker, "budget_breaker")
+    check_whole(calls_per_worker, "calls_per_worker")
     for name, amount in (("cpus_per_worker", cpus_per_worker), ("gpus_per_worker", gpus_per_worker)):
         if isinstance(amount, bool) or not isinstance(amount, int | float) or amount < 0 or amount != amount:
             raise InvalidRequestError(f"{name}={amount!r}: give a number of CPUs or GPUs, 0 or more")
@@ -346,7 +439,8 @@ def run_dataset(
         dataset = ray.data.from_items(
             [{"id": i.id, "input": i.input, "options": json.dumps(dict(i.options))} for i in items]
         ).map_batches(
-            WORKERS[task], batch_size=batch_size, concurrency=workers, num_cpus=cpus_per_worker,
+            (ASYNC_WORKERS if calls_per_worker > 1 else WORKERS)[task], batch_size=batch_size, num_cpus=cpus_per_worker,
+            compute=ray.data.ActorPoolStrategy(size=workers),
             num_gpus=gpus_per_worker or None, batch_format="default",
             runtime_env={"env_vars": environment},  # keys and the ledger's URL: never constructor arguments
             fn_constructor_kwargs={
@@ -354,6 +448,7 @@ def run_dataset(
                 "client_settings": dict(client_settings or {}), "rate_limit": dict(rate_limit or {}) or None,
                 "slots_actor": f"genai-slots-{suffix}" if keeper is not None else None,
                 "breaker_actor": f"genai-breaker-{suffix}",
+                **({"concurrency": calls_per_worker} if calls_per_worker > 1 else {}),
             },
         )  # fmt: skip
         try:
@@ -375,5 +470,5 @@ def run_dataset(
 
 
 __all__ = [
-    "ImageGenerator", "RaySlots", "Synthesizer", "Transcriber", "VideoGenerator", "check_ledger", "run_dataset",
+    "AsyncImageGenerator", "AsyncSynthesizer", "AsyncTranscriber", "AsyncVideoGenerator", "ImageGenerator", "RaySlots", "Synthesizer", "Transcriber", "VideoGenerator", "check_ledger", "run_dataset",
 ]  # fmt: skip
