@@ -258,15 +258,28 @@ class Transcript(Serialisable):
     policy: list[PolicyDecision] = field(default_factory=list)  # the content policy's decisions (prompt, output)
     failed_models: list[str] = field(default_factory=list)  # fallbacks: the models that failed before ``model``
 
-    def to_srt(self) -> str:
+    def to_srt(self, *, max_line_width: int = 42, max_line_count: int = 2, min_duration: float = 1.0,
+               max_duration: float = 7.0) -> str:  # fmt: skip
+        """SubRip subtitles: cues of at most ``max_line_count`` lines of ``max_line_width`` characters, split at
+        word timestamps where the transcript has them (``word_timestamps=True``), at pauses and sentence ends."""
+        from ._subtitles import cues
+
+        made = cues(self.segments, max_line_width=max_line_width, max_line_count=max_line_count,
+                    min_duration=min_duration, max_duration=max_duration)  # fmt: skip
         blocks = [
-            f"{i}\n{_timestamp(s.start, ',')} --> {_timestamp(s.end, ',')}\n{s.text.strip()}\n"
-            for i, s in enumerate(self.segments, start=1)
+            f"{i}\n{_timestamp(c.start, ',')} --> {_timestamp(c.end, ',')}\n" + "\n".join(c.lines) + "\n"
+            for i, c in enumerate(made, start=1)
         ]
         return "\n".join(blocks)
 
-    def to_vtt(self) -> str:
-        blocks = [f"{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{s.text.strip()}\n" for s in self.segments]
+    def to_vtt(self, *, max_line_width: int = 42, max_line_count: int = 2, min_duration: float = 1.0,
+               max_duration: float = 7.0) -> str:  # fmt: skip
+        """WebVTT subtitles, laid out as :meth:`to_srt`'s."""
+        from ._subtitles import cues
+
+        made = cues(self.segments, max_line_width=max_line_width, max_line_count=max_line_count,
+                    min_duration=min_duration, max_duration=max_duration)  # fmt: skip
+        blocks = [f"{_timestamp(c.start, '.')} --> {_timestamp(c.end, '.')}\n" + "\n".join(c.lines) + "\n" for c in made]
         return "WEBVTT\n\n" + "\n".join(blocks)
 
 

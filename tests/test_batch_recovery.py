@@ -117,7 +117,7 @@ def test_a_call_lost_with_its_worker_is_made_again_and_the_row_says_so(
 ) -> None:
     ledger = f"sqlite:///{tmp_path / 'ledger.db'}"
     genai_emulator.latency = 5.0  # the worker is killed while the backend works
-    _killed(ledger, tmp_path, "openai:dall-e-2", "never", until=lambda: bool(genai_emulator.calls("images.generate")))
+    _killed(ledger, tmp_path, "openai:dall-e-2", "never", until=lambda: genai_emulator.peak_in_flight("images.generate") > 0)
     genai_emulator.latency = 0.0
     client = genai.Client(ledger=ledger, policy="off")
     row = process_item(client, "image", Item("one", "a brass lamp on a desk"), out=tmp_path, job_id="job",

@@ -232,6 +232,8 @@ class _Step:
         self.kwargs = {**(settings or {}), **item.options}
         if model is not None:
             self.kwargs.setdefault("model", model)
+        if task == "transcribe":  # its subtitles are split at the words' own times
+            self.kwargs.setdefault("word_timestamps", True)
         self.folder = item_folder(out, job_id, item.id)
         self.started = time.monotonic()
         self.tag = ""
