@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -81,7 +82,7 @@ def test_outputs_saved_before_a_crash_are_charged_once_and_not_made_again(
     assert len(_charges(client)) == (1 if die_at == "mark" else 0)
     row = process_item(client, "image", Item("one", "a brass lamp on a desk"), out=tmp_path, job_id="job",
                        model="openai:dall-e-2", settings={"size": "256x256"})  # fmt: skip
-    assert row.status == "ok" and "saved by an earlier run" in (row.note or "")
+    assert row.status == "ok" and "saved by an earlier run" in (row.note or ""), row
     [charge] = _charges(client)  # one charge, whether the dead run made it or this one did
     assert -charge.credits == row.credits > 0
     assert len(genai_emulator.calls("images.generate")) == 1  # made once
@@ -159,3 +160,77 @@ def test_the_async_form_writes_and_charges_like_the_sync_one(genai_emulator: Emu
     assert all(genai.Image.from_path(row.outputs[0]).size == (256, 256) for row in rows[:4])
     assert not (tmp_path / "pots" / "items" / "bad" / "attempt.json").exists()
     assert len(genai_emulator.calls("images.generate")) == 4
+
+
+def _staged_by_a_killed_run(genai_emulator: Emulator, tmp_path: Path) -> tuple[genai.Client, Path]:
+    ledger = f"sqlite:///{tmp_path / 'ledger.db'}"
+    _killed(ledger, tmp_path, "openai:dall-e-2", "charge")
+    return genai.Client(ledger=ledger, policy="off"), tmp_path / "job" / "items" / "one"
+
+
+def _again(client: genai.Client, tmp_path: Path) -> genai.batch.Row:
+    return process_item(client, "image", Item("one", "a brass lamp on a desk"), out=tmp_path, job_id="job",
+                        model="openai:dall-e-2", settings={"size": "256x256"})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [{"account": "someone-else"}, {"credits": "-5000"}, {"credits": "NaN"}, {"credits": "lots"},
+     {"request_id": "f" * 32}],
+)  # fmt: skip
+def test_a_staging_file_that_is_not_this_items_charge_is_set_aside(
+    forged: dict[str, str], genai_emulator: Emulator, tmp_path: Path
+) -> None:
+    client, folder = _staged_by_a_killed_run(genai_emulator, tmp_path)
+    staged = json.loads((folder / "staged.json").read_text())
+    staged["charge"].update(forged)
+    (folder / "staged.json").write_text(json.dumps(staged))
+    row = _again(client, tmp_path)
+    assert row.status == "ok" and "set aside" in (row.note or "") and (folder / "staged.json.rejected").is_file()
+    [charge] = _charges(client)  # this run's call only: nothing charged from a file
+    assert charge.account == "default" and -charge.credits == row.credits > 0
+    assert len(genai_emulator.calls("images.generate")) == 2
+
+
+def test_outputs_a_killed_run_saved_and_someone_deleted_are_charged_and_made_again(
+    genai_emulator: Emulator, tmp_path: Path
+) -> None:
+    client, folder = _staged_by_a_killed_run(genai_emulator, tmp_path)
+    (folder / "image-0.png").unlink()
+    row = _again(client, tmp_path)
+    assert row.status == "ok" and "outputs are gone" in (row.note or "")
+    assert len(_charges(client)) == len(genai_emulator.calls("images.generate")) == 2  # both calls, both billed
+    assert client.credits.reserved() == 0
+
+
+def test_two_runs_of_one_item_at_once_make_it_once(genai_emulator: Emulator, tmp_path: Path) -> None:
+    genai_emulator.latency = 1.0
+    client = genai.Client(ledger="memory://", policy="off")
+    item = Item("one", "a brass lamp on a desk")
+    with ThreadPoolExecutor(2) as pool:
+        rows = list(pool.map(lambda _: process_item(client, "image", item, out=tmp_path, job_id="job",
+                                                    model="openai:dall-e-2"), range(2)))  # fmt: skip
+    assert sorted(row.status for row in rows) == ["failed", "ok"]
+    [busy] = [row for row in rows if row.status == "failed"]
+    assert busy.error_type == "InProgress" and "another run is making this item now" in str(busy.note)
+    assert len(genai_emulator.calls("images.generate")) == 1 and len(_charges(client)) == 1
+
+
+def test_a_charge_that_failed_after_the_outputs_were_saved_is_settled_by_the_next_run(
+    genai_emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = genai.Client(ledger="memory://", policy="off")
+    ledger = client._pipeline.ledger
+    commit = ledger.commit
+
+    def down(*args: object, **kwargs: object) -> object:
+        raise genai.ConfigError("the ledger database is unreachable")
+
+    monkeypatch.setattr(ledger, "commit", down)
+    first = _again(client, tmp_path)
+    assert first.status != "ok" and "charge is pending" in (first.note or "") and _charges(client) == []
+    monkeypatch.setattr(ledger, "commit", commit)
+    second = _again(client, tmp_path)  # the same process: the earlier call is over, not in progress
+    assert second.status == "ok" and "charged once" in (second.note or "")
+    assert len(_charges(client)) == len(genai_emulator.calls("images.generate")) == 1
+    assert client.credits.reserved() == 0

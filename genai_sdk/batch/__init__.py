@@ -18,6 +18,7 @@ pays for nothing twice.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import socket
@@ -42,6 +43,7 @@ DONE = "provenance.json"  # written last: an item's folder with it holds a finis
 STAGED = "staged.json"  # outputs saved, the charge they are owed not yet known to be made
 ATTEMPT = "attempt.json"  # a call in flight, and the tag of its request ids
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+log = logging.getLogger("genai_sdk")
 
 
 @dataclass(frozen=True)
@@ -234,10 +236,11 @@ class _Step:
             self.kwargs.setdefault("model", model)
         if task == "transcribe":  # its subtitles are split at the words' own times
             self.kwargs.setdefault("word_timestamps", True)
+        self.account = str(self.kwargs.get("account") or self.pipeline.settings.account)
         self.folder = item_folder(out, job_id, item.id)
         self.started = time.monotonic()
         self.tag = ""
-        self.note: str | None = None
+        self.notes: list[str] = []
         self.staged: dict[str, Any] = {}
 
     def row(self, status: str, model: str | None = None, credits: Decimal = Decimal(0), usd: Decimal | None = Decimal(0),
@@ -246,7 +249,8 @@ class _Step:
         if isinstance(error, BaseException):
             error_type = type(error).__name__
         return Row(self.item.id, status, model or self.model, credits, usd, outputs or [],
-                   None if error is None else str(error), error_type, time.monotonic() - self.started, self.note)  # fmt: skip
+                   None if error is None else str(error), error_type, time.monotonic() - self.started,
+                   "; ".join(self.notes) or None)  # fmt: skip
 
     def before(self) -> Row | None:
         outputs = _finished(self.folder)
@@ -257,16 +261,38 @@ class _Step:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             return self.row("invalid", error=f"cannot make the item's folder {self.folder}: {error}",
-                            error_type=type(error).__name__)
-        recovered = self._recover()
-        if recovered is not None:
-            return recovered
-        from .._media import atomic_write
-
+                            error_type=type(error).__name__)  # fmt: skip
+        earlier = _read(self.folder / ATTEMPT)
+        if earlier is not None:
+            busy = self._in_progress(earlier)
+            if busy is not None:
+                return busy
+            done = self._recover(earlier)
+            if done is not None:
+                return done
         self.tag = os.urandom(6).hex() + "-"
         attempt = {"tag": self.tag, "started": time.time(), "host": socket.gethostname(), "pid": os.getpid()}
-        atomic_write(self.folder / ATTEMPT, lambda h: h.write(json.dumps(attempt).encode("utf-8")))
+        try:  # exclusively: of two runs that reach this item at once, one makes it
+            handle = os.open(self.folder / ATTEMPT, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return self._in_progress(_read(self.folder / ATTEMPT) or {}, always=True)
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            json.dump(attempt, file)
         return None
+
+    def _in_progress(self, attempt: Mapping[str, Any], always: bool = False) -> Row | None:
+        """A row for an item another run is making now (its process alive, or its call's time not yet over)."""
+        host, pid, started = attempt.get("host"), attempt.get("pid"), attempt.get("started")
+        if not always:
+            if attempt.get("ended"):
+                return None  # its run is over (its charge failed): settled below
+            if host == socket.gethostname() and isinstance(pid, int):
+                if pid != os.getpid() and not _alive(pid):
+                    return None  # its process is gone: what it left is settled below
+            elif not isinstance(started, int | float) or time.time() - started > (self.pipeline.settings.timeout or 3600) + 60:
+                return None  # on another machine, and its call's time is long over
+        self.notes.append(f"another run is making this item now ({host}, process {pid}): run the job again once it ends")
+        return self.row("failed", error="in progress in another run", error_type="InProgress")
 
     def _stage(self, result: Any, cost: Any, reservation: Any) -> None:
         try:
@@ -282,6 +308,9 @@ class _Step:
         tag, stage = REQUEST_TAG.set(self.tag), STAGE.set(self._stage)
         try:
             yield
+        except BaseException:
+            self._ended()
+            raise
         finally:
             REQUEST_TAG.reset(tag)
             STAGE.reset(stage)
@@ -289,7 +318,23 @@ class _Step:
                 (self.folder / ATTEMPT).unlink(missing_ok=True)
 
     def failed(self, error: BaseException) -> Row:
+        if "facts" in self.staged:  # made and saved, but its charge failed: the next run settles it
+            self._ended()
+            self.notes.append("its outputs are saved and its charge is pending: run the job again to settle it")
         return self.row(_status(error), error=error)
+
+    def _ended(self) -> None:
+        """The call is over without being marked done, its outputs saved: the next run, in this process too, settles
+        it (an attempt not marked ended is taken for one in progress while its process lives)."""
+        if "facts" not in self.staged:
+            return
+        from .._media import atomic_write
+
+        attempt = {"tag": self.tag, "ended": time.time(), "host": socket.gethostname(), "pid": os.getpid()}
+        try:
+            atomic_write(self.folder / ATTEMPT, lambda h: h.write(json.dumps(attempt).encode("utf-8")))
+        except OSError as exc:
+            log.warning("could not mark item %s's call as ended: %s", self.item.id, exc)
 
     def broken(self, error: BaseException) -> Row:
         return self.row("failed", error=f"{type(error).__name__}: {error}", error_type=type(error).__name__)
@@ -298,63 +343,125 @@ class _Step:
         cost = result.cost
         if "facts" not in self.staged and "error" not in self.staged:  # every call is staged before its charge
             self.staged["error"] = RuntimeError("the call returned without saving its outputs first")
-        if "error" in self.staged:  # made and charged, not saved: the row says so, with what it cost
-            error = self.staged["error"]
-            return self.row("failed", result.model, cost.credits, cost.usd,
-                            error=f"made and charged, but its output could not be saved: {error}",
-                            error_type=type(error).__name__)  # fmt: skip
-        return self.row("ok", result.model, cost.credits, cost.usd, _finish(self.folder, self.staged["facts"]))
+        error = self.staged.get("error")
+        if error is None:
+            try:
+                return self.row("ok", result.model, cost.credits, cost.usd, _finish(self.folder, self.staged["facts"]))
+            except OSError as failure:
+                error = failure
+        return self.row("failed", result.model, cost.credits, cost.usd,
+                        error=f"made and charged, but its output could not be saved: {error}",
+                        error_type=type(error).__name__)  # fmt: skip
 
-    def _recover(self) -> Row | None:
+    def _recover(self, attempt: Mapping[str, Any]) -> Row | None:
         """What an earlier run of this item left when it was stopped (a killed worker, a lost node): outputs saved
         but not marked done (charged now, once), or a backend job still running (collected and charged once);
-        otherwise the row will say that the earlier call's spend, if any, is not in the ledger."""
+        otherwise the row says that the earlier call's spend, if any, is not in the ledger."""
+        tag = attempt.get("tag")
+        if not isinstance(tag, str) or not _TAG.fullmatch(tag):
+            (self.folder / ATTEMPT).unlink(missing_ok=True)
+            return None  # not a mark this code writes: nothing can be settled from it
         staged = _read(self.folder / STAGED)
         if staged is not None:
-            return self._settle(staged)
-        attempt = _read(self.folder / ATTEMPT)
-        if attempt is None or not isinstance(attempt.get("tag"), str) or not attempt["tag"]:
-            return None
-        (self.folder / ATTEMPT).unlink(missing_ok=True)
-        running = [job for job in self.pipeline.jobs.list("running", None) if job.request_id.startswith(attempt["tag"])]
+            return self._settle(staged, tag)
+        running = [job for job in self.pipeline.jobs.list("running", self.account) if job.request_id.startswith(tag)]
         if running:
-            from .._batch import STAGE
-
-            token = STAGE.set(self._stage)
-            try:
-                result = self.pipeline.resume_job(running[0].id)
-            except Exception as error:  # noqa: BLE001 - not collected: made again, and the row says why
-                self.note = f"an earlier run's backend job {running[0].id} could not be collected ({error}); made again"
-                return None
-            finally:
-                STAGE.reset(token)
-            self.note = f"collected from backend job {running[0].id}, which an earlier run left running"
-            return self.after(result)
+            return self._collect(running[0].id)
         when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(attempt.get("started") or 0)))
-        self.note = (
+        self.notes.append(
             f"an earlier run stopped while this item's call was in flight (started {when} on {attempt.get('host')}); "
             "its backend cannot be asked whether it finished, so any spend for that call is not in the ledger"
         )
+        (self.folder / ATTEMPT).unlink(missing_ok=True)
         return None
 
-    def _settle(self, staged: dict[str, Any]) -> Row | None:
+    def _collect(self, job_id: str) -> Row | None:
+        from .._batch import STAGE
+        from .._errors import ContentPolicyError, GenerationFailedError
+
+        token = STAGE.set(self._stage)
+        try:
+            result = self.pipeline.resume_job(job_id)
+        except (GenerationFailedError, ContentPolicyError) as error:  # it ended without output: made again
+            self.notes.append(f"an earlier run's backend job {job_id} ended without output ({error}); made again")
+            (self.folder / ATTEMPT).unlink(missing_ok=True)
+            return None
+        except Exception as error:  # noqa: BLE001 - still running, or unreachable: the mark stays for the next run
+            self.notes.append(f"an earlier run's backend job {job_id} is still running and could not be collected "
+                              "now: run the job again to collect it")  # fmt: skip
+            return self.row("failed", error=error)
+        finally:
+            STAGE.reset(token)
+        self.notes.append(f"collected from backend job {job_id}, which an earlier run left running")
+        return self.after(result)
+
+    def _settle(self, staged: Mapping[str, Any], tag: str) -> Row | None:
         """Outputs an earlier run saved before its charge: charged now, once (the ledger keeps one charge a request
-        id, so a charge that was made stands), and marked done."""
+        id, so a charge that was made stands), and marked done; made again if its files are gone."""
         from ..credits import Reservation
         from ..credits._rules import utcnow
 
-        charge, names = staged.get("charge"), staged.get("outputs")
-        if not isinstance(charge, dict) or not isinstance(names, list) or not all(
-            isinstance(n, str) and (self.folder / n).is_file() for n in names
-        ):
-            return None  # not what this code writes: made again
-        credits = Decimal(str(charge["credits"]))
-        usd = None if charge.get("usd") is None else Decimal(str(charge["usd"]))
-        reservation = Reservation(str(charge["reservation"]), str(charge["account"]), credits, usd,
-                                  str(charge["request_id"]), str(charge["model"]), utcnow())  # fmt: skip
+        charge = _charge(staged, tag, self.account, self.job_id, self.item.id)
+        if charge is None:  # not what this code writes for this item: set aside, and made again
+            (self.folder / STAGED).replace(self.folder / f"{STAGED}.rejected")
+            (self.folder / ATTEMPT).unlink(missing_ok=True)
+            self.notes.append(f"an earlier run's {STAGED} does not describe a charge of this item: set aside as "
+                              f"{STAGED}.rejected, and the item made again")  # fmt: skip
+            return None
+        reservation_id, request_id, model, credits, usd = charge
+        reservation = Reservation(reservation_id, self.account, credits, usd, request_id, model, utcnow())
         self.pipeline.ledger.commit(reservation, credits, usd)
-        self.note = "saved by an earlier run that stopped before marking it done; charged once"
-        return self.row("ok", str(staged.get("model")), credits, usd, _finish(self.folder, staged))
+        names = staged["outputs"]
+        if not all((self.folder / name).is_file() for name in names):
+            for name in (STAGED, ATTEMPT):
+                (self.folder / name).unlink(missing_ok=True)
+            self.notes.append(f"an earlier run made and was charged {credits} credits for this item, but its saved "
+                              "outputs are gone: made again")  # fmt: skip
+            return None
+        self.notes.append("saved by an earlier run that stopped before marking it done; charged once")
+        return self.row("ok", str(staged.get("model")), credits, usd, _finish(self.folder, dict(staged)))
+
+
+_TAG = re.compile(r"[0-9a-f]{12}-")
+_OUTPUT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def _charge(staged: Mapping[str, Any], tag: str, account: str, job_id: str, item_id: str
+            ) -> tuple[str, str, str, Decimal, Decimal | None] | None:  # fmt: skip
+    """The charge a staging file claims, if it is one this item's call could have written: this job and item, the
+    account the item is charged to, a request id of the attempt's tag, amounts finite and not negative, and outputs
+    named inside the item's folder."""
+    from decimal import InvalidOperation
+
+    charge, names = staged.get("charge"), staged.get("outputs")
+    if not isinstance(charge, dict) or not isinstance(names, list) or not names:
+        return None
+    if not all(isinstance(n, str) and _OUTPUT.fullmatch(n) and n not in (DONE, STAGED, ATTEMPT) for n in names):
+        return None
+    if staged.get("job_id") != job_id or staged.get("item_id") != item_id or charge.get("account") != account:
+        return None
+    request_id, reservation, model = charge.get("request_id"), charge.get("reservation"), charge.get("model")
+    if not (isinstance(request_id, str) and request_id.startswith(tag) and isinstance(reservation, str)
+            and isinstance(model, str)):  # fmt: skip
+        return None
+    try:
+        credits = Decimal(str(charge.get("credits")))
+        usd = None if charge.get("usd") is None else Decimal(str(charge["usd"]))
+    except (InvalidOperation, ValueError):
+        return None
+    if not credits.is_finite() or credits < 0 or (usd is not None and (not usd.is_finite() or usd < 0)):
+        return None
+    return reservation, request_id, model, credits, usd
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -493,9 +600,7 @@ def run_items(
                 try:
                     on_row(row)
                 except Exception as exc:  # noqa: BLE001 - a broken report must not lose rows paid for
-                    import logging
-
-                    logging.getLogger("genai_sdk").warning("on_row raised %s: %s", type(exc).__name__, exc)
+                    log.warning("on_row raised %s: %s", type(exc).__name__, exc)
 
     threads = [threading.Thread(target=worker, name=f"genai-job-{i}", daemon=True) for i in range(min(workers, len(work)) or 1)]
     try:
