@@ -333,34 +333,80 @@ def wav_provenance(data: bytes) -> dict[str, str]:
     return {}
 
 
-def mp4_with_provenance(data: bytes, provenance: Mapping[str, str]) -> bytes:
-    """The MP4 re-muxed (no re-encoding) with the provenance in its ``comment`` tag; unchanged without PyAV."""
-    if not provenance:
+# Containers whose tags hold the provenance (a ``comment``: ID3 in MP3, Vorbis comments in FLAC and Ogg, MP4 tags),
+# written by re-muxing (no re-encoding). WAV has its own INFO chunk; raw AAC, PCM, WebM and GIF carry none.
+_TAGGED = {
+    "video/mp4": "mp4", "audio/mp4": "mp4", "audio/mpeg": "mp3", "audio/flac": "flac", "audio/ogg": "ogg",
+    "audio/opus": "ogg",
+}  # fmt: skip
+
+
+def with_provenance_tag(data: bytes, media_type: str, provenance: Mapping[str, str]) -> bytes:
+    """The file re-muxed with the provenance in its ``comment`` tag; unchanged without PyAV, for a container that
+    has no tags, or for data PyAV cannot read (saved as it is)."""
+    container_format = _TAGGED.get(media_type)
+    if not provenance or container_format is None:
         return data
     try:
         import av
     except ModuleNotFoundError:
         return data
     buffer = io.BytesIO()
-    with av.open(io.BytesIO(data)) as source, av.open(buffer, mode="w", format="mp4") as target:
-        target.metadata["comment"] = f"{PROVENANCE_KEY}={json.dumps(dict(provenance), sort_keys=True)}"
-        streams = {s.index: target.add_stream_from_template(s) for s in source.streams}
-        for packet in (p for p in source.demux() if p.dts is not None):  # no timestamp: a flushing packet
-            packet.stream = streams[packet.stream.index]
-            target.mux(packet)
+    try:
+        with av.open(io.BytesIO(data)) as source, av.open(buffer, mode="w", format=container_format) as target:
+            target.metadata["comment"] = f"{PROVENANCE_KEY}={json.dumps(dict(provenance), sort_keys=True)}"
+            streams = {s.index: target.add_stream_from_template(s) for s in source.streams if s.type in ("audio", "video")}
+            for packet in source.demux():
+                if packet.dts is None or packet.stream.index not in streams:  # a flushing packet, a data stream
+                    continue
+                packet.stream = streams[packet.stream.index]
+                target.mux(packet)
+    except Exception:  # noqa: BLE001 - not a file PyAV can re-mux: kept as it came
+        return data
     return buffer.getvalue()
 
 
-def mp4_provenance(data: bytes) -> dict[str, str]:
+def tag_provenance(data: bytes) -> dict[str, str]:
+    """The provenance in a container's (or, for Ogg, a stream's) ``comment`` tag, or an empty dict."""
     try:
         import av
 
         with av.open(io.BytesIO(data)) as container:
-            comment = container.metadata.get("comment", "")
-    except Exception:  # not an MP4 PyAV can read, or no PyAV: no provenance to report
+            comments = [container.metadata.get("comment", "")]
+            comments += [stream.metadata.get("comment", "") for stream in container.streams]
+    except Exception:  # not a file PyAV can read, or no PyAV: no provenance to report
         return {}
-    tagged = comment.startswith(PROVENANCE_KEY + "=")
-    return _parse_facts(comment[len(PROVENANCE_KEY) + 1 :]) if tagged else {}
+    for comment in comments:
+        if comment.startswith(PROVENANCE_KEY + "="):
+            return _parse_facts(comment[len(PROVENANCE_KEY) + 1 :])
+    return {}
+
+
+def media_facts(data: bytes) -> dict[str, Any]:
+    """What a container states about its media, without decoding it: ``duration`` (seconds), ``sample_rate`` and
+    ``channels`` of the first audio stream, ``width``, ``height`` and ``fps`` of the first video stream. Empty
+    without PyAV or for data it cannot read."""
+    try:
+        import av
+
+        with av.open(io.BytesIO(data)) as container:
+            facts: dict[str, Any] = {}
+            if container.duration:
+                facts["duration"] = container.duration / 1_000_000
+            if container.streams.audio:
+                audio = container.streams.audio[0]
+                facts.update(sample_rate=audio.rate, channels=audio.channels)
+            if container.streams.video:
+                video = container.streams.video[0]
+                facts.update(width=video.width, height=video.height)
+                rate = video.average_rate or video.guessed_rate
+                if rate:
+                    facts["fps"] = float(rate)
+                if "duration" not in facts and video.duration and video.time_base:
+                    facts["duration"] = float(video.duration * video.time_base)
+            return facts
+    except Exception:  # noqa: BLE001 - no PyAV, or not a container it reads: nothing known
+        return {}
 
 
 def _suffix(path: str | os.PathLike[str], table: Mapping[str, str], what: str) -> str:
@@ -398,14 +444,17 @@ class Video:
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str]) -> Video:
+        """The video in a file, with the size, frame rate and duration its container states (PyAV reads them)."""
         media_type = _VIDEO_TYPES.get(Path(path).suffix.lower(), "application/octet-stream")
         data = _load_bytes(path)
-        return cls(data, media_type, provenance=mp4_provenance(data) if media_type == "video/mp4" else {})
+        facts = media_facts(data)
+        return cls(data, media_type, facts.get("width"), facts.get("height"), facts.get("fps"), facts.get("duration"),
+                   tag_provenance(data) if media_type in _TAGGED else {})  # fmt: skip
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write it atomically, with provenance in an MP4's comment tag. The extension must match the container."""
-        data = mp4_with_provenance(self.data, self.provenance) if self.media_type == "video/mp4" else self.data
-        return _save_same_type(data, path, self.media_type, _VIDEO_TYPES)
+        return _save_same_type(with_provenance_tag(self.data, self.media_type, self.provenance), path, self.media_type,
+                               _VIDEO_TYPES)  # fmt: skip
 
     def _repr_html_(self) -> str:
         return f'<video controls src="data:{self.media_type};base64,{base64.b64encode(self.data).decode()}"></video>'
@@ -439,17 +488,26 @@ class Audio:
             except (wave.Error, EOFError) as exc:
                 raise InvalidRequestError(f"unreadable WAV data: {exc}") from exc
             return cls(data, "audio/wav", rate, frames / rate if rate else None, channels, dict(provenance or {}))
-        return cls(data, media_type or "application/octet-stream", provenance=dict(provenance or {}))
+        facts = media_facts(data) if media_type not in (None, "audio/pcm") else {}  # what the container states
+        return cls(data, media_type or "application/octet-stream", facts.get("sample_rate"), facts.get("duration"),
+                   facts.get("channels"), dict(provenance or {}))  # fmt: skip
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str]) -> Audio:
-        suffix = Path(path).suffix.lower()
+        """The audio in a file: WAV facts from its header; MP3, FLAC, Ogg, Opus, AAC and M4A facts (duration, sample
+        rate, channels) from what the container states (PyAV reads them); provenance from its tags."""
+        media_type = _AUDIO_TYPES.get(Path(path).suffix.lower())
         data = _load_bytes(path)
-        return cls.from_bytes(data, _AUDIO_TYPES.get(suffix), wav_provenance(data))
+        provenance = wav_provenance(data) if media_type in (None, "audio/wav") else tag_provenance(data)
+        return cls.from_bytes(data, media_type, provenance)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the audio atomically, with provenance in a WAV's INFO comment. The extension must match its format."""
-        data = wav_with_provenance(self.data, self.provenance) if self.media_type == "audio/wav" else self.data
+        """Write the audio atomically, with provenance in a WAV's INFO comment or the tags of an MP3 (ID3), FLAC or
+        Ogg/Opus (Vorbis comments) or M4A (MP4 tags) file. The extension must match its format."""
+        if self.media_type == "audio/wav":
+            data = wav_with_provenance(self.data, self.provenance)
+        else:
+            data = with_provenance_tag(self.data, self.media_type, self.provenance)
         return _save_same_type(data, path, self.media_type, _AUDIO_TYPES)
 
     def _repr_html_(self) -> str:

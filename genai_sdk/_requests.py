@@ -210,6 +210,14 @@ class ImageResult(Serialisable):
     def image(self) -> Image:
         return self.images[0]
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the pictures in a grid, with the model, the cost and any warnings."""
+        cells = "".join(
+            f'<img src="data:{media};base64,{data}" style="max-width:256px;max-height:256px;margin:2px">'
+            for media, data in (_png_or_own(image) for image in self.images)
+        )
+        return f'<div style="display:flex;flex-wrap:wrap">{cells}</div>{_caption(self)}'
+
 
 @dataclass(frozen=True)
 class VideoResult(Serialisable):
@@ -220,6 +228,22 @@ class VideoResult(Serialisable):
     request_ids: list[str] = field(default_factory=list)
     policy: list[PolicyDecision] = field(default_factory=list)  # the content policy's decisions (prompt, output)
     failed_models: list[str] = field(default_factory=list)  # fallbacks: the models that failed before ``model``
+
+    def _repr_html_(self) -> str:
+        return self.video._repr_html_() + _caption(self)
+
+
+def _png_or_own(image: Image) -> tuple[str, str]:
+    bundle = image._repr_mimebundle_()
+    media = next(key for key in bundle if key.startswith("image/"))
+    return media, bundle[media]
+
+
+def _caption(result: ImageResult | VideoResult | SpeechResult | Transcript) -> str:
+    from html import escape
+
+    lines = [f"{escape(result.model)}: {escape(str(result.cost))}", *(f"warning: {escape(w)}" for w in result.warnings)]
+    return "<div><small>" + "<br>".join(lines) + "</small></div>"
 
 
 @dataclass(frozen=True)
@@ -282,6 +306,17 @@ class Transcript(Serialisable):
         blocks = [f"{_timestamp(c.start, '.')} --> {_timestamp(c.end, '.')}\n" + "\n".join(c.lines) + "\n" for c in made]
         return "WEBVTT\n\n" + "\n".join(blocks)
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the segments with their times, then the model and the cost."""
+        from html import escape
+
+        rows = "".join(
+            f"<tr><td>{_timestamp(s.start, '.')}</td><td>{_timestamp(s.end, '.')}</td><td>{escape(s.text)}</td></tr>"
+            for s in self.segments
+        )
+        language = f" ({escape(self.language)})" if self.language else ""
+        return f"<table><tr><th>start</th><th>end</th><th>text{language}</th></tr>{rows}</table>{_caption(self)}"
+
 
 @dataclass(frozen=True)
 class LanguageGuess(Serialisable):
@@ -298,6 +333,9 @@ class SpeechResult(Serialisable):
     warnings: list[str] = field(default_factory=list)
     policy: list[PolicyDecision] = field(default_factory=list)  # the content policy's decisions (prompt, output)
     failed_models: list[str] = field(default_factory=list)  # fallbacks: the models that failed before ``model``
+
+    def _repr_html_(self) -> str:
+        return self.audio._repr_html_() + _caption(self)
 
 
 @dataclass(frozen=True)
