@@ -54,6 +54,131 @@ def _check_path(path: Path, extensions: Sequence[str], what: str) -> None:
         raise InvalidRequestError(f"cannot save to {path}: it is a folder; give a file name")
 
 
+STDIO = "-"  # a file argument that means standard input, or standard output after -o
+_IMAGE_FORMATS = ("png", "jpg", "webp")
+
+
+def _stdin_bytes(what: str) -> bytes:
+    """Everything on standard input, for an argument given as ``-``; a terminal or an empty pipe is an error."""
+    stream = sys.stdin
+    if stream is None or stream.isatty():
+        raise InvalidRequestError(f"- reads {what} from standard input, which is a terminal: pipe it in (< FILE)")
+    data: bytes = stream.buffer.read()
+    if not data:
+        raise InvalidRequestError(f"standard input is empty: - reads {what} from it, so pipe some in")
+    return data
+
+
+def _stdin_text(what: str) -> str:
+    try:
+        text = _stdin_bytes(what).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequestError(f"standard input is not UTF-8 text ({exc})") from None
+    if not text.strip():
+        raise InvalidRequestError(f"standard input holds only white space: - reads {what} from it")
+    return text.strip()
+
+
+def _inputs(sources: Sequence[str | None], what: str) -> list[object]:
+    """Paths as given, ``-`` replaced by the bytes on standard input (which only one of them may read)."""
+    if sum(source == STDIO for source in sources) > 1:
+        raise InvalidRequestError("only one input can be - (standard input)")
+    return [_stdin_bytes(what) if source == STDIO else source for source in sources]
+
+
+def _write_stdout(data: bytes) -> None:
+    """The payload of ``-o -``: nothing else is written to standard output."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+def _option_value(raw: str) -> object:
+    """A value parsed as JSON when it is JSON (numbers, booleans, null, lists, objects), else the text as given."""
+
+    def refuse(constant: str) -> object:  # NaN and Infinity are not JSON: keep them as text
+        raise ValueError(constant)
+
+    try:
+        value: object = json.loads(raw, parse_constant=refuse)
+    except ValueError:
+        return raw
+    return value
+
+
+def parse_options(items: Sequence[str] | None) -> list[tuple[str | None, str, object]]:
+    """``--option`` arguments as (provider or None, name, value): ``KEY=VALUE`` or ``PROVIDER:KEY=VALUE``."""
+    parsed: list[tuple[str | None, str, object]] = []
+    for item in items or ():
+        key, sep, raw = item.partition("=")
+        provider, colon, name = key.strip().rpartition(":")
+        if not sep or not name or (colon and not provider):
+            raise InvalidRequestError(
+                f"--option {item!r}: write KEY=VALUE or PROVIDER:KEY=VALUE, for example --option background=opaque"
+            )
+        parsed.append((provider or None, name, _option_value(raw)))
+    return parsed
+
+
+_SETTING = {"images": "image", "videos": "video", "speech_to_text": "speech_to_text", "text_to_speech": "text_to_speech"}
+
+
+def _model_providers(client: Any, modality: str, model: str | None) -> list[str]:
+    """The providers a call would use: that of --model, else those of the configured model and its fallbacks."""
+    from ._catalog import split_model_id
+
+    if model:
+        ids = [model]
+    else:
+        configured = getattr(client.settings, _SETTING[modality])
+        ids = [configured] if isinstance(configured, str) else [str(m) for m in configured or ()]
+        if not ids:  # the built-in default (the image model) or a ConfigError saying what to set
+            ids = [client.images._pipeline.model_id_for(modality, None)]
+    return list(dict.fromkeys(split_model_id(m)[0] for m in ids))
+
+
+def _call_settings(args: argparse.Namespace, client: Any, modality: str) -> dict[str, Any]:
+    """The keyword arguments every call takes (model, account, timeout, provider_options), and those of
+    generation (seed, negative prompt, steps, guidance) where the command has them; flags not given are left out."""
+    names = ("model", "account", "timeout", "seed", "negative_prompt", "steps", "guidance")
+    settings = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    options: dict[str, dict[str, object]] = {}
+    parsed = parse_options(getattr(args, "option", None))
+    defaults = _model_providers(client, modality, args.model) if any(p is None for p, _, _ in parsed) else []
+    for provider, name, value in parsed:
+        for target in [provider] if provider else defaults:
+            options.setdefault(target, {})[name] = value
+    if options:
+        settings["provider_options"] = options
+    return settings
+
+
+def _print_estimate(cost: Any, as_json: bool) -> int:
+    """``--estimate``: the price on standard output; nothing is sent, reserved or charged."""
+    if as_json:
+        print(json.dumps(cost.to_dict()))
+    else:
+        print(cost)
+    return 0
+
+
+def _check_stdout(args: argparse.Namespace, count: int, what: str) -> bool:
+    """Whether the output is standard output (``-o -``), refusing what could not go there."""
+    to_stdout = args.output == STDIO
+    if getattr(args, "stdout_format", None) and not to_stdout:
+        raise InvalidRequestError("--format applies to -o - (standard output); a file's extension picks its format")
+    if not to_stdout:
+        return False
+    if count != 1:
+        raise InvalidRequestError(
+            f"-o - writes one {what} to standard output, and {count} were asked for: use -n 1, "
+            "or a file pattern such as 'out{i}.png'"
+        )
+    if getattr(args, "json", False):
+        raise InvalidRequestError("--json and -o - both write to standard output: choose one")
+    return True
+
+
 class _Watch:
     """What a command is doing, so that an interrupt can say what became of it (from the call's progress reports):
     which backend call was in flight, whether the call had finished; and whether the one line about the interrupt
@@ -102,25 +227,46 @@ def _report(result: Any, paths: Sequence[Path], as_json: bool = False) -> None:
     else:
         for path in paths:
             print(path)
-    print(f"cost: {result.cost}", file=sys.stderr)
+    _report_cost(result)
+
+
+def _report_cost(result: Any, extra: str = "") -> None:
+    print(f"cost: {result.cost}{extra}", file=sys.stderr)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
 
 
-def _images(args: argparse.Namespace, label: str, call: Callable[[Any, Any], Any]) -> int:
-    """Run an image call with a progress bar, then save what it made under the output pattern."""
+ImageCall = Callable[[Any, dict[str, Any]], Any]
+
+
+def _images(args: argparse.Namespace, label: str, slug: str, call: ImageCall, estimate: ImageCall) -> int:
+    """Run an image call with a progress bar, then save what it made under the output pattern (or write the one
+    image to standard output). ``--estimate`` prices the call instead, and sends nothing."""
     from ._media import IMAGE_EXTENSIONS
     from ._progress import ProgressBar
 
-    check_output(args.output, args.n, args.prompt, args.model, IMAGE_EXTENSIONS, "an image")
+    parse_options(args.option)  # a malformed --option is refused before anything else
+    to_stdout = not args.estimate and _check_stdout(args, args.n, "image")  # an estimate writes nothing
+    if not to_stdout and not args.estimate:
+        check_output(args.output, args.n, slug, args.model, IMAGE_EXTENSIONS, "an image")
     client = _client(args)
-    bar = ProgressBar(label)
     try:
-        result = call(client, _watch(args).progress(bar))
+        settings = {**_call_settings(args, client, "images"), "n": args.n, "size": args.size}
+        if args.estimate:
+            return _print_estimate(estimate(client, settings), args.json)
+        bar = ProgressBar(label)
+        try:
+            result = call(client, {**settings, "on_progress": _watch(args).progress(bar)})
+        finally:
+            bar.close()
     finally:
-        bar.close()
         client.close()
-    paths = output_paths(args.output, len(result.images), args.prompt, result.model)
+    if to_stdout:
+        (image,) = result.images  # -n 1 was checked; a backend that sent more is refused by the pipeline
+        _write_stdout(image.encode(args.stdout_format or "png"))
+        _report_cost(result)
+        return 0
+    paths = output_paths(args.output, len(result.images), slug, result.model)
     for image, path in zip(result.images, paths, strict=True):
         image.save(path)
     _report(result, paths, args.json)
@@ -156,6 +302,11 @@ def _image_batch(args: argparse.Namespace) -> int:
     from ._batch import run_batch
     from ._media import IMAGE_EXTENSIONS
 
+    parse_options(args.option)
+    if args.output == STDIO:
+        raise InvalidRequestError("-o - writes one image to standard output; --prompts-file makes one per prompt: "
+                                  "give a file pattern such as 'out/{i}.png'")  # fmt: skip
+    _check_stdout(args, args.n, "image")
     prompts = _read_lines(args.prompts_file, "prompts")
     pattern = args.output
     if "{i}" not in pattern:
@@ -166,22 +317,25 @@ def _image_batch(args: argparse.Namespace) -> int:
         pattern = str(path.with_name(f"{path.stem}_{{j}}{path.suffix}"))
     names = _batch_names(pattern, prompts, args.n, args.model or "model", IMAGE_EXTENSIONS)
     client = _client(args)
-
-    def one(prompt: object, settings: dict[str, Any]) -> list[Path]:
-        index = settings.pop("item")
-        result = client.images.generate(str(prompt), **settings)
-        paths = names(index, result.model)
-        for image, path in zip(result.images, paths, strict=False):
-            image.save(path)
-            print(path, flush=True)
-        for warning in result.warnings:
-            print(f"warning: item {index}: {warning}", file=sys.stderr)
-        return paths
-
-    items = [{"prompt": prompt, "item": index} for index, prompt in enumerate(prompts)]
-    common = {"model": args.model, "n": args.n, "size": args.size, "quality": args.quality, "style": args.style,
-              "seed": args.seed}  # fmt: skip
     try:
+        common = {**_call_settings(args, client, "images"), "n": args.n, "size": args.size, "quality": args.quality,
+                  "style": args.style}  # fmt: skip
+        if args.estimate:
+            costs = [client.images.estimate(prompt, **common) for prompt in prompts]
+            return _print_estimate(sum(costs[1:], costs[0]), args.json)
+
+        def one(prompt: object, settings: dict[str, Any]) -> list[Path]:
+            index = settings.pop("item")
+            result = client.images.generate(str(prompt), **settings)
+            paths = names(index, result.model)
+            for image, path in zip(result.images, paths, strict=False):
+                image.save(path)
+                print(path, flush=True)
+            for warning in result.warnings:
+                print(f"warning: item {index}: {warning}", file=sys.stderr)
+            return paths
+
+        items = [{"prompt": prompt, "item": index} for index, prompt in enumerate(prompts)]
         results = run_batch(one, items, common, primary="prompt", concurrency=args.concurrency, progress=None,
                             label="images")  # fmt: skip
     finally:
@@ -215,34 +369,61 @@ def cmd_image(args: argparse.Namespace) -> int:
         raise InvalidRequestError("give a prompt or --prompts-file FILE (one prompt a line), not both")
     if args.prompts_file is not None:
         return _image_batch(args)
-    return _images(args, "image", lambda client, bar: client.images.generate(
-        args.prompt, model=args.model, n=args.n, size=args.size, quality=args.quality, style=args.style,
-        seed=args.seed, on_progress=bar,
-    ))
+    if args.prompt == STDIO:
+        args.prompt = _stdin_text("the prompt")
+    extra = {"quality": args.quality, "style": args.style}
+    return _images(args, "image", args.prompt,
+                   lambda client, kw: client.images.generate(args.prompt, **extra, **kw),
+                   lambda client, kw: client.images.estimate(args.prompt, **extra, **kw))  # fmt: skip
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
-    return _images(args, "edit", lambda client, bar: client.images.edit(
-        args.image, args.prompt, mask=args.mask, model=args.model, n=args.n, size=args.size, on_progress=bar,
-    ))
+    images = _inputs([*args.image, args.mask], "an image")
+    mask = images.pop()
+    return _images(args, "edit", args.prompt,
+                   lambda client, kw: client.images.edit(images, args.prompt, mask=mask, **kw),
+                   lambda client, kw: client.images.estimate(args.prompt, operation="edit", image=images, **kw))  # fmt: skip
+
+
+def cmd_variations(args: argparse.Namespace) -> int:
+    (image,) = _inputs([args.image], "an image")
+    slug = "stdin" if args.image == STDIO else Path(args.image).stem
+    return _images(args, "variations", slug,
+                   lambda client, kw: client.images.variations(image, **kw),
+                   lambda client, kw: client.images.estimate(operation="variations", image=image, **kw))  # fmt: skip
 
 
 def cmd_video(args: argparse.Namespace) -> int:
-    from ._media import VIDEO_EXTENSIONS
+    from ._media import VIDEO_EXTENSIONS, mp4_with_provenance
     from ._progress import ProgressBar
 
-    check_output(args.output, 1, args.prompt, args.model, VIDEO_EXTENSIONS, "a video")
+    parse_options(args.option)
+    if args.prompt == STDIO:
+        args.prompt = _stdin_text("the prompt")
+    (image,) = _inputs([args.image], "the first frame")
+    to_stdout = not args.estimate and _check_stdout(args, 1, "video")
+    if not to_stdout and not args.estimate:
+        check_output(args.output, 1, args.prompt, args.model, VIDEO_EXTENSIONS, "a video")
     client = _client(args)
-    bar = ProgressBar("video")
-    progress = _watch(args).progress(bar)
     try:
-        result = client.videos.generate(
-            args.prompt, model=args.model, seconds=args.seconds, fps=args.fps, size=args.size, seed=args.seed,
-            steps=args.steps, on_progress=progress,
-        )
+        settings = {**_call_settings(args, client, "videos"), "seconds": args.seconds, "fps": args.fps,
+                    "size": args.size, **({"image": image} if image is not None else {})}  # fmt: skip
+        if args.estimate:  # the client has no videos.estimate: its pipeline prices the same request
+            from ._client import _video_request
+
+            return _print_estimate(client.videos._pipeline.estimate(_video_request(args.prompt, **settings)), args.json)
+        bar = ProgressBar("video")
+        try:
+            result = client.videos.generate(args.prompt, on_progress=_watch(args).progress(bar), **settings)
+        finally:
+            bar.close()
     finally:
-        bar.close()
         client.close()
+    if to_stdout:
+        video = result.video
+        _write_stdout(mp4_with_provenance(video.data, video.provenance) if video.media_type == "video/mp4" else video.data)
+        _report_cost(result)
+        return 0
     path = output_paths(args.output, 1, args.prompt, result.model)[0]
     result.video.save(path)
     _report(result, [path], args.json)
@@ -260,7 +441,7 @@ def _transcript_text(transcript: Any, fmt: str) -> str:
 
 
 def _write_text(text: str, output: str | None) -> None:
-    if output is None:
+    if output is None or output == STDIO:
         sys.stdout.write(text)
         return
     from ._media import atomic_write
@@ -269,14 +450,13 @@ def _write_text(text: str, output: str | None) -> None:
     print(output)
 
 
-def _transcribe_batch(args: argparse.Namespace) -> int:
+def _transcribe_batch(args: argparse.Namespace, client: Any, settings: dict[str, Any]) -> int:
     """Several files: each transcript written to the output pattern ({stem}, {i}) as soon as it is made."""
     from ._batch import run_batch
 
     pattern = args.output or f"{{stem}}.{args.format}"
     if "{stem}" not in pattern and "{i}" not in pattern:
         raise InvalidRequestError(f"-o {pattern!r}: with several files, name each output with {{stem}} or {{i}}")
-    extra = {} if args.command == "translate" else {"language": args.language, "word_timestamps": args.word_timestamps}
     try:
         outputs = [pattern.format(stem=Path(file).stem, i=index) for index, file in enumerate(args.file)]
     except (KeyError, IndexError, ValueError) as exc:
@@ -284,51 +464,59 @@ def _transcribe_batch(args: argparse.Namespace) -> int:
     twice = sorted({name for name in outputs if outputs.count(name) > 1})
     if twice:
         raise InvalidRequestError(f"-o {pattern!r} names {', '.join(twice)} for several files: add {{i}} to the pattern")
-    client = _client(args)
     method = client.speech.translate if args.command == "translate" else client.speech.transcribe
 
-    def one(audio: object, settings: dict[str, Any]) -> str:
-        index: int = settings.pop("item")
-        transcript = method(audio, **settings)
+    def one(audio: object, kwargs: dict[str, Any]) -> str:
+        index: int = kwargs.pop("item")
+        transcript = method(audio, **kwargs)
         _write_text(_transcript_text(transcript, args.format), outputs[index])
         return outputs[index]
 
     items = [{"audio": file, "item": index} for index, file in enumerate(args.file)]
-    try:
-        results = run_batch(one, items, {"model": args.model, **extra}, primary="audio",
-                            concurrency=args.concurrency, progress=None, label=args.command)  # fmt: skip
-    finally:
-        client.close()
+    results = run_batch(one, items, settings, primary="audio", concurrency=args.concurrency, progress=None,
+                        label=args.command)  # fmt: skip
     return _batch_summary(results, args.file)
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from ._progress import ProgressBar
 
-    if len(args.file) > 1:
-        return _transcribe_batch(args)
-    args.file = args.file[0]
+    parse_options(args.option)
+    if STDIO in args.file and len(args.file) > 1:
+        raise InvalidRequestError("- (standard input) is one recording: give it alone, not with other files")
+    audio = _inputs(args.file, "the audio")
     client = _client(args)
-    bar = ProgressBar(args.command)
-    progress = _watch(args).progress(bar)
-    method = client.speech.translate if args.command == "translate" else client.speech.transcribe
-    extra = {} if args.command == "translate" else {"language": args.language, "word_timestamps": args.word_timestamps}
     try:
-        transcript = method(args.file, model=args.model, on_progress=progress, **extra)
+        settings = _call_settings(args, client, "speech_to_text")
+        if args.command == "transcribe":
+            settings.update(language=args.language, word_timestamps=args.word_timestamps)
+        if args.estimate:
+            costs = [client.speech.estimate(args.command, item, **settings) for item in audio]
+            return _print_estimate(sum(costs[1:], costs[0]), args.format == "json")
+        if len(args.file) > 1:
+            return _transcribe_batch(args, client, settings)
+        bar = ProgressBar(args.command)
+        method = client.speech.translate if args.command == "translate" else client.speech.transcribe
+        try:
+            transcript = method(audio[0], on_progress=_watch(args).progress(bar), **settings)
+        finally:
+            bar.close()
     finally:
-        bar.close()
         client.close()
     _write_text(_transcript_text(transcript, args.format), args.output)
-    print(f"cost: {transcript.cost}", file=sys.stderr)
-    for warning in transcript.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+    _report_cost(transcript)
     return 0
 
 
 def cmd_detect_language(args: argparse.Namespace) -> int:
+    parse_options(args.option)
+    (audio,) = _inputs([args.file], "the audio")
     client = _client(args)
     try:
-        guess = client.speech.detect_language(args.file, model=args.model, on_progress=_watch(args).progress())
+        settings = _call_settings(args, client, "speech_to_text")
+        if args.estimate:
+            return _print_estimate(client.speech.estimate("detect_language", audio, **settings), False)
+        guess = client.speech.detect_language(audio, on_progress=_watch(args).progress(), **settings)
     finally:
         client.close()
     print(f"{guess.language} {guess.probability:.3f}")
@@ -336,26 +524,35 @@ def cmd_detect_language(args: argparse.Namespace) -> int:
 
 
 def cmd_speak(args: argparse.Namespace) -> int:
-    from pathlib import Path as _Path
-
-    from ._media import AUDIO_EXTENSIONS
+    from ._media import AUDIO_EXTENSIONS, wav_with_provenance
     from ._progress import ProgressBar
 
-    fmt = args.format or (_Path(args.output).suffix.lstrip(".").lower() or "wav")
-    check_output(args.output, 1, args.text, args.model, AUDIO_EXTENSIONS, "speech")
+    parse_options(args.option)
+    to_stdout = args.output == STDIO
+    fmt = args.format or ("wav" if to_stdout else Path(args.output).suffix.lstrip(".").lower() or "wav")
+    text = _stdin_text("the text to speak") if args.text == STDIO else args.text
+    if not to_stdout and not args.estimate:
+        check_output(args.output, 1, text, args.model, AUDIO_EXTENSIONS, "speech")
     client = _client(args)
-    bar = ProgressBar("speak")
-    progress = _watch(args).progress(bar)
     try:
-        result = client.speech.synthesize(args.text, model=args.model, voice=args.voice, format=fmt, speed=args.speed, on_progress=progress)
+        settings = {**_call_settings(args, client, "text_to_speech"), "voice": args.voice, "format": fmt,
+                    "speed": args.speed}  # fmt: skip
+        if args.estimate:
+            return _print_estimate(client.speech.estimate("synthesize", text, **settings), False)
+        bar = ProgressBar("speak")
+        try:
+            result = client.speech.synthesize(text, on_progress=_watch(args).progress(bar), **settings)
+        finally:
+            bar.close()
     finally:
-        bar.close()
         client.close()
-    result.audio.save(args.output)
-    print(args.output)
-    print(f"cost: {result.cost}; {result.audio.duration or 0:.2f} s of audio", file=sys.stderr)
-    for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+    audio = result.audio
+    if to_stdout:
+        _write_stdout(wav_with_provenance(audio.data, audio.provenance) if audio.media_type == "audio/wav" else audio.data)
+    else:
+        audio.save(args.output)
+        print(args.output)
+    _report_cost(result, f"; {audio.duration or 0:.2f} s of audio")
     return 0
 
 
@@ -530,7 +727,14 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     from ._catalog import default_catalog
 
-    models = default_catalog().models(args.provider)
+    catalog = default_catalog()
+    if args.provider is not None:
+        from .providers import known_providers
+
+        known = sorted({*known_providers(), *(m.provider for m in catalog.models())})
+        if args.provider not in known:
+            raise InvalidRequestError(f"unknown provider {args.provider!r}: the known providers are {', '.join(known)}")
+    models = catalog.models(args.provider)
     today = date.today()
     if args.json:
         rows = []
@@ -580,7 +784,17 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 
     from .testing import Emulator
 
-    emulator = Emulator(args.host, args.port, latency=args.latency).start()
+    try:
+        emulator = Emulator(args.host, args.port, latency=args.latency).start()
+    except OSError as exc:  # the port is taken, or the address is not this machine's: one line, no traceback
+        import errno
+
+        if exc.errno == errno.EADDRINUSE:
+            print(f"genai: port {args.port} on {args.host} is already in use: choose another with --port "
+                  "(--port 0 picks a free one)", file=sys.stderr)  # fmt: skip
+        else:
+            print(f"genai: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     emulator.replicate.job_seconds = args.job_seconds
     for limit in args.rate_limit or ():
         operation, _, rate = limit.partition("=")
@@ -605,6 +819,204 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+SHELLS = ("bash", "zsh", "fish")
+
+
+def _command_tree(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], list[argparse.Action], dict[str, str]]]:
+    """Every command of the parser, depth first: its path of names, its flags, its sub-commands with their help."""
+    flags: list[argparse.Action] = []
+    subcommands: dict[str, str] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help or "" for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                subcommands[name] = helps.get(name, "")
+                yield from _command_tree(sub, (*path, name))
+        elif action.option_strings:
+            flags.append(action)
+        elif action.choices:  # a positional with a fixed set of values completes like sub-commands
+            subcommands.update(dict.fromkeys(map(str, action.choices), action.help or ""))
+    yield path, flags, subcommands
+
+
+def _subparsers(parser: argparse.ArgumentParser, path: Sequence[str]) -> list[tuple[str, argparse.ArgumentParser]]:
+    """The sub-commands (name and parser) of the command at ``path``."""
+    for name in path:
+        parser = dict(_subparsers(parser, ()))[name]
+    return [
+        (name, sub)
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for name, sub in action.choices.items()
+    ]
+
+
+def _completion_table(parser: argparse.ArgumentParser) -> tuple[list[str], list[str], list[str], list[str]]:
+    """Shell ``case`` arms, shared by bash and zsh: moving into a sub-command, the values of a flag with choices,
+    the flags of a command, the sub-commands of a command. Each arm's body is ``WORDS``, filled in per shell."""
+    moves, choices, flags, subcommands = [], [], [], []
+    for path, actions, subs in _command_tree(parser):
+        key = " ".join(path)
+        nested = {name for name, sub in _subparsers(parser, path)}
+        moves += [f'"{key}/{name}") cmd="{" ".join((*path, name))}" ;;' for name in subs if name in nested]
+        for action in actions:
+            if action.choices:
+                values = " ".join(str(choice) for choice in action.choices)
+                choices += [f'"{key}/{flag}") WORDS {values} ;;' for flag in action.option_strings]
+        flags.append(f'"{key}") WORDS {" ".join(flag for action in actions for flag in action.option_strings)} ;;')
+        if subs:
+            subcommands.append(f'"{key}") WORDS {" ".join(subs)} ;;')
+    return moves, choices, flags, subcommands
+
+
+def _case(arms: Sequence[str], body: Callable[[str], str], indent: str) -> str:
+    """``case`` arms whose body is made from the arm's words."""
+    lines = []
+    for arm in arms:
+        if ") WORDS " in arm:
+            label, words = arm.split(") WORDS ", 1)
+            lines.append(f"{indent}{label}) {body(words.removesuffix(' ;;'))} ;;")
+        else:
+            lines.append(indent + arm)
+    return "\n".join(lines)
+
+
+def bash_completion(parser: argparse.ArgumentParser) -> str:
+    moves, choices, flags, subcommands = _completion_table(parser)
+    words = lambda values: f'words="{values}"'  # noqa: E731
+    return f"""# bash completion for genai: eval "$(genai completion bash)" in ~/.bashrc
+_genai() {{
+    local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="${{COMP_WORDS[COMP_CWORD-1]}}" cmd="" words="" i
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        case "$cmd/${{COMP_WORDS[i]}}" in
+{_case(moves, words, " " * 12)}
+        esac
+    done
+    case "$cmd/$prev" in
+{_case(choices, words, " " * 8)}
+    esac
+    if [[ -z "$words" && "$cur" == -* ]]; then
+        case "$cmd" in
+{_case(flags, words, " " * 12)}
+        esac
+    elif [[ -z "$words" ]]; then
+        case "$cmd" in
+{_case(subcommands, words, " " * 12)}
+        esac
+    fi
+    COMPREPLY=($(compgen -W "$words" -- "$cur"))
+}}
+complete -o default -F _genai genai
+"""
+
+
+def zsh_completion(parser: argparse.ArgumentParser) -> str:
+    moves, choices, flags, subcommands = _completion_table(parser)
+    add = lambda values: f"compadd -- {values}; return"  # noqa: E731
+    return f"""#compdef genai
+# zsh completion for genai: save as _genai in a folder of $fpath, or eval "$(genai completion zsh)" after compinit
+_genai() {{
+    local cmd="" i
+    for ((i = 2; i < CURRENT; i++)); do
+        case "$cmd/${{words[i]}}" in
+{_case(moves, lambda values: values, " " * 12)}
+        esac
+    done
+    case "$cmd/${{words[CURRENT-1]}}" in
+{_case(choices, add, " " * 8)}
+    esac
+    if [[ "${{words[CURRENT]}}" == -* ]]; then
+        case "$cmd" in
+{_case(flags, add, " " * 12)}
+        esac
+    else
+        case "$cmd" in
+{_case(subcommands, add, " " * 12)}
+        esac
+        _files
+    fi
+}}
+if [[ "${{funcstack[1]}}" == "_genai" ]]; then
+    _genai "$@"
+else
+    compdef _genai genai
+fi
+"""
+
+
+def _fish_quote(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def fish_completion(parser: argparse.ArgumentParser) -> str:
+    moves, _, _, _ = _completion_table(parser)
+    switch = "\n".join(
+        f"            case {arm.split(')', 1)[0]}\n                set cmd {arm.split('cmd=', 1)[1].removesuffix(' ;;')}"
+        for arm in moves
+    )
+    lines = [
+        "# fish completion for genai: genai completion fish > ~/.config/fish/completions/genai.fish",
+        "function __genai_command",
+        '    set -l cmd ""',
+        "    for word in (commandline -opc)[2..-1]",
+        '        switch "$cmd/$word"',
+        switch,
+        "        end",
+        "    end",
+        '    echo "$cmd"',
+        "end",
+        "function __genai_at",
+        "    set -l cmd (__genai_command)",
+        '    test "$cmd" = "$argv[1]"',
+        "end",
+    ]
+    for path, actions, subs in _command_tree(parser):
+        at = "-n " + _fish_quote(f'__genai_at "{" ".join(path)}"')
+        for name, about in subs.items():
+            lines.append(f"complete -c genai {at} -f -a {_fish_quote(name)} -d {_fish_quote(about)}")
+        for action in actions:
+            spec = " ".join(f"-l {flag[2:]}" if flag.startswith("--") else f"-s {flag[1:]}" for flag in action.option_strings)
+            if action.choices:
+                spec += " -x -a " + _fish_quote(" ".join(str(choice) for choice in action.choices))
+            elif action.nargs != 0:
+                spec += " -r"
+            lines.append(f"complete -c genai {at} {spec} -d {_fish_quote(action.help or '')}")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    """``genai completion SHELL``: a completion script made from the parser itself, so it never falls behind."""
+    write = {"bash": bash_completion, "zsh": zsh_completion, "fish": fish_completion}[args.shell]
+    sys.stdout.write(write(build_parser()))
+    return 0
+
+
+def _call_flags(parser: argparse.ArgumentParser, generation: bool = False) -> None:
+    """The flags every call takes; ``generation``: also those of image and video generation."""
+    if generation:
+        parser.add_argument("--seed", type=int, help="a seed, for repeatable results where the model takes one")
+        parser.add_argument("--negative-prompt", metavar="TEXT", help="what the result should not show")
+        parser.add_argument("--steps", type=int, help="denoising steps, where the model takes them")
+        parser.add_argument("--guidance", type=float, help="how closely to follow the prompt (guidance scale)")
+    parser.add_argument("--account", help="charge this account (default: the configured one)")
+    parser.add_argument("--timeout", type=float, metavar="S", help="seconds for the whole call, retries included")
+    parser.add_argument("--option", action="append", metavar="KEY=VALUE",
+                        help="an option of the model's provider (repeatable); PROVIDER:KEY=VALUE names the provider; "
+                        "a value is read as JSON when it is JSON, else as text")  # fmt: skip
+    parser.add_argument("--estimate", action="store_true", help="print what the call would cost; nothing is sent")
+
+
+def _image_output_flags(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("-o", "--output", default=default,
+                        help="file name pattern with {i}, {n}, {slug}, {model}; the extension picks the format; "
+                        f"- writes the image to standard output (default {default})")  # fmt: skip
+    parser.add_argument("--format", dest="stdout_format", choices=_IMAGE_FORMATS,
+                        help="the image format written by -o - (default png)")  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print the result as JSON (cost, model, warnings, files)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genai", description="Generative AI from the command line.")
     from . import __version__
@@ -612,10 +1024,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"genai-sdk {__version__}")
     parser.add_argument("--config", help="a genai.toml file (default: ./genai.toml if present)")
     parser.add_argument("--profile", help="a [profiles.NAME] table of the config file")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do")
 
     image = commands.add_parser("image", help="generate images from a prompt (or many, from a file)")
-    image.add_argument("prompt", nargs="?", help="the prompt (or give --prompts-file)")
+    image.add_argument("prompt", nargs="?", help="the prompt, - to read it from standard input (or give --prompts-file)")
     image.add_argument(
         "--prompts-file",
         metavar="FILE",
@@ -627,106 +1039,124 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("-n", type=int, default=1, help="how many images (default 1)")
     image.add_argument("--size", help="WIDTHxHEIGHT, for example 1024x1024")
     image.add_argument("--model", help="provider:model, for example openai:gpt-image-1.5")
-    image.add_argument("--quality")
-    image.add_argument("--style")
-    image.add_argument("--seed", type=int)
-    image.add_argument("-o", "--output", default="image{i}.png",
-                       help="file name pattern with {i}, {n}, {slug}, {model}; the extension picks the format")
-    image.add_argument("--json", action="store_true", help="print the result as JSON (cost, model, warnings, files)")
+    image.add_argument("--quality", help="the model's quality setting, for example high or hd")
+    image.add_argument("--style", help="the model's style setting, for example vivid or natural")
+    _call_flags(image, generation=True)
+    _image_output_flags(image, "image{i}.png")
     image.set_defaults(func=cmd_image)
 
     edit = commands.add_parser("edit", help="edit an image as a prompt says")
-    edit.add_argument("image", nargs="+", help="one image, or several to combine")
-    edit.add_argument("--prompt", "-p", required=True)
-    edit.add_argument("--mask", help="PNG whose transparent areas mark what may change")
-    edit.add_argument("-n", type=int, default=1)
-    edit.add_argument("--size")
-    edit.add_argument("--model")
-    edit.add_argument("-o", "--output", default="edit{i}.png")
-    edit.add_argument("--json", action="store_true", help="print the result as JSON (cost, model, warnings, files)")
+    edit.add_argument("image", nargs="+", help="one image, or several to combine; - reads one from standard input")
+    edit.add_argument("--prompt", "-p", required=True, help="what to change")
+    edit.add_argument("--mask", help="PNG whose transparent areas mark what may change (- reads standard input)")
+    edit.add_argument("-n", type=int, default=1, help="how many images (default 1)")
+    edit.add_argument("--size", help="WIDTHxHEIGHT, for example 1024x1024")
+    edit.add_argument("--model", help="provider:model, for example openai:gpt-image-1.5")
+    _call_flags(edit, generation=True)
+    _image_output_flags(edit, "edit{i}.png")
     edit.set_defaults(func=cmd_edit)
 
-    video = commands.add_parser("video", help="generate a video from a prompt")
-    video.add_argument("prompt")
-    video.add_argument("--seconds", type=float)
-    video.add_argument("--fps", type=int)
+    variations = commands.add_parser("variations", help="variations of an image")
+    variations.add_argument("image", help="the image; - reads it from standard input")
+    variations.add_argument("-n", type=int, default=1, help="how many images (default 1)")
+    variations.add_argument("--size", help="WIDTHxHEIGHT, for example 512x512")
+    variations.add_argument("--model", help="provider:model, for example openai:dall-e-2")
+    _call_flags(variations, generation=True)
+    _image_output_flags(variations, "variation{i}.png")
+    variations.set_defaults(func=cmd_variations)
+
+    video = commands.add_parser("video", help="generate a video from a prompt (and a first frame)")
+    video.add_argument("prompt", help="the prompt, - to read it from standard input")
+    video.add_argument("--image", metavar="FILE", help="the first frame: image to video (- reads standard input)")
+    video.add_argument("--seconds", type=float, help="the video's length in seconds")
+    video.add_argument("--fps", type=int, help="frames per second")
     video.add_argument("--size", help="WIDTHxHEIGHT")
     video.add_argument("--model", help="for example diffusers:/models/text-to-video")
-    video.add_argument("--seed", type=int)
-    video.add_argument("--steps", type=int)
-    video.add_argument("-o", "--output", default="{slug}.mp4", help="file name pattern with {slug} and {model}")
+    _call_flags(video, generation=True)
+    video.add_argument("-o", "--output", default="{slug}.mp4",
+                       help="file name pattern with {slug} and {model}; - writes the video to standard output")  # fmt: skip
     video.add_argument("--json", action="store_true", help="print the result as JSON (cost, model, warnings, file)")
     video.set_defaults(func=cmd_video)
 
     for name, about in (("transcribe", "speech to text"), ("translate", "speech in any language to English text")):
         speech = commands.add_parser(name, help=about)
-        speech.add_argument("file", nargs="+", help="audio in any common container: wav, flac, mp3, ogg, m4a, webm")
+        speech.add_argument("file", nargs="+", help="audio in any common container: wav, flac, mp3, ogg, m4a, webm; "
+                            "- reads it from standard input")  # fmt: skip
         speech.add_argument("--model", help="for example whisper:tiny.en or openai:whisper-1")
-        speech.add_argument("--format", choices=("txt", "srt", "vtt", "json"), default="txt")
+        speech.add_argument("--format", choices=("txt", "srt", "vtt", "json"), default="txt",
+                            help="the transcript's format (default txt)")  # fmt: skip
         speech.add_argument(
             "-o",
             "--output",
-            help="write here instead of standard output; with several files, a "
+            help="write here instead of standard output (- is standard output); with several files, a "
             "pattern with {stem} (the file's name) or {i} (default: {stem}.FORMAT)",
         )
         speech.add_argument("--concurrency", type=int, default=4, help="files in flight at once (default 4)")
         if name == "transcribe":
             speech.add_argument("--language", help="ISO 639-1 code, for example en")
-            speech.add_argument("--word-timestamps", action="store_true")
+            speech.add_argument("--word-timestamps", action="store_true", help="time every word, not only segments")
+        _call_flags(speech)
         speech.set_defaults(func=cmd_transcribe)
 
     detect = commands.add_parser("detect-language", help="which language is spoken")
-    detect.add_argument("file")
-    detect.add_argument("--model")
+    detect.add_argument("file", help="the audio; - reads it from standard input")
+    detect.add_argument("--model", help="for example whisper:tiny")
+    _call_flags(detect)
     detect.set_defaults(func=cmd_detect_language)
 
     speak = commands.add_parser("speak", help="text to speech")
-    speak.add_argument("text")
-    speak.add_argument("-o", "--output", required=True, help="audio file; the extension picks the format")
+    speak.add_argument("text", help="the text to speak, - to read it from standard input")
+    speak.add_argument("-o", "--output", required=True,
+                       help="audio file, the extension picks the format; - writes the audio to standard output")  # fmt: skip
     speak.add_argument("--model", help="for example piper:en_US-joe-medium or openai:tts-1")
-    speak.add_argument("--voice")
-    speak.add_argument("--format", help="wav, mp3, flac, ogg, opus, aac, m4a, pcm (default: from the extension)")
-    speak.add_argument("--speed", type=float, default=1.0)
+    speak.add_argument("--voice", help="the voice, for the models that have several")
+    speak.add_argument("--format", help="wav, mp3, flac, ogg, opus, aac, m4a, pcm (default: from the extension, "
+                       "or wav with -o -)")  # fmt: skip
+    speak.add_argument("--speed", type=float, default=1.0, help="1.0 is the voice's own pace (default)")
+    _call_flags(speak)
     speak.set_defaults(func=cmd_speak)
 
     jobs = commands.add_parser("jobs", help="long backend jobs: list, resume (collect and charge once), cancel")
     jobs.add_argument("--ledger", help="ledger URL (default: the configured one)")
-    job_actions = jobs.add_subparsers(dest="action", required=True)
+    job_actions = jobs.add_subparsers(dest="action", required=True, metavar="ACTION", help="list, resume or cancel")
     listing = job_actions.add_parser("list", help="recorded jobs, oldest first")
-    listing.add_argument("--status", choices=("running", "done", "failed", "cancelled"))
+    listing.add_argument("--status", choices=("running", "done", "failed", "cancelled"), help="only jobs in this state")
     listing.add_argument("--json", action="store_true", help="print them as JSON")
     resume = job_actions.add_parser("resume", help="wait for a running job, save its output, charge it once")
-    resume.add_argument("id")
+    resume.add_argument("id", help="the job's id, as jobs list shows it")
     resume.add_argument("-o", "--output", help="file name pattern with {i} and {id} (default: ID{i}.png or ID.mp4)")
     cancel = job_actions.add_parser("cancel", help="stop a running job and give its reservation back")
-    cancel.add_argument("id")
+    cancel.add_argument("id", help="the job's id, as jobs list shows it")
     jobs.set_defaults(func=cmd_jobs)
 
     credits = commands.add_parser("credits", help="balances, history, grants and budgets of the ledger")
     credits.add_argument("--ledger", help="ledger URL (default: the configured one)")
-    actions = credits.add_subparsers(dest="action", required=True)
+    actions = credits.add_subparsers(dest="action", required=True, metavar="ACTION",
+                                     help="balance, history, grant, budget or buy")  # fmt: skip
     for name, about in (("balance", "credits left"), ("history", "grants, charges and expiries"),
                         ("grant", "add credits"), ("budget", "list budgets, or set one (--credits, --usd), or --clear one"), ("buy", "buy packs of credits (plans that sell them)")):
         action = actions.add_parser(name, help=about)
         action.add_argument("--account", help="the account (default: the configured one)")
         if name == "history":
-            action.add_argument("--format", choices=("table", "csv", "json"), default="table")
+            action.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                                help="how to print it (default table)")  # fmt: skip
             action.add_argument("-o", "--output", help="write here instead of standard output")
         elif name == "grant":
-            action.add_argument("credits")
-            action.add_argument("--reason", default="grant")
+            action.add_argument("credits", help="how many credits to add")
+            action.add_argument("--reason", default="grant", help="why, for the history (default grant)")
             action.add_argument("--expires", help="a date or time, for example 2026-12-31")
         elif name == "budget":
             action.add_argument("--credits", help="the most credits the account may spend in a period")
             action.add_argument("--usd", help="the most US dollars the account may spend in a period")
-            action.add_argument("--period", choices=("day", "month"), default="month")
+            action.add_argument("--period", choices=("day", "month"), default="month",
+                                help="the budget's period (default month)")  # fmt: skip
             action.add_argument("--clear", action="store_true", help="remove the period's budget")
         elif name == "buy":
-            action.add_argument("--packs", type=int, default=1)
+            action.add_argument("--packs", type=int, default=1, help="how many packs (default 1)")
         action.set_defaults(func=cmd_credits)
 
     policy = commands.add_parser("policy", help="the content policy's decision on a text or an image")
-    checks = policy.add_subparsers(dest="action", required=True)
+    checks = policy.add_subparsers(dest="action", required=True, metavar="ACTION", help="check")
     check = checks.add_parser("check", help="check a prompt or images; exit 0 if allowed, 1 if refused")
     check.add_argument("text", nargs="?", help="the prompt to check, or - to read it from standard input")
     check.add_argument("--image", action="append", metavar="FILE", help="an image to check (repeatable)")
@@ -737,20 +1167,25 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_policy)
 
     models = commands.add_parser("models", help="the model catalog: capabilities, prices, retirement dates")
-    models.add_argument("--provider")
-    models.add_argument("--json", action="store_true")
+    models.add_argument("--provider", help="only this provider's models, for example openai")
+    models.add_argument("--json", action="store_true", help="print the catalog as JSON")
     models.set_defaults(func=cmd_models)
 
     emulator = commands.add_parser("emulator", help="run the API emulator on loopback until interrupted")
-    emulator.add_argument("--host", default="127.0.0.1")
-    emulator.add_argument("--port", type=int, default=8765)
+    emulator.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
+    emulator.add_argument("--port", type=int, default=8765, help="the port to listen on; 0 picks a free one (default 8765)")
     emulator.add_argument("--latency", type=float, default=0.0, metavar="S", help="seconds before every answer (default 0)")
     emulator.add_argument("--rate-limit", action="append", metavar="OP=N/S",
                           help="answer 429 beyond N requests of OP in S seconds, e.g. images.generate=10/1 (repeatable)")
     emulator.add_argument("--job-seconds", type=float, default=0.0, metavar="S",
                           help="how long each Replicate prediction runs (default 0: at once)")
     emulator.set_defaults(func=cmd_emulator)
+
+    completion = commands.add_parser("completion", help="print a shell completion script (bash, zsh or fish)")
+    completion.add_argument("shell", choices=SHELLS, help="the shell the script is for")
+    completion.set_defaults(func=cmd_completion)
     return parser
+
 
 
 def _chain(error: BaseException) -> Iterator[BaseException]:
