@@ -56,7 +56,7 @@ def test_storyboard_example(genai_emulator: Emulator, tmp_path: Path) -> None:
     assert done.stdout.count("refused before sending") == 1 and "balance left: 0.1000 credits" in done.stdout
     assert len(genai_emulator.calls("replicate.predictions.create")) == 3, "the refused scene sent nothing"
     images = [genai.Image.from_path(tmp_path / name) for name in saved]
-    assert all(i.media_type == "image/png" and i.size == (336, 192) for i in images)
+    assert all(i.media_type == "image/png" and i.size == (1344, 768) for i in images)
     assert all(i.provenance["model"] == "replicate:black-forest-labs/flux-schnell" for i in images)
 
 

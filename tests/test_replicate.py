@@ -32,7 +32,7 @@ def _creates(emulator: Emulator) -> list[dict[str, Any]]:
 def test_flux_images_map_size_to_the_nearest_aspect_ratio_and_megapixels(genai_emulator: Emulator) -> None:
     client = _client(image=SCHNELL)
     result = client.images.generate("an avocado couch", n=2, size="1024x576", seed=3, steps=4)
-    assert [image.size for image in result.images] == [(336, 192), (336, 192)], "1344x768 as FLUX makes it, shrunk 4x"
+    assert [image.size for image in result.images] == [(1344, 768), (1344, 768)], "1344x768 as FLUX makes it"
     assert result.images[0].media_type == "image/webp"
     (sent,) = _creates(genai_emulator)
     assert sent == {"input": {"prompt": "an avocado couch", "aspect_ratio": "16:9", "megapixels": "1", "seed": 3,
@@ -48,11 +48,11 @@ def test_a_small_size_asks_flux_for_a_quarter_megapixel(genai_emulator: Emulator
     client = _client(image=SCHNELL)
     small = client.images.generate("a lamp", size="512x512")
     assert _creates(genai_emulator)[-1]["input"]["megapixels"] == "0.25"
-    assert small.image.size == (128, 128), "512x512 as FLUX makes it, shrunk 4x"
+    assert small.image.size == (512, 512), "512x512 as FLUX makes it"
     tall = client.images.generate("a lamp", size="768x1344")
     assert _creates(genai_emulator)[-1]["input"] == {"prompt": "a lamp", "aspect_ratio": "9:16", "megapixels": "1",
                                                        "num_outputs": 1}
-    assert tall.image.size == (192, 336)
+    assert tall.image.size == (768, 1344)
 
 
 def test_more_images_than_one_prediction_makes_are_split(genai_emulator: Emulator) -> None:
@@ -358,7 +358,7 @@ def test_outputs_answered_inline_as_data_urls_are_decoded(genai_emulator: Emulat
                 return made.images, await client.videos.generate("a fox", seconds=1, fps=8)
 
         images, clip = asyncio.run(main())
-    assert [image.size for image in images] == [(128, 128), (128, 128)] and images[0].data != images[1].data
+    assert [image.size for image in images] == [(512, 512), (512, 512)] and images[0].data != images[1].data
     assert (clip.video.fps, clip.video.width) == (8.0, 64)
     assert _creates(genai_emulator)[-1]["input"]["num_frames"] == 17
     assert any("makes 17-121 frames: 17 frames were asked for where 1 s at 8 fps would be 8" in w for w in clip.warnings)
@@ -372,7 +372,7 @@ def test_the_official_replicate_client_runs_models_on_the_emulator(genai_emulato
     official = replicate.Client(api_token=genai_emulator.api_key, base_url=genai_emulator.url)
     (output,) = official.run("black-forest-labs/flux-schnell", input={"prompt": "a fox", "aspect_ratio": "16:9"})
     # the client wraps https URLs only; the emulator serves its files over http on loopback
-    assert genai.Image.from_bytes(urllib.request.urlopen(str(output)).read()).size == (336, 192)
+    assert genai.Image.from_bytes(urllib.request.urlopen(str(output)).read()).size == (1344, 768)
     genai_emulator.replicate.job_seconds, genai_emulator.replicate.max_wait = 0.5, 0
     prediction = official.predictions.create(version=SDXL.rsplit(":", 1)[1], input={"prompt": "a fox", "num_outputs": 2})
     assert prediction.status == "starting", "a create that did not wait answers the prediction as starting"

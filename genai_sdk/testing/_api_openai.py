@@ -10,13 +10,25 @@ import json
 import re
 import threading
 import time
-import wave
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._media_maker import make_image, make_speech_wav, spoken_text, wav_duration
-from ._wire import Answer, Api, Fault, Host, RecordedRequest, Route, _ApiError, _fault_response, blocked
+from ._media_maker import make_image
+from ._openai_audio import speech, transcript
+from ._wire import (
+    Answer,
+    Api,
+    Fault,
+    Host,
+    RecordedRequest,
+    Route,
+    _ApiError,
+    _fault_response,
+    blocked,
+    key_accepted,
+    sse,
+)
 
 ROUTES = {
     "/v1/images/generations": "images.generate",
@@ -72,6 +84,86 @@ def _safety_refusal(stage: str, categories: list[str]) -> _ApiError:
     )  # fmt: skip
 
 
+# Parameters only the GPT image models take: a generation that sets one of them and names no model is served by a GPT
+# image model ("Defaults to dall-e-2 unless a parameter specific to the GPT image models is used"). The spec does not
+# name which; the emulator takes gpt-image-1.5, the edits' default.
+_GPT_ONLY = ("background", "moderation", "output_format", "output_compression", "partial_images", "stream", "input_fidelity")
+_GPT_DEFAULT = "gpt-image-1.5"
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+def _default_model(params: Mapping[str, Any], operation: str) -> str:
+    if operation == "images.edit":
+        return _GPT_DEFAULT
+    if operation == "images.variations":
+        return "dall-e-2"
+    gpt_quality = params.get("quality") in ("low", "medium", "high")
+    used = [k for k in _GPT_ONLY if params.get(k) is not None and not (k == "stream" and not _truthy(params[k]))]
+    return _GPT_DEFAULT if used or gpt_quality else "dall-e-2"
+
+
+def _check_gpt_options(params: Mapping[str, Any], model: str, rules: _ModelRules) -> None:
+    """The GPT-only parameters: refused for dall-e models, checked against their enums and ranges."""
+    gpt = not rules.url_default
+    choices = {"background": ("transparent", "opaque", "auto"), "moderation": ("low", "auto"),
+               "output_format": ("png", "jpeg", "webp"), "input_fidelity": ("high", "low")}  # fmt: skip
+    for name in _GPT_ONLY:
+        value = params.get(name)
+        if value is None or name == "stream" and not _truthy(value):
+            continue
+        if not gpt:
+            raise _ApiError(400, f"{name} is only supported for the GPT image models, not {model}", "invalid_request_error", None, name)
+        if name in choices and value not in choices[name]:
+            raise _ApiError(400, f"Invalid {name} {value!r}: one of {', '.join(choices[name])}", "invalid_request_error", None, name)
+    if params.get("background") == "transparent" and params.get("output_format") == "jpeg":
+        raise _ApiError(400, "Transparent background requires output_format png or webp.", "invalid_request_error", None, "background")
+    if params.get("input_fidelity") is not None and model.startswith("gpt-image-1-mini"):
+        raise _ApiError(400, f"input_fidelity is not supported for {model}", "invalid_request_error", None, "input_fidelity")
+    for name, low, high in (("output_compression", 0, 100), ("partial_images", 0, 3)):
+        value = params.get(name)
+        if value is not None and (not str(value).lstrip("-").isdigit() or not low <= int(value) <= high):
+            raise _ApiError(400, f"{name} must be between {low} and {high}", "invalid_request_error", None, name)
+
+
+def _image_facts(data: bytes, formats: tuple[str, ...], what: str) -> tuple[int, int]:
+    """Width and height of an uploaded image, or the 400 OpenAI answers for bytes that are not an image it takes."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            picture.verify()
+            kind, size = picture.format, picture.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        kind, size = None, (0, 0)
+    if kind not in formats:
+        names = ", ".join(f.lower().replace("jpeg", "jpg") for f in formats)
+        raise _ApiError(400, f"Invalid image file or mode for {what}: it must be one of {names}.", "invalid_request_error", "invalid_image_format", "mask" if what == "mask" else "image")
+    return size
+
+
+def _image_events(prefix: str, pictures: list[bytes], partials: int, facts: dict[str, str], usage: dict[str, Any]) -> list[dict[str, Any]]:
+    """The events of a streamed image call: ``partials`` partial images (blurred, sharper each time) then the final
+    image, for each image asked for."""
+    from PIL import Image, ImageFilter
+
+    events: list[dict[str, Any]] = []
+    created = int(time.time())
+    for picture in pictures:
+        for index in range(partials):
+            with Image.open(io.BytesIO(picture)) as final:
+                blurred = final.filter(ImageFilter.GaussianBlur(radius=8 * (partials - index)))
+                buffer = io.BytesIO()
+                blurred.save(buffer, format=final.format or "PNG")
+            events.append({"type": f"{prefix}.partial_image", "b64_json": base64.b64encode(buffer.getvalue()).decode("ascii"),
+                           "created_at": created, **facts, "partial_image_index": index})  # fmt: skip
+        events.append({"type": f"{prefix}.completed", "b64_json": base64.b64encode(picture).decode("ascii"),
+                       "created_at": created, **facts, "usage": usage})  # fmt: skip
+    return events
+
+
 class OpenAIApi:
     """OpenAI's endpoints under ``/v1``, with a bearer key; errors in OpenAI's ``{"error": {...}}`` body."""
 
@@ -115,7 +207,7 @@ class OpenAIApi:
 
     def authorize(self, record: RecordedRequest) -> Answer | None:
         auth = record.headers.get("authorization", "")
-        if auth.startswith("Bearer ") and (self._host.api_key is None or auth[7:] == self._host.api_key):
+        if auth.startswith("Bearer ") and key_accepted(self._host, auth[7:].strip()):
             return None
         message = "Incorrect API key provided. You can find your API key in your account settings."
         return _ApiError(401, message, "invalid_request_error", "invalid_api_key").answer()
@@ -129,8 +221,7 @@ class OpenAIApi:
     # -- images -----------------------------------------------------------------------------------------------
 
     def _image_params(self, params: Mapping[str, Any], operation: str) -> tuple[str, _ModelRules, int, str]:
-        default_model = "gpt-image-1.5" if operation == "images.edit" else "dall-e-2"
-        model = str(params.get("model") or default_model)
+        model = str(params.get("model") or _default_model(params, operation))
         rules = _rules(model)
         if operation == "images.edit" and not rules.edit or operation == "images.variations" and not rules.variations:
             raise _ApiError(400, f"{model} does not support {operation}", "invalid_request_error", "unsupported_model", "model")
@@ -144,12 +235,16 @@ class OpenAIApi:
             match = re.match(r"^(\d+)x(\d+)$", size)
             if not match or int(match.group(1)) % 16 or int(match.group(2)) % 16:
                 raise _ApiError(400, f"Invalid size {size!r}", "invalid_request_error", None, "size")
+            width, height = int(match.group(1)), int(match.group(2))
+            if not 1 / 3 <= width / height <= 3 or width * height > 3840 * 2160:
+                raise _ApiError(400, f"Invalid size {size!r}: the aspect ratio must be between 1:3 and 3:1, at most 3840x2160", "invalid_request_error", None, "size")
         quality = params.get("quality")
         if quality is not None and quality not in rules.qualities:
             raise _ApiError(400, f"Invalid quality {quality!r} for {model}", "invalid_request_error", None, "quality")
         style = params.get("style")
         if style is not None and style not in rules.styles:
             raise _ApiError(400, f"style is not supported for {model}", "invalid_request_error", None, "style")
+        _check_gpt_options(params, model, rules)
         prompt = params.get("prompt")
         if operation != "images.variations":
             if not isinstance(prompt, str) or not prompt:
@@ -175,11 +270,31 @@ class OpenAIApi:
         model, rules, n, size = self._image_params(params, operation)
         pixels = "1024x1024" if size == "auto" else size
         width, height = (int(v) for v in pixels.split("x"))
-        fmt = str(params.get("output_format") or "png") if not model.startswith("dall-e") else "png"
+        gpt = not rules.url_default
+        fmt = str(params.get("output_format") or "png") if gpt else "png"
+        background = str(params.get("background") or "auto") if gpt else "opaque"
+        transparent = background == "transparent"
+        given = params.get("output_compression")
+        compression = 100 if given is None else int(str(given))
         url = params.get("response_format") == "url" or (rules.url_default and params.get("response_format") is None)
+        pictures = [make_image(seed_text, width, height, index, None, fmt, transparent, min(95, compression)) for index in range(n)]
+        quality = params.get("quality") or "auto"
+        usage = {
+            "input_tokens": 10 + len(str(params.get("prompt", ""))) // 4,
+            "output_tokens": 1056 * n,
+            "total_tokens": 10 + len(str(params.get("prompt", ""))) // 4 + 1056 * n,
+            "input_tokens_details": {"text_tokens": 10, "image_tokens": 0},
+        }
+        facts = {
+            "background": "transparent" if transparent else "opaque", "output_format": fmt, "size": pixels,
+            "quality": "medium" if quality == "auto" else quality,
+        }  # fmt: skip
+        if _truthy(params.get("stream")):
+            prefix = "image_edit" if operation == "images.edit" else "image_generation"
+            partials = int(params.get("partial_images") or 0)
+            return sse(_image_events(prefix, pictures, partials, facts, usage))
         data = []
-        for index in range(n):
-            picture = make_image(seed_text, width, height, index, None, fmt)
+        for picture in pictures:
             if url:
                 data.append({"url": self._host._store_file(picture, "." + fmt)})
             else:
@@ -187,20 +302,8 @@ class OpenAIApi:
             if model == "dall-e-3":
                 data[-1]["revised_prompt"] = str(params.get("prompt"))
         body: dict[str, Any] = {"created": int(time.time()), "data": data}
-        if not rules.url_default:
-            quality = params.get("quality") or "auto"
-            body.update(
-                background="opaque",
-                output_format=fmt,
-                size=pixels,
-                quality="medium" if quality == "auto" else quality,
-                usage={
-                    "input_tokens": 10 + len(str(params.get("prompt", ""))) // 4,
-                    "output_tokens": 1056 * n,
-                    "total_tokens": 10 + len(str(params.get("prompt", ""))) // 4 + 1056 * n,
-                    "input_tokens_details": {"text_tokens": 10, "image_tokens": 0},
-                },
-            )
+        if gpt:
+            body.update(facts, usage=usage)
         return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
 
     def _images_generate(self, record: RecordedRequest) -> Answer:
@@ -214,8 +317,17 @@ class OpenAIApi:
         model = record.form.get("model") or "gpt-image-1.5"
         if model == "dall-e-2" and len(images) > 1:
             raise _ApiError(400, "dall-e-2 edits take one image", "invalid_request_error", None, "image")
-        if model == "dall-e-2" and images[0][:8] != b"\x89PNG\r\n\x1a\n":
+        if len(images) > 16:
+            raise _ApiError(400, "at most 16 images can be edited together", "invalid_request_error", None, "image")
+        dall_e = model == "dall-e-2"
+        if dall_e and images[0][:8] != b"\x89PNG\r\n\x1a\n":
             raise _ApiError(400, "Invalid input image - format must be in ['RGBA', 'LA', 'L'], got RGB.", "invalid_request_error", None, "image")
+        sizes = [_image_facts(data, ("PNG",) if dall_e else ("PNG", "WEBP", "JPEG"), f"image {i + 1}") for i, data in enumerate(images)]
+        if dall_e and sizes[0][0] != sizes[0][1]:
+            raise _ApiError(400, "Uploaded image must be square for dall-e-2 edits.", "invalid_request_error", None, "image")
+        for mask in record.files.get("mask", []):
+            if _image_facts(mask, ("PNG",), "mask") != sizes[0]:
+                raise _ApiError(400, "Invalid mask: the mask must have the same dimensions as the image.", "invalid_request_error", None, "mask")
         seed_text = record.form.get("prompt", "") + "|" + str(len(images)) + "|" + str(sum(len(i) for i in images) % 9973)
         return self._images_response("images.edit", dict(record.form), seed_text)
 
@@ -223,74 +335,18 @@ class OpenAIApi:
         images = record.files.get("image", [])
         if not images:
             raise _ApiError(400, "image is required", "invalid_request_error", None, "image")
+        width, height = _image_facts(images[0], ("PNG",), "image")
+        if width != height:
+            raise _ApiError(400, "Uploaded image must be a square PNG less than 4 MB.", "invalid_request_error", None, "image")
         return self._images_response("images.variations", dict(record.form), "variation|" + str(len(images[0])))
 
-    # -- audio --------------------------------------------------------------------------------------------------
+    # -- audio: speech, transcriptions and translations (in _openai_audio.py) ----------------------------------
 
     def _audio_speech(self, record: RecordedRequest) -> Answer:
-        params = record.json if isinstance(record.json, dict) else {}
-        text = params.get("input")
-        if not isinstance(text, str) or not text:
-            raise _ApiError(400, "input is required", "invalid_request_error", None, "input")
-        if len(text) > 4096:
-            raise _ApiError(400, "input is longer than 4096 characters", "invalid_request_error", None, "input")
-        fmt = params.get("response_format") or "mp3"
-        wav = make_speech_wav(text, speed=float(params.get("speed") or 1.0))
-        if fmt == "wav":
-            return 200, {"Content-Type": "audio/wav"}, wav
-        with wave.open(io.BytesIO(wav)) as reader:
-            pcm = reader.readframes(reader.getnframes())
-        if fmt == "pcm":
-            return 200, {"Content-Type": "audio/pcm"}, pcm
-        if fmt not in ("mp3", "opus", "aac", "flac"):
-            raise _ApiError(400, f"Invalid response_format {fmt!r}", "invalid_request_error", None, "response_format")
-        try:
-            from .._audio import encode
-        except ImportError:  # pragma: no cover - PyAV comes with the openai extra
-            raise _ApiError(400, f"the emulator needs PyAV to produce {fmt}", "invalid_request_error", None, "response_format") from None
-        encoded = encode(pcm, 24000, fmt)
-        return 200, {"Content-Type": encoded.media_type}, encoded.data
+        return speech(record)
 
     def _transcript(self, record: RecordedRequest, translate: bool) -> Answer:
-        files = record.files.get("file", [])
-        if not files or not files[0]:
-            raise _ApiError(400, "file is required", "invalid_request_error", None, "file")
-        audio = files[0]
-        duration = wav_duration(audio)
-        text = spoken_text(audio)
-        if duration is None:
-            raise _ApiError(400, "Invalid file format. Supported formats: wav (emulator)", "invalid_request_error", None, "file")
-        if text is None:
-            text = f"emulated transcript of {duration:.1f} seconds of audio"
-        fmt = record.form.get("response_format") or "json"
-        language = "english" if translate else (record.form.get("language") or "en")
-        if fmt == "text":
-            return 200, {"Content-Type": "text/plain"}, text.encode()
-        if fmt in ("srt", "vtt"):
-            stamp = "00:00:00,000" if fmt == "srt" else "00:00:00.000"
-            end = f"00:00:{min(duration, 59.999):06.3f}".replace(".", "," if fmt == "srt" else ".")
-            head = "1\n" if fmt == "srt" else "WEBVTT\n\n"
-            return 200, {"Content-Type": "text/plain"}, f"{head}{stamp} --> {end}\n{text}\n".encode()
-        if fmt == "verbose_json":
-            body: dict[str, Any] = {
-                "task": "translate" if translate else "transcribe",
-                "language": language,
-                "duration": duration,
-                "text": text,
-                "segments": [{
-                    "id": 0, "seek": 0, "start": 0.0, "end": duration, "text": text, "tokens": [1],
-                    "temperature": 0.0, "avg_logprob": -0.2, "compression_ratio": 1.0, "no_speech_prob": 0.01,
-                }],
-            }
-            if "word" in record.multi.get("timestamp_granularities[]", []):
-                words = text.split()
-                step = duration / max(1, len(words))
-                body["words"] = [
-                    {"word": w, "start": round(i * step, 3), "end": round((i + 1) * step, 3)} for i, w in enumerate(words)
-                ]
-        else:
-            body = {"text": text}
-        return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
+        return transcript(record, translate)
 
     # -- moderations: scores per category, settable per word and for images ---------------------------------------
 

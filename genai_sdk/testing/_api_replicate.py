@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ._media_maker import make_image, make_video
-from ._wire import Answer, Api, Fault, Host, RecordedRequest, Route, _fault_response, blocked
+from ._wire import Answer, Api, Fault, Host, RecordedRequest, Route, _fault_response, blocked, key_accepted
 
 SDXL_VERSION = "39ed52f2a78e934b3ba6e2a89f5b1c712de7dfea535525255b1aa35c5565e08b"
 ASPECT_RATIOS = ["1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16", "9:21"]
@@ -219,8 +219,7 @@ class ReplicateApi:
     def authorize(self, record: RecordedRequest) -> Answer | None:
         auth = record.headers.get("authorization", "")
         token = auth.split(" ", 1)[1] if " " in auth else ""
-        expected = self._host.api_key
-        if auth.split(" ", 1)[0] in ("Bearer", "Token") and bool(token) and (expected is None or token == expected):
+        if auth.split(" ", 1)[0] in ("Bearer", "Token") and key_accepted(self._host, token):
             return None
         return _problem(401, "Unauthenticated", "You did not pass a valid authentication token")
 
@@ -393,7 +392,7 @@ class ReplicateApi:
             frames = int(inputs.get("num_frames") or fps * int(inputs.get("duration") or 5))
             return self._publish(make_video(prompt, 64, 48, min(frames, 160), fps), "video/mp4", ".mp4")
         fmt = str(inputs.get("output_format") or "webp").replace("jpg", "jpeg")
-        width, height = _pixels(inputs)
+        width, height = _pixels(model, inputs)
         seed = inputs.get("seed")
         return [self._publish(make_image(prompt, width, height, i, seed, fmt), f"image/{fmt}", "." + fmt.replace("jpeg", "jpg"))
                 for i in range(int(inputs.get("num_outputs") or 1))]
@@ -404,16 +403,29 @@ class ReplicateApi:
         return self._host._store_file(content, suffix)
 
 
-def _pixels(inputs: dict[str, Any]) -> tuple[int, int]:
-    """Width and height as FLUX picks them (megapixels of 1024x1024 at the aspect ratio, sides multiples of 64),
-    shrunk four times to keep the emulator quick: 1:1 at 1 megapixel is 256x256."""
-    if "width" in inputs and "height" in inputs:
-        return int(inputs["width"]), int(inputs["height"])
-    w, h = (int(v) for v in str(inputs.get("aspect_ratio") or "1:1").split(":"))
-    area = float(inputs.get("megapixels") or 1) * 1024 * 1024
+def _pixels(model: EmulatedModel, inputs: dict[str, Any]) -> tuple[int, int]:
+    """Width and height as the model's schema says: ``width`` and ``height`` (their defaults too) for models that take
+    them, unless the model also takes an ``aspect_ratio`` with a ``custom`` choice that was not asked for (FLUX 1.1 pro
+    uses them only with ``aspect_ratio="custom"``, at multiples of 32); otherwise FLUX's size for the ``aspect_ratio``
+    and ``megapixels``: that many megapixels of 1024x1024 at the ratio, sides multiples of 64 (1:1 at 1 megapixel is
+    1024x1024, 16:9 is 1344x768)."""
+    schema = model.inputs
+
+    def given(name: str) -> Any:
+        return inputs.get(name, schema.get(name, {}).get("default"))
+
+    ratio = str(given("aspect_ratio") or "1:1")
+    custom_only = "custom" in schema.get("aspect_ratio", {}).get("enum", ())
+    if "width" in schema and "height" in schema and (ratio == "custom" or not custom_only):
+        width, height = given("width"), given("height")
+        if width is not None and height is not None:
+            step = 32 if custom_only else 1
+            return max(step, round(int(width) / step) * step), max(step, round(int(height) / step) * step)
+    w, h = (int(v) for v in (ratio if ratio != "custom" else "1:1").split(":"))
+    area = float(given("megapixels") or 1) * 1024 * 1024
     width = max(64, round((area * w / h) ** 0.5 / 64) * 64)
     height = max(64, round((area * h / w) ** 0.5 / 64) * 64)
-    return width // 4, height // 4
+    return width, height
 
 
 def _validate(model: EmulatedModel, inputs: dict[str, Any]) -> list[tuple[str, str]]:

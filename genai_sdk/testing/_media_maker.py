@@ -18,8 +18,12 @@ def _digest(*parts: object) -> bytes:
 
 
 @lru_cache(maxsize=256)
-def make_image(prompt: str, width: int, height: int, index: int = 0, seed: int | None = None, fmt: str = "png") -> bytes:
-    """A picture derived from the prompt: two colours, a gradient, shapes placed by its hash, and the prompt text."""
+def make_image(
+    prompt: str, width: int, height: int, index: int = 0, seed: int | None = None, fmt: str = "png",
+    transparent: bool = False, compression: int = 85,
+) -> bytes:
+    """A picture derived from the prompt: two colours, a gradient, shapes placed by its hash, and the prompt text.
+    ``transparent``: an RGBA picture (png or webp) whose gradient background is fully transparent."""
     from PIL import Image, ImageDraw, ImageOps
 
     digest = _digest(prompt, seed, index)
@@ -28,6 +32,8 @@ def make_image(prompt: str, width: int, height: int, index: int = 0, seed: int |
     gradient = Image.linear_gradient("L").rotate(digest[6] % 4 * 90).resize((width, height))
     picture = ImageOps.colorize(gradient, first, second).convert("RGB")
     draw = ImageDraw.Draw(picture)
+    alpha = Image.new("L", (width, height), 0)
+    shapes = ImageDraw.Draw(alpha)
     for k in range(4):
         b = digest[8 + 4 * k : 12 + 4 * k]
         x, y = b[0] * width // 256, b[1] * height // 256
@@ -35,14 +41,19 @@ def make_image(prompt: str, width: int, height: int, index: int = 0, seed: int |
         colour = (b[3], 255 - b[2], (b[0] + b[1]) % 256)
         if k % 2:
             draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
+            shapes.ellipse((x - r, y - r, x + r, y + r), fill=255)
         else:
             draw.rectangle((x - r, y - r // 2, x + r, y + r // 2), fill=colour)
+            shapes.rectangle((x - r, y - r // 2, x + r, y + r // 2), fill=255)
     draw.text((8, 8), prompt[:60], fill=(255, 255, 255))
+    shapes.text((8, 8), prompt[:60], fill=255)
+    if transparent and fmt in ("png", "webp"):
+        picture.putalpha(alpha)
     buffer = io.BytesIO()
     if fmt == "png":
         picture.save(buffer, format="PNG", compress_level=1)
     else:
-        picture.save(buffer, format="JPEG" if fmt == "jpeg" else "WEBP", quality=85)
+        picture.save(buffer, format="JPEG" if fmt == "jpeg" else "WEBP", quality=compression)
     return buffer.getvalue()
 
 
@@ -93,6 +104,30 @@ def wav_duration(data: bytes) -> float | None:
         with wave.open(io.BytesIO(data)) as reader:
             return float(reader.getnframes()) / float(reader.getframerate())
     except (wave.Error, EOFError, ZeroDivisionError):
+        return None
+
+
+def audio_duration(data: bytes) -> float | None:
+    """Seconds of audio in any container PyAV reads (wav, mp3, flac, ogg/opus, m4a/mp4, webm), counted from the decoded
+    samples; None for data that is not audio."""
+    seconds = wav_duration(data)
+    if seconds is not None:
+        return seconds
+    try:
+        import av
+    except ModuleNotFoundError:  # pragma: no cover - PyAV comes with the openai extra
+        return None
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            if not container.streams.audio:
+                return None
+            samples = 0
+            rate = 0
+            for frame in container.decode(audio=0):
+                samples += frame.samples
+                rate = frame.sample_rate or rate
+            return samples / rate if rate and samples else None
+    except (av.error.FFmpegError, ValueError, EOFError, IndexError):
         return None
 
 

@@ -84,12 +84,16 @@ class Emulator:
         port: int = 0,
         *,
         api_key: str | None = DEFAULT_KEY,
+        any_key: bool = False,
         blocked_words: tuple[str, ...] = DEFAULT_BLOCKED,
         output_blocked_words: tuple[str, ...] = DEFAULT_OUTPUT_BLOCKED,
         max_records: int = 10_000,
         latency: float = 0.0,
     ) -> None:
+        # The key clients are given (env()); with any_key=True (or api_key=None) every non-empty key is accepted, as
+        # test suites written for another server need (openai-python's own tests send "My API Key").
         self.api_key = api_key
+        self.any_key = any_key or api_key is None
         self.latency = latency  # seconds every API answer waits (a backend's own time), 0 by default
         self.blocked_words = tuple(w.lower() for w in blocked_words)
         self.output_blocked_words = tuple(w.lower() for w in output_blocked_words)

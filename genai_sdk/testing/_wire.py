@@ -50,7 +50,8 @@ class Host(Protocol):
     """What an API module may use of the server that hosts it: the settings given to the emulator, its address,
     and its store of result files (served without a key at the URL :meth:`_store_file` returns)."""
 
-    api_key: str | None  # None: any key is accepted
+    api_key: str | None  # the key clients are given (None: "sk-any")
+    any_key: bool  # True: any non-empty key is accepted, not only api_key
     blocked_words: tuple[str, ...]  # prompts with one of these are refused (each API in its own way)
     output_blocked_words: tuple[str, ...]  # prompts refused at the output stage, by the APIs that have one
 
@@ -154,6 +155,17 @@ def blocked(text: str, words: tuple[str, ...]) -> bool:
     """Whether ``text`` holds one of ``words`` (lower case) as a whole word."""
     lowered = text.lower()
     return any(re.search(rf"\b{re.escape(word)}\b", lowered) for word in words)
+
+
+def key_accepted(host: Host, key: str) -> bool:
+    """Whether ``key`` (from a request's Authorization header) is one the emulator accepts."""
+    return bool(key) and (host.any_key or key == host.api_key)
+
+
+def sse(events: Sequence[dict[str, Any]]) -> Answer:
+    """A 200 ``text/event-stream`` answer: each event as ``event: <type>`` and ``data: <json>``, as OpenAI streams."""
+    body = b"".join(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode() for event in events)
+    return 200, {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}, body
 
 
 def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, list[str]], dict[str, list[bytes]]]:
