@@ -394,7 +394,7 @@ def cmd_variations(args: argparse.Namespace) -> int:
 
 
 def cmd_video(args: argparse.Namespace) -> int:
-    from ._media import VIDEO_EXTENSIONS, mp4_with_provenance
+    from ._media import VIDEO_EXTENSIONS, with_provenance_tag
     from ._progress import ProgressBar
 
     parse_options(args.option)
@@ -421,7 +421,7 @@ def cmd_video(args: argparse.Namespace) -> int:
         client.close()
     if to_stdout:
         video = result.video
-        _write_stdout(mp4_with_provenance(video.data, video.provenance) if video.media_type == "video/mp4" else video.data)
+        _write_stdout(with_provenance_tag(video.data, video.media_type, video.provenance))
         _report_cost(result)
         return 0
     path = output_paths(args.output, 1, args.prompt, result.model)[0]
@@ -430,11 +430,11 @@ def cmd_video(args: argparse.Namespace) -> int:
     return 0
 
 
-def _transcript_text(transcript: Any, fmt: str) -> str:
-    if fmt == "srt":
-        return str(transcript.to_srt())
-    if fmt == "vtt":
-        return str(transcript.to_vtt())
+def _transcript_text(transcript: Any, args: argparse.Namespace) -> str:
+    fmt = args.format
+    if fmt in ("srt", "vtt"):
+        layout = {"max_line_width": args.max_line_width, "max_line_count": args.max_line_count}
+        return str(transcript.to_srt(**layout) if fmt == "srt" else transcript.to_vtt(**layout))
     if fmt == "json":
         return str(transcript.to_json()) + "\n"
     return str(transcript.text) + "\n"
@@ -469,7 +469,7 @@ def _transcribe_batch(args: argparse.Namespace, client: Any, settings: dict[str,
     def one(audio: object, kwargs: dict[str, Any]) -> str:
         index: int = kwargs.pop("item")
         transcript = method(audio, **kwargs)
-        _write_text(_transcript_text(transcript, args.format), outputs[index])
+        _write_text(_transcript_text(transcript, args), outputs[index])
         return outputs[index]
 
     items = [{"audio": file, "item": index} for index, file in enumerate(args.file)]
@@ -489,7 +489,8 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     try:
         settings = _call_settings(args, client, "speech_to_text")
         if args.command == "transcribe":
-            settings.update(language=args.language, word_timestamps=args.word_timestamps)
+            # subtitles are split at the words' own times: asked for whenever they are wanted
+            settings.update(language=args.language, word_timestamps=args.word_timestamps or args.format in ("srt", "vtt"))
         if args.estimate:
             costs = [client.speech.estimate(args.command, item, **settings) for item in audio]
             return _print_estimate(sum(costs[1:], costs[0]), args.format == "json")
@@ -503,7 +504,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             bar.close()
     finally:
         client.close()
-    _write_text(_transcript_text(transcript, args.format), args.output)
+    _write_text(_transcript_text(transcript, args), args.output)
     _report_cost(transcript)
     return 0
 
@@ -785,7 +786,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     from .testing import Emulator
 
     try:
-        emulator = Emulator(args.host, args.port, latency=args.latency).start()
+        emulator = Emulator(args.host, args.port, latency=args.latency, any_key=args.any_key).start()
     except OSError as exc:  # the port is taken, or the address is not this machine's: one line, no traceback
         import errno
 
@@ -1085,6 +1086,10 @@ def build_parser() -> argparse.ArgumentParser:
         speech.add_argument("--model", help="for example whisper:tiny.en or openai:whisper-1")
         speech.add_argument("--format", choices=("txt", "srt", "vtt", "json"), default="txt",
                             help="the transcript's format (default txt)")  # fmt: skip
+        speech.add_argument("--max-line-width", type=int, default=42, metavar="N",
+                            help="subtitles (srt, vtt): characters a line at most (default 42)")  # fmt: skip
+        speech.add_argument("--max-line-count", type=int, default=2, metavar="N",
+                            help="subtitles (srt, vtt): lines a cue at most (default 2)")  # fmt: skip
         speech.add_argument(
             "-o",
             "--output",
@@ -1179,6 +1184,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="answer 429 beyond N requests of OP in S seconds, e.g. images.generate=10/1 (repeatable)")
     emulator.add_argument("--job-seconds", type=float, default=0.0, metavar="S",
                           help="how long each Replicate prediction runs (default 0: at once)")
+    emulator.add_argument("--any-key", action="store_true",
+                          help="accept any non-empty API key (for clients and test suites with keys of their own)")
     emulator.set_defaults(func=cmd_emulator)
 
     completion = commands.add_parser("completion", help="print a shell completion script (bash, zsh or fish)")
