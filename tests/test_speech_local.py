@@ -307,3 +307,38 @@ def test_a_cancelled_speech_task_stops_at_the_next_sentence() -> None:
 
     at_cancel, after = asyncio.run(main())
     assert after <= at_cancel + 1 < len(SENTENCES) * 4, "Piper went on speaking after the cancel"
+
+
+_WITHOUT_TORCH = r"""
+import importlib.abc
+import sys
+
+
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "diffusers", "transformers", "accelerate"):
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked)", name=name)
+        return None
+
+
+sys.meta_path.insert(0, Refuse())
+import genai_sdk as genai
+
+client = genai.Client(ledger="memory://")
+audio = client.speech.synthesize("Please remember to bring your umbrella tomorrow morning.").audio
+print(client.speech.transcribe(audio).text)
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "diffusers", "transformers", "accelerate"))
+print("imported:", heavy)
+"""
+
+
+def test_local_speech_needs_no_torch() -> None:
+    """The 'speech' extra is enough for the defaults: the bundled Piper voice speaks and the bundled Whisper model
+    listens with torch, diffusers and transformers made unimportable."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_TORCH], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert "umbrella" in lines[0].lower() and lines[-1] == "imported: []"

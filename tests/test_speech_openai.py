@@ -85,8 +85,8 @@ def test_translate_and_json_only_models(client: genai.Client, genai_emulator: Em
     assert plain.cost.usd is None
     with pytest.raises(genai.UnsupportedError, match="cannot do speech.translate"):
         client.speech.translate(audio, model="openai:gpt-4o-mini-transcribe")
-    with pytest.raises(genai.UnsupportedError, match="local Whisper models"):
-        client.speech.detect_language(audio)
+    with pytest.raises(genai.UnsupportedError, match="models that can: openai:whisper-1"):
+        client.speech.detect_language(audio, model="openai:gpt-4o-mini-transcribe")
 
 
 def test_long_audio_is_split_at_silences_and_merged(client: genai.Client, genai_emulator: Emulator) -> None:
@@ -174,3 +174,58 @@ def test_a_speech_answer_that_is_not_audio_is_an_error_and_spent(client: genai.C
     with pytest.raises(genai.ProviderError, match="not the audio asked for"):
         client.speech.synthesize("Hello there.", format="wav")
     assert [e.kind for e in client.credits.history()] == ["spent"] and client.credits.reserved() == 0
+
+
+def _answer_in(monkeypatch: pytest.MonkeyPatch, genai_emulator: Emulator, language: str) -> None:
+    """The emulator's transcripts name ``language`` as whisper-1 does (in words, "german")."""
+    import json
+
+    api = genai_emulator.api("openai")
+    answer = api._transcript  # type: ignore[attr-defined]
+
+    def in_language(record, translate):
+        status, headers, body = answer(record, translate)
+        document = json.loads(body)
+        if isinstance(document, dict) and "language" in document:
+            document["language"] = language
+        return status, headers, json.dumps(document).encode()
+
+    monkeypatch.setattr(api, "_transcript", in_language)
+
+
+def test_detect_language_on_whisper_1(client: genai.Client, genai_emulator: Emulator,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    audio = make_speech_wav("Good morning, everyone.")
+    guess = client.speech.detect_language(audio)
+    assert isinstance(guess, genai.LanguageGuess) and guess.language == "en"
+    assert guess.probability == 0.0 and dict(guess.alternatives) == {}, "whisper-1 reports no probability: none is made up"
+    call = genai_emulator.calls("audio.transcriptions")[0]
+    assert call.form["model"] == "whisper-1" and call.form["response_format"] == "verbose_json"
+    assert "language" not in call.form, "the language is what is asked, so none is sent"
+    charge = [e for e in client.credits.history() if e.kind == "charge"][-1]
+    assert charge.model == "openai:whisper-1" and charge.credits < 0 and (charge.usd or 0) > 0
+    for named, code in [("german", "de"), ("Haitian Creole", "ht"), ("cantonese", "yue")]:
+        _answer_in(monkeypatch, genai_emulator, named)
+        assert client.speech.detect_language(audio).language == code
+        assert client.speech.transcribe(audio).language == code
+
+
+def test_detect_language_answer_without_a_language_is_an_error_and_spent(
+    client: genai.Client, genai_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _answer_in(monkeypatch, genai_emulator, "")
+    with pytest.raises(genai.ProviderError, match="not what the API documents"):
+        client.speech.detect_language(make_speech_wav("Good morning."))
+    assert [e.kind for e in client.credits.history()] == ["spent"] and client.credits.reserved() == 0
+
+
+def test_detect_language_and_translate_async(genai_emulator: Emulator) -> None:
+    import asyncio
+
+    async def main() -> tuple[genai.LanguageGuess, genai.Transcript]:
+        async with genai.AsyncClient(speech_to_text="openai:whisper-1") as client:
+            audio = make_speech_wav("Guten Morgen.")
+            return await client.speech.detect_language(audio), await client.speech.translate(audio)
+
+    guess, translated = asyncio.run(main())
+    assert guess.language == "en" and translated.language == "en" and translated.text == "Guten Morgen."

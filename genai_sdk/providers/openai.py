@@ -61,11 +61,26 @@ _UPLOAD_NAMES = {
     "video/mp4": "audio.mp4", "video/webm": "audio.webm",
 }
 _FORMAT_TYPES = {"mp3": "audio/mpeg", "opus": "audio/opus", "aac": "audio/aac", "flac": "audio/flac", "wav": "audio/wav", "pcm": "audio/pcm"}
-# whisper-1 names the language in words; the SDK speaks ISO 639-1 everywhere.
+# whisper-1 names the language in words (verbose_json's "language": "german"); the SDK speaks ISO 639-1 everywhere.
+# Whisper's own table of the languages it knows.
 _LANGUAGE_CODES = {
-    "english": "en", "german": "de", "french": "fr", "spanish": "es", "italian": "it", "portuguese": "pt",
-    "dutch": "nl", "russian": "ru", "chinese": "zh", "japanese": "ja", "korean": "ko", "arabic": "ar",
-    "hindi": "hi", "polish": "pl", "turkish": "tr", "swedish": "sv", "ukrainian": "uk", "czech": "cs",
+    "english": "en", "chinese": "zh", "german": "de", "spanish": "es", "russian": "ru", "korean": "ko", "french": "fr",
+    "japanese": "ja", "portuguese": "pt", "turkish": "tr", "polish": "pl", "catalan": "ca", "dutch": "nl",
+    "arabic": "ar", "swedish": "sv", "italian": "it", "indonesian": "id", "hindi": "hi", "finnish": "fi",
+    "vietnamese": "vi", "hebrew": "he", "ukrainian": "uk", "greek": "el", "malay": "ms", "czech": "cs",
+    "romanian": "ro", "danish": "da", "hungarian": "hu", "tamil": "ta", "norwegian": "no", "thai": "th", "urdu": "ur",
+    "croatian": "hr", "bulgarian": "bg", "lithuanian": "lt", "latin": "la", "maori": "mi", "malayalam": "ml",
+    "welsh": "cy", "slovak": "sk", "telugu": "te", "persian": "fa", "latvian": "lv", "bengali": "bn", "serbian": "sr",
+    "azerbaijani": "az", "slovenian": "sl", "kannada": "kn", "estonian": "et", "macedonian": "mk", "breton": "br",
+    "basque": "eu", "icelandic": "is", "armenian": "hy", "nepali": "ne", "mongolian": "mn", "bosnian": "bs",
+    "kazakh": "kk", "albanian": "sq", "swahili": "sw", "galician": "gl", "marathi": "mr", "punjabi": "pa",
+    "sinhala": "si", "khmer": "km", "shona": "sn", "yoruba": "yo", "somali": "so", "afrikaans": "af",
+    "occitan": "oc", "georgian": "ka", "belarusian": "be", "tajik": "tg", "sindhi": "sd", "gujarati": "gu",
+    "amharic": "am", "yiddish": "yi", "lao": "lo", "uzbek": "uz", "faroese": "fo", "haitian creole": "ht",
+    "pashto": "ps", "turkmen": "tk", "nynorsk": "nn", "maltese": "mt", "sanskrit": "sa", "luxembourgish": "lb",
+    "myanmar": "my", "tibetan": "bo", "tagalog": "tl", "malagasy": "mg", "assamese": "as", "tatar": "tt",
+    "hawaiian": "haw", "lingala": "ln", "hausa": "ha", "bashkir": "ba", "javanese": "jw", "sundanese": "su",
+    "cantonese": "yue",
 }
 _GENERATE, _EDIT, _VARIATIONS = "images.generate", "images.edit", "images.variations"
 # What the API takes beside the SDK's own settings, per operation, as its published specification declares it
@@ -503,11 +518,21 @@ class OpenAIProvider:
         return _with_call_options(args, request, ctx)
 
     @staticmethod
+    def _language(response: Any) -> str | None:
+        language = getattr(response, "language", None)
+        if not isinstance(language, str) or not language.strip():
+            return None
+        return _LANGUAGE_CODES.get(language.strip().lower(), language.strip().lower())
+
+    @staticmethod
     def _transcript(response: Any, request: TranscribeRequest, part: AudioPart) -> TranscriptPart:
         text = str(getattr(response, "text", "") or "").strip()
-        language = getattr(response, "language", None)
-        if isinstance(language, str):
-            language = _LANGUAGE_CODES.get(language.lower(), language.lower())
+        language = OpenAIProvider._language(response)
+        request_id = getattr(response, "_request_id", None)
+        if request.operation == "detect_language":
+            # whisper-1 names the language it heard and no probability: none is made up (the guess carries 0.0,
+            # "unknown", and no alternatives).
+            return TranscriptPart("", language, part.duration, [], request_id=request_id)
         if request.operation == "translate":
             language = "en"
         words = [Word(float(w.start), float(w.end), str(w.word).strip()) for w in (getattr(response, "words", None) or [])]
@@ -519,7 +544,7 @@ class OpenAIProvider:
             segments.append(Segment(start, min(end, part.duration), str(raw.text).strip(), inside))
         if not segments and text:
             segments = [Segment(0.0, part.duration, text, words)]
-        return TranscriptPart(text, language or request.language, part.duration, segments, request_id=getattr(response, "_request_id", None))
+        return TranscriptPart(text, language or request.language, part.duration, segments, request_id=request_id)
 
     def transcribe(self, model: ModelInfo, request: TranscribeRequest, part: AudioPart, ctx: CallContext) -> TranscriptPart:
         return drive(self._transcribe(model, request, part, ctx), self._io, ctx)
@@ -536,6 +561,8 @@ class OpenAIProvider:
                 response = yield Call("audio.transcriptions.create", args)
             if not isinstance(getattr(response, "text", None), str):
                 raise ValueError(f"a {type(response).__name__} without text")
+            if request.operation == "detect_language" and self._language(response) is None:
+                raise ValueError("no language in a verbose_json answer")
         except openai.OpenAIError as exc:
             _raise(map_error(exc, (self._key,)), exc)
         except (ValueError, RecursionError) as exc:  # a 200 that is not a transcript: the audio was billed
