@@ -31,7 +31,7 @@ def _av() -> Any:
         import av
     except ModuleNotFoundError:
         raise ConfigError("decoding and encoding audio needs PyAV: "
-                          "pip install 'genai-sdk[openai]' or '[local]'") from None  # fmt: skip
+                          "pip install 'genai-sdk[openai]' or '[speech]'") from None  # fmt: skip
     return av
 
 

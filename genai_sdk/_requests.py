@@ -321,7 +321,7 @@ class Transcript(Serialisable):
 @dataclass(frozen=True)
 class LanguageGuess(Serialisable):
     language: str
-    probability: float
+    probability: float | None  # None: the backend does not say how sure it is (openai:whisper-1)
     alternatives: Mapping[str, float] = field(default_factory=dict)
 
 

@@ -68,7 +68,7 @@ class TranscribePlan(CallPlan[AudioPart, TranscriptPart, Transcript | LanguageGu
             notices.extend(outcome.warnings)
         first = outcomes[0]
         if self.request.operation == "detect_language":
-            return LanguageGuess(first.language or "und", first.language_probability or 0.0, first.alternatives)
+            return LanguageGuess(first.language or "und", first.language_probability, first.alternatives)
         segments: list[Segment] = []
         for part, outcome in zip(self.parts, outcomes, strict=True):
             for s in outcome.segments:
@@ -84,7 +84,7 @@ def build_transcribe_job(
 ) -> TranscribePlan:  # fmt: skip
     warnings = check_operation(model, f"speech.{request.operation}", catalog, today)
     if model.english_only:
-        instead = "use a multilingual model such as whisper:small or openai:whisper-1"
+        instead = "use a multilingual model such as whisper:base (pip install 'genai-sdk[multilingual]') or openai:whisper-1"
         if request.operation == "translate":
             raise UnsupportedError(f"{model.id} knows only English and cannot translate: {instead}")
         if request.operation == "detect_language":
@@ -106,8 +106,15 @@ def build_transcribe_job(
         for start, end in split_at_silences(samples, WHISPER_RATE, seconds):
             chunk = encode(to_int16(samples[start:end]), WHISPER_RATE, "wav")
             parts.append(AudioPart(chunk, samples[start:end], start / WHISPER_RATE, (end - start) / WHISPER_RATE))
-        warnings.append(Notice("split", model.id, f"the audio is over {model.id}'s upload limit of "
-                                                  f"{model.max_upload_bytes} bytes: it was split at silences into {len(parts)} parts"))  # fmt: skip
+        if request.operation == "detect_language":  # the language is heard in the first part: only it is sent
+            parts, duration = parts[:1], parts[0].duration
+            warnings.append(Notice("split", model.id, f"the audio is over {model.id}'s upload limit of "
+                                                      f"{model.max_upload_bytes} bytes: its first {duration:.0f} s were "
+                                                      "sent to tell the language"))  # fmt: skip
+        else:
+            warnings.append(Notice("split", model.id, f"the audio is over {model.id}'s upload limit of "
+                                                      f"{model.max_upload_bytes} bytes: it was split at silences into "
+                                                      f"{len(parts)} parts"))  # fmt: skip
     else:
         parts = [AudioPart(request.audio, samples, 0.0, duration)]
 

@@ -520,7 +520,7 @@ def cmd_detect_language(args: argparse.Namespace) -> int:
         guess = client.speech.detect_language(audio, on_progress=_watch(args).progress(), **settings)
     finally:
         client.close()
-    print(f"{guess.language} {guess.probability:.3f}")
+    print(guess.language if guess.probability is None else f"{guess.language} {guess.probability:.3f}")
     return 0
 
 
@@ -723,11 +723,35 @@ def cmd_policy(args: argparse.Namespace) -> int:
     return 1 if refused else 0
 
 
+def _pull(name: str | None) -> int:
+    """Bring a local model into the Hugging Face cache, so that later calls find it offline."""
+    if not name:
+        raise InvalidRequestError("genai models pull needs a model: whisper:SIZE, whisper:owner/name or diffusers:owner/name")
+    provider, _, model = name.partition(":")
+    if provider == "whisper" and model:
+        from .providers.whisper import pull
+
+        folder = pull(model)
+    elif provider == "diffusers" and model:
+        from .providers.diffusers import resolve_folder
+
+        folder = resolve_folder(model, allow_download=True)
+    else:
+        raise InvalidRequestError(f"cannot pull {name!r}: give whisper:SIZE (whisper:small), whisper:owner/name or "
+                                  "diffusers:owner/name; hosted models need no download")  # fmt: skip
+    print(f"{name}: {folder}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from datetime import date
 
     from ._catalog import default_catalog
 
+    if args.action == "pull":
+        return _pull(args.name)
+    if args.action is not None or args.name is not None:
+        raise InvalidRequestError("genai models takes no argument but 'pull MODEL' (genai models pull whisper:small)")
     catalog = default_catalog()
     if args.provider is not None:
         from .providers import known_providers
@@ -1171,7 +1195,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the decision as JSON")
     check.set_defaults(func=cmd_policy)
 
-    models = commands.add_parser("models", help="the model catalog: capabilities, prices, retirement dates")
+    models = commands.add_parser("models", help="the model catalog: capabilities, prices, retirement dates; "
+                                 "'genai models pull MODEL' downloads a local model")  # fmt: skip
+    models.add_argument("action", nargs="?", choices=("pull",), help="pull: download a local model into the cache")
+    models.add_argument("name", nargs="?", help="the model to pull: whisper:small, whisper:owner/name, diffusers:owner/name")
     models.add_argument("--provider", help="only this provider's models, for example openai")
     models.add_argument("--json", action="store_true", help="print the catalog as JSON")
     models.set_defaults(func=cmd_models)

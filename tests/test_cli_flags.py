@@ -256,3 +256,13 @@ def test_zsh_and_fish_completion_name_every_command_and_flag(capsys: pytest.Capt
     assert "variations" in script and "completion" in script
     if shutil.which(shell):  # the shell itself reads it without a syntax error
         subprocess.run([shell, "-n"], input=script, text=True, check=True, timeout=30)
+
+
+def test_models_pull_brings_a_local_model_into_place_and_refuses_hosted_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("faster_whisper", reason="local Whisper needs the 'speech' extra")
+    assert main(["models", "pull", "whisper:tiny.en"]) == 0, capsys.readouterr().err
+    folder = Path(capsys.readouterr().out.split(": ", 1)[1].strip())
+    assert (folder / "model.bin").is_file()
+    assert main(["models", "pull", "openai:dall-e-3"]) == 2
+    assert "hosted models need no download" in capsys.readouterr().err
+    assert main(["models", "pull"]) == 2 and "needs a model" in capsys.readouterr().err

@@ -198,7 +198,7 @@ def test_detect_language_on_whisper_1(client: genai.Client, genai_emulator: Emul
     audio = make_speech_wav("Good morning, everyone.")
     guess = client.speech.detect_language(audio)
     assert isinstance(guess, genai.LanguageGuess) and guess.language == "en"
-    assert guess.probability == 0.0 and dict(guess.alternatives) == {}, "whisper-1 reports no probability: none is made up"
+    assert guess.probability is None and dict(guess.alternatives) == {}, "whisper-1 reports no probability: none is made up"
     call = genai_emulator.calls("audio.transcriptions")[0]
     assert call.form["model"] == "whisper-1" and call.form["response_format"] == "verbose_json"
     assert "language" not in call.form, "the language is what is asked, so none is sent"

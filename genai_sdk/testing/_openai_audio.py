@@ -160,7 +160,7 @@ def transcript(record: RecordedRequest, translate: bool) -> Answer:
     if fmt == "verbose_json":
         body = {
             "task": "translate" if translate else "transcribe",
-            "language": "english" if translate else (record.form.get("language") or "en"),
+            "language": "english" if translate else _language_name(record.form.get("language") or "en"),
             "duration": duration,
             "text": text,
             "segments": [{
@@ -207,3 +207,10 @@ def _transcript_events(
         done["logprobs"] = _logprobs(words)
     events.append(done)
     return events
+
+
+def _language_name(code: str) -> str:
+    """whisper-1's ``verbose_json`` names the language in words ("german"), not by its code."""
+    from ..providers.openai import _LANGUAGE_CODES
+
+    return next((name for name, known in _LANGUAGE_CODES.items() if known == code), code)
