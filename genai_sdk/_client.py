@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Never, TypeVar, cast
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from ._streaming import AsyncSpeechStream, SpeechStream
+
 from ._batch import BatchResults, arun_batch, run_batch
 from ._catalog import Catalog, default_catalog
 from ._config import MAX_TIMEOUT, Settings, resolve_settings
@@ -373,6 +375,13 @@ class Speech(_Namespace):
         result: SpeechResult = self._pipeline.run(_synthesize_request(text, **kwargs))
         return result
 
+    def stream(self, text: str, **kwargs: Unpack[SynthesizeOptions]) -> SpeechStream:
+        """Speech as it is made: iterate for encoded chunks (``format`` wav, pcm or mp3); ``.result`` once it ends.
+        Nothing runs until the first chunk is asked for."""
+        from ._streaming import SpeechStream
+
+        return SpeechStream(self._pipeline, _synthesize_request(text, **kwargs))
+
     def transcribe_many(
         self, files: Iterable[object], *, concurrency: int = 4, progress: bool | None = None,
         **kwargs: Unpack[TranscribeOptions],
@@ -410,6 +419,12 @@ class AsyncSpeech(_Namespace):
     async def synthesize(self, text: str, **kwargs: Unpack[SynthesizeOptions]) -> SpeechResult:
         result: SpeechResult = await self._pipeline.arun(_synthesize_request(text, **kwargs))
         return result
+
+    def stream(self, text: str, **kwargs: Unpack[SynthesizeOptions]) -> AsyncSpeechStream:
+        """Speech as it is made: ``async for chunk in client.speech.stream(text)``; ``.result`` once it ends."""
+        from ._streaming import AsyncSpeechStream
+
+        return AsyncSpeechStream(self._pipeline, _synthesize_request(text, **kwargs))
 
     async def transcribe_many(
         self, files: Iterable[object], *, concurrency: int = 4, progress: bool | None = None,

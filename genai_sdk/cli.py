@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -540,6 +541,8 @@ def cmd_speak(args: argparse.Namespace) -> int:
                     "speed": args.speed}  # fmt: skip
         if args.estimate:
             return _print_estimate(client.speech.estimate("synthesize", text, **settings), False)
+        if to_stdout and fmt in ("wav", "pcm", "mp3"):  # played as it is made: `genai speak ... -o - | ffplay -`
+            return _speak_streamed(client, text, settings)
         bar = ProgressBar("speak")
         try:
             result = client.speech.synthesize(text, on_progress=_watch(args).progress(bar), **settings)
@@ -554,6 +557,23 @@ def cmd_speak(args: argparse.Namespace) -> int:
         audio.save(args.output)
         print(args.output)
     _report_cost(result, f"; {audio.duration or 0:.2f} s of audio")
+    return 0
+
+
+def _speak_streamed(client: Any, text: str, settings: dict[str, Any]) -> int:
+    """Speech to standard output chunk by chunk, so that a player reading the pipe starts at once."""
+    with client.speech.stream(text, **settings) as stream:
+        try:
+            for chunk in stream:
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.buffer.flush()
+        except BrokenPipeError:  # the player quit: the stream stops, charged for what was made
+            with contextlib.suppress(OSError):
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python flushes stdout at exit: not into the pipe
+            print("genai: the reader of standard output went away: speech stopped", file=sys.stderr)
+            return 1
+    result = stream.result
+    _report_cost(result, f"; {result.audio.duration or 0:.2f} s of audio, the first after {stream.first_audio or 0:.2f} s")
     return 0
 
 

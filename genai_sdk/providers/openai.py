@@ -9,7 +9,7 @@ import base64
 import io
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import openai
@@ -600,6 +600,26 @@ class OpenAIProvider:
 
     def synthesize(self, model: ModelInfo, request: SynthesizeRequest, text: str, ctx: CallContext, *, final: bool) -> SpeechPart:
         return drive(self._synthesize(model, request, text, ctx, final), self._io, ctx)
+
+    def stream_synthesize(
+        self, model: ModelInfo, request: SynthesizeRequest, text: str, ctx: CallContext
+    ) -> Iterator[tuple[bytes, int]]:
+        """OpenAI's streamed speech: 16-bit mono PCM at 24 kHz, as the answer's body arrives."""
+        args = self._speech_args(model, request, text, ctx, final=False)  # raw PCM: the SDK encodes what was asked
+        try:
+            with self.client.audio.speech.with_streaming_response.create(**args) as response:
+                kind = response.headers.get("content-type", "")
+                if "html" in kind or "json" in kind:  # a proxy's page, an error in a 200: not audio
+                    raise _malformed(f"its answer is a {kind.split(';')[0]}, not audio", "the speech")
+                odd = b""
+                for data in response.iter_bytes(8192):
+                    data, odd = odd + data, b""
+                    if len(data) % 2:  # a sample cut in two between reads
+                        data, odd = data[:-1], data[-1:]
+                    if data:
+                        yield data, OPENAI_PCM_RATE
+        except openai.OpenAIError as exc:
+            _raise(map_error(exc, (self._key,)), exc)
 
     async def asynthesize(
         self, model: ModelInfo, request: SynthesizeRequest, text: str, ctx: CallContext, *, final: bool

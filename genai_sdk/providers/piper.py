@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +112,8 @@ class PiperProvider:
             warnings.append(f"{model.id} is one voice: voice={request.voice!r} was not applied (choose the voice with the model name)")
         return warnings
 
-    def synthesize(self, model: ModelInfo, request: SynthesizeRequest, text: str, ctx: CallContext, *, final: bool) -> SpeechPart:
+    @staticmethod
+    def _voice(model: ModelInfo, request: SynthesizeRequest) -> tuple[Any, Any]:
         from piper import SynthesisConfig
 
         options = OPTIONS.for_request(request)
@@ -125,6 +126,27 @@ class PiperProvider:
             noise_w_scale=options.number("noise_w_scale"),
             volume=options.number("volume", 1.0),
         )
+        return voice, config
+
+    def stream_synthesize(
+        self, model: ModelInfo, request: SynthesizeRequest, text: str, ctx: CallContext
+    ) -> Iterator[tuple[bytes, int]]:
+        """16-bit mono PCM, sentence by sentence, as Piper speaks it (with its sample rate)."""
+        voice, config = self._voice(model, request)
+        rate = int(voice.config.sample_rate)
+        sentences = voice.synthesize(text, syn_config=config)
+        while True:
+            try:
+                with _RUNNING:
+                    chunk = next(sentences, None)
+            except Exception as exc:  # onnxruntime errors
+                raise GenerationFailedError(f"Piper failed: {exc}", provider="piper") from exc
+            if chunk is None:
+                return
+            yield chunk.audio_int16_bytes, rate
+
+    def synthesize(self, model: ModelInfo, request: SynthesizeRequest, text: str, ctx: CallContext, *, final: bool) -> SpeechPart:
+        voice, config = self._voice(model, request)
         started = time.perf_counter()
         with _RUNNING:
             sentences = len(voice.phonemize(text)) or 1
