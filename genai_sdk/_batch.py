@@ -82,6 +82,8 @@ ITEM_CANCEL: ContextVar[Switch | None] = ContextVar("genai_item_cancel", default
 # between the two never loses what was paid for (the later run finds them and charges them once).
 REQUEST_TAG: ContextVar[str] = ContextVar("genai_request_tag", default="")
 STAGE: ContextVar[Callable[[Any, Any, Any], None] | None] = ContextVar("genai_stage", default=None)
+# A streamed transcription (client.speech.transcribe_stream): a local recogniser hands it each segment as it is heard.
+SEGMENTS: ContextVar[Callable[[Any], None] | None] = ContextVar("genai_segments", default=None)
 
 
 def check_concurrency(concurrency: object) -> int:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Never, TypeVar, cast
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from ._streaming import AsyncSpeechStream, SpeechStream
+    from ._streaming import AsyncSpeechStream, AsyncTranscriptStream, SpeechStream, TranscriptStream
 
 from ._batch import BatchResults, arun_batch, run_batch
 from ._catalog import Catalog, default_catalog
@@ -375,6 +375,13 @@ class Speech(_Namespace):
         result: SpeechResult = self._pipeline.run(_synthesize_request(text, **kwargs))
         return result
 
+    def transcribe_stream(self, audio: object, **kwargs: Unpack[TranscribeOptions]) -> TranscriptStream:
+        """The transcript's segments as they are recognised (a local Whisper model hands each over as it hears
+        it); ``.result`` is the Transcript once it ends. Closing it early cancels the call."""
+        from ._streaming import TranscriptStream
+
+        return TranscriptStream(self._pipeline, _speech_request("transcribe", audio, **kwargs))
+
     def stream(self, text: str, **kwargs: Unpack[SynthesizeOptions]) -> SpeechStream:
         """Speech as it is made: iterate for encoded chunks (``format`` wav, pcm or mp3); ``.result`` once it ends.
         Nothing runs until the first chunk is asked for."""
@@ -419,6 +426,12 @@ class AsyncSpeech(_Namespace):
     async def synthesize(self, text: str, **kwargs: Unpack[SynthesizeOptions]) -> SpeechResult:
         result: SpeechResult = await self._pipeline.arun(_synthesize_request(text, **kwargs))
         return result
+
+    def transcribe_stream(self, audio: object, **kwargs: Unpack[TranscribeOptions]) -> AsyncTranscriptStream:
+        """``async for segment in client.speech.transcribe_stream(audio)``; ``.result`` once it ends."""
+        from ._streaming import AsyncTranscriptStream
+
+        return AsyncTranscriptStream(self._pipeline, _speech_request("transcribe", audio, **kwargs))
 
     def stream(self, text: str, **kwargs: Unpack[SynthesizeOptions]) -> AsyncSpeechStream:
         """Speech as it is made: ``async for chunk in client.speech.stream(text)``; ``.result`` once it ends."""

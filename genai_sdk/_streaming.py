@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import io
 import logging
+import queue
 import struct
+import threading
 import time
 from collections.abc import AsyncIterator, Generator, Iterator
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from ._batch import ITEM_CANCEL, SEGMENTS, Switch
 from ._errors import InvalidRequestError, UnsupportedError
 from ._media import Audio, make_provenance
-from ._requests import Cost, SpeechResult, SynthesizeRequest
+from ._requests import Cost, Segment, SpeechResult, SynthesizeRequest, TranscribeRequest, Transcript
 from ._retry import Attempt, call_with_retry
 from .credits._pricing import Notices, Usage
 from .providers.base import CallContext
@@ -255,3 +258,94 @@ def _whole(pcm: bytes, rate: int, fmt: str, facts: dict[str, str]) -> Audio:
 
     audio = encode(pcm, rate, fmt)
     return Audio(audio.data, audio.media_type, audio.sample_rate, audio.duration, audio.channels, facts)
+
+
+class TranscriptStream:
+    """The segments of a transcription as they are recognised (:class:`~genai_sdk.Segment` values, in the audio's
+    time); ``result`` is the :class:`~genai_sdk.Transcript` once it ends. The call runs in a thread through the one
+    path; closing the stream early cancels it. A backend that answers all at once (a hosted model) gives its segments
+    when its answer arrives."""
+
+    def __init__(self, pipeline: Pipeline, request: TranscribeRequest) -> None:
+        self.result: Transcript | None = None
+        self._pipeline, self._request = pipeline, request
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._switch = Switch()
+        self._thread: threading.Thread | None = None
+        self._given = 0
+
+    def _run(self) -> None:
+        ITEM_CANCEL.set(self._switch)  # close() cancels the call
+        SEGMENTS.set(lambda segment: self._queue.put(("segment", segment)))
+        try:
+            result = self._pipeline.run(self._request)
+        except BaseException as error:  # noqa: BLE001 - handed to the reader, raised there
+            self._queue.put(("error", error))
+        else:
+            self._queue.put(("done", result))
+
+    def __iter__(self) -> Iterator[Segment]:
+        return self
+
+    def __next__(self) -> Segment:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="genai-transcribe-stream", daemon=True)
+            self._thread.start()
+        while True:
+            if self.result is not None:  # the answer is in: what the recogniser did not hand over one by one
+                if self._given < len(self.result.segments):
+                    self._given += 1
+                    return self.result.segments[self._given - 1]
+                raise StopIteration
+            kind, value = self._queue.get()
+            if kind == "segment":
+                self._given += 1
+                return cast(Segment, value)
+            if kind == "error":
+                raise value
+            self.result = cast(Transcript, value)
+
+    def close(self) -> None:
+        """Stop the transcription (its call is cancelled and settled) and wait for its thread."""
+        self._switch.flip()
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self) -> TranscriptStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncTranscriptStream:
+    """:class:`TranscriptStream` for ``async for``."""
+
+    def __init__(self, pipeline: Pipeline, request: TranscribeRequest) -> None:
+        self._sync = TranscriptStream(pipeline, request)
+
+    @property
+    def result(self) -> Transcript | None:
+        return self._sync.result
+
+    def __aiter__(self) -> AsyncIterator[Segment]:
+        return self
+
+    async def __anext__(self) -> Segment:
+        import asyncio
+
+        segment = await asyncio.to_thread(next, self._sync, None)
+        if segment is None:
+            raise StopAsyncIteration
+        return segment
+
+    async def aclose(self) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self._sync.close)
+
+    async def __aenter__(self) -> AsyncTranscriptStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

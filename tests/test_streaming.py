@@ -16,6 +16,13 @@ from genai_sdk.testing import Emulator
 av = pytest.importorskip("av", reason="streamed speech needs PyAV (the 'speech' or 'openai' extra)")
 
 TEXT = "Good morning. The train leaves at seven. Please bring an umbrella, it will rain."
+LONG = (  # over Whisper's 30-second window: at least two segments
+    "The meeting has been moved to the large room on the second floor. She planted tomatoes and peppers in the "
+    "garden last spring. Our train leaves the station at half past seven. The children were laughing and playing in "
+    "the park. He opened the window to let some fresh air into the kitchen. A cup of hot tea is the best way to start "
+    "a cold day. The library closes early on Sunday afternoons. We walked along the beach and watched the sun go down. "
+    "The doctor told him to drink more water and sleep well. My sister is learning to play the piano this year."
+)
 
 
 def _seconds(data: bytes) -> float:
@@ -45,9 +52,12 @@ def test_a_local_voice_streams_sentence_by_sentence(local: genai.Client) -> None
 
 
 def test_mp3_and_pcm_streams_decode_to_the_same_speech(local: genai.Client) -> None:
-    mp3 = b"".join(local.speech.stream("One small step.", format="mp3"))
-    pcm = b"".join(local.speech.stream("One small step.", format="pcm"))
-    assert _seconds(mp3) == pytest.approx(len(pcm) / 2 / 22050, abs=0.1)
+    for fmt in ("mp3", "pcm"):
+        with local.speech.stream("One small step.", format=fmt) as stream:
+            data = b"".join(stream)
+        assert stream.result is not None and stream.result.audio.duration
+        seconds = len(data) / 2 / 22050 if fmt == "pcm" else _seconds(data)
+        assert seconds == pytest.approx(stream.result.audio.duration, abs=0.15)  # MP3: the encoder's padding aside
     with pytest.raises(genai.InvalidRequestError, match="cannot be streamed"):
         next(iter(local.speech.stream("One small step.", format="flac")))
 
@@ -130,3 +140,32 @@ def test_the_command_line_plays_speech_into_a_pipe_as_it_is_made() -> None:
     assert player.stderr is not None
     said = player.stderr.read()
     assert b"went away" in said and b"Traceback" not in said
+
+
+def test_a_local_transcription_hands_over_each_segment_as_it_is_heard(local: genai.Client) -> None:
+    spoken = local.speech.synthesize(LONG).audio
+    arrivals: list[tuple[float, genai.Segment]] = []
+    import time
+
+    with local.speech.transcribe_stream(spoken, word_timestamps=True) as stream:
+        for segment in stream:
+            arrivals.append((time.monotonic(), segment))
+    assert stream.result is not None and [s for _, s in arrivals] == stream.result.segments
+    assert len(arrivals) >= 2 and arrivals[0][0] < arrivals[-1][0]  # handed over one by one, not all at the end
+    assert all(s.words for _, s in arrivals) and stream.result.text
+
+
+def test_a_transcription_closed_early_is_cancelled_and_leaves_nothing_reserved(local: genai.Client) -> None:
+    spoken = local.speech.synthesize(LONG).audio
+    stream = local.speech.transcribe_stream(spoken)
+    first = next(stream)
+    stream.close()
+    assert first.text and stream.result is None and local.credits.reserved() == 0
+
+
+def test_a_hosted_transcription_gives_its_segments_when_its_answer_arrives(genai_emulator: Emulator) -> None:
+    client = genai.Client(ledger="memory://")
+    audio = client.speech.synthesize("Hello from the emulator.", model="openai:tts-1", format="wav").audio
+    with client.speech.transcribe_stream(audio, model="openai:whisper-1") as stream:
+        segments = list(stream)
+    assert stream.result is not None and segments == stream.result.segments and segments

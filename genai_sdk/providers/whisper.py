@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .._batch import SEGMENTS
 from .._catalog import SPEECH_TO_TEXT, ModelInfo, PriceTable
 from .._config import Settings
 from .._errors import ConfigError, GenerationFailedError, InvalidRequestError, UnsupportedError
@@ -183,6 +184,11 @@ _RUNNING = threading.Lock()
 MODELS = LoadedModels()  # by (folder, device, compute type, threads)
 
 
+def _shifted(segment: Segment, offset: float) -> Segment:
+    words = [Word(w.start + offset, w.end + offset, w.text, w.probability) for w in segment.words]
+    return Segment(segment.start + offset, segment.end + offset, segment.text, words)
+
+
 class WhisperProvider:
     name = "whisper"
 
@@ -252,6 +258,7 @@ class WhisperProvider:
         if temperature is not None:
             kwargs["temperature"] = temperature
         batch_size = options.integer("batch_size")
+        heard = SEGMENTS.get()
         with _RUNNING:
             if batch_size is not None:
                 from faster_whisper import BatchedInferencePipeline
@@ -267,6 +274,8 @@ class WhisperProvider:
                         raise GenerationFailedError("the call was cancelled", provider="whisper")
                     words = [Word(float(w.start), float(w.end), w.word, float(w.probability)) for w in (raw.words or [])]
                     segments.append(Segment(float(raw.start), float(raw.end), raw.text.strip(), words))
+                    if heard is not None:  # a streamed transcription: the segment now, in the audio's own time
+                        heard(_shifted(segments[-1], part.offset))
                     if ctx.progress is not None:
                         ctx.progress(min(float(raw.end), part.duration), part.duration, "transcribing")
             except RuntimeError as exc:
