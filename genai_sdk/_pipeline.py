@@ -59,6 +59,7 @@ from .providers import ProviderPool
 from .providers.base import CallContext, Cancelled, Provider, spent_work
 
 if TYPE_CHECKING:  # the speech and video modules load on their first call
+    from ._media import Image
     from ._speech_jobs import SynthesizePlan, TranscribePlan
     from ._video_jobs import VideoPlan
     from .providers.base import ImageBatch, VideoOutcome
@@ -581,7 +582,7 @@ class Pipeline:
                     attempts.add(job.model.id)
                 try:
                     return job.call(part, CallContext(f"{request_id}-{index}", a.timeout, a.number, run.on_step, run.cancelled,
-                                                      recorder))  # fmt: skip
+                                                      recorder, run.on_preview))  # fmt: skip
                 except BaseException as error:  # Ctrl-C too: work the backend could not stop is spent
                     run.note_spent(error)
                     raise
@@ -704,7 +705,7 @@ class Pipeline:
                     attempts.add(job.model.id)
                 try:
                     return await run.acall(part, CallContext(f"{request_id}-{index}", a.timeout, a.number, run.on_step,
-                                                             run.cancelled, recorder))  # fmt: skip
+                                                             run.cancelled, recorder, run.on_preview))  # fmt: skip
                 finally:
                     if limiter is not None and slots:
                         await limiter.arelease(slots)
@@ -852,7 +853,8 @@ class _Run(Generic[P, O, R]):
     """One call in flight: its plan, ids, reservation, deadline and progress reporting."""
 
     __slots__ = (
-        "job", "request_id", "reservation", "deadline", "callback", "done", "on_retry", "on_step", "cancelled", "account",
+        "job", "request_id", "reservation", "deadline", "callback", "done", "on_retry", "on_step", "on_preview", "cancelled",
+        "account",
         "decision", "spent", "lock", "backend_jobs",
     )  # fmt: skip
 
@@ -872,6 +874,7 @@ class _Run(Generic[P, O, R]):
         self.done = 0
         self.on_retry = self._on_retry if callback is not None else None
         self.on_step = self._on_step if callback is not None else None
+        self.on_preview = self._on_preview if callback is not None else None
         self.cancelled = threading.Event()  # set when the call fails or is given up: its parts stop
         switch = ITEM_CANCEL.get()
         if switch is not None:  # an item of a batch: cancelling the batch cancels this call too
@@ -916,6 +919,11 @@ class _Run(Generic[P, O, R]):
         """Progress inside one long backend call (seconds of audio transcribed, sentences spoken, steps run)."""
         if self.callback is not None:
             self.callback(Progress(message, done, total))
+
+    def _on_preview(self, index: int, image: Image) -> None:
+        """A picture of the work in progress (gpt-image's ``partial_images``)."""
+        if self.callback is not None:
+            self.callback(Progress("partial", index + 1, None, "a partial image", preview=image))
 
     def _on_retry(self, attempt: int, delay: float, error: BaseException) -> None:
         self.report("retrying", f"attempt {attempt} failed ({error}); retrying in {delay:.2f} s")

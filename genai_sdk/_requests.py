@@ -45,6 +45,7 @@ class Progress:
     completed: float
     total: float | None = None
     message: str = ""
+    preview: Image | None = None  # stage "partial": a picture of the work in progress (gpt-image's partial_images)
 
     @property
     def fraction(self) -> float | None:

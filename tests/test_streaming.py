@@ -169,3 +169,40 @@ def test_a_hosted_transcription_gives_its_segments_when_its_answer_arrives(genai
     with client.speech.transcribe_stream(audio, model="openai:whisper-1") as stream:
         segments = list(stream)
     assert stream.result is not None and segments == stream.result.segments and segments
+
+
+def test_gpt_image_partial_images_reach_on_progress_before_the_picture(genai_emulator: Emulator) -> None:
+    client = genai.Client(ledger="memory://")
+    seen: list[genai.Progress] = []
+    result = client.images.generate("a red kite over a beach", model="openai:gpt-image-1.5", size="1024x1024",
+                                    provider_options={"openai": {"partial_images": 2}}, on_progress=seen.append)  # fmt: skip
+    partial = [p for p in seen if p.stage == "partial"]
+    assert [p.completed for p in partial] == [1, 2] and all(p.preview is not None for p in partial)
+    assert all(p.preview.size == (1024, 1024) for p in partial if p.preview is not None)
+    assert [p.stage for p in seen].index("partial") < [p.stage for p in seen].index("done")
+    assert result.image.size == (1024, 1024) and result.cost.credits > 0
+    [call] = genai_emulator.calls("images.generate")
+    assert call.json["stream"] is True and call.json["partial_images"] == 2
+    plain = client.images.generate("a red kite over a beach", model="openai:gpt-image-1.5", size="1024x1024")
+    assert plain.cost == result.cost  # the same pictures, the same price
+
+
+def test_partial_images_of_an_edit_from_an_event_loop(genai_emulator: Emulator) -> None:
+    from PIL import Image as PILImage
+
+    picture = genai.Image.from_pil(PILImage.new("RGB", (1024, 1024), "white"))
+
+    async def main() -> tuple[genai.ImageResult, list[genai.Progress]]:
+        seen: list[genai.Progress] = []
+        async with genai.AsyncClient(ledger="memory://") as client:
+            result = await client.images.edit(picture, "add a red kite", model="openai:gpt-image-1.5",
+                                              provider_options={"openai": {"partial_images": 1}},
+                                              on_progress=seen.append)  # fmt: skip
+        return result, seen
+
+    result, seen = asyncio.run(main())
+    assert [p.stage for p in seen].count("partial") == 1 and result.images
+    with pytest.raises(genai.InvalidRequestError, match="partial_images"):
+        genai.Client(ledger="memory://").images.generate(
+            "a kite", model="openai:gpt-image-1.5", provider_options={"openai": {"partial_images": 4}}
+        )

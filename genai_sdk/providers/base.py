@@ -37,6 +37,8 @@ class CallContext:
     cancelled: threading.Event | None = None  # set when the caller gave up: long local work stops at its next step
     # A long job started: record it (the backend's id of it, and what finds it again) before waiting on it.
     on_job: Callable[[str, Mapping[str, Any]], None] | None = None
+    # A picture of the work in progress (a partial image): its index, and the image.
+    preview: Callable[[int, Any], None] | None = None
 
 
 @dataclass

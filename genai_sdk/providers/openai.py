@@ -9,7 +9,7 @@ import base64
 import io
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import openai
@@ -97,6 +97,8 @@ OPTIONS = OptionSpec(
            frozenset({_GENERATE, _EDIT})),
     Option("output_compression", Int(0, 100), "compression in percent for jpeg and webp, gpt-image models (default 100)",
            frozenset({_GENERATE, _EDIT})),
+    Option("partial_images", Int(0, 3), "gpt-image models: up to 3 pictures of the generation in progress, each handed "
+           "to on_progress as Progress.preview (the answer is streamed)", frozenset({_GENERATE, _EDIT})),
     Option("input_fidelity", Choice(("high", "low")), "how closely an edit keeps the input images' features, faces "
            "especially (gpt-image-1 and later, not gpt-image-1-mini; default low)", frozenset({_EDIT})),
     Option("response_format", Choice(("url", "b64_json")), "how dall-e models answer: url results are downloaded at "
@@ -197,6 +199,55 @@ def _malformed(what: str, work: str = "the images") -> ProviderError:
     )  # fmt: skip
 
 
+def _previewer(ctx: CallContext) -> Callable[[int, bytes], None]:
+    def show(index: int, data: bytes) -> None:
+        if ctx.preview is not None:
+            ctx.preview(index, backend_image(data, "openai", "a partial image"))
+
+    return show
+
+
+def _streamed(step: Call) -> tuple[dict[str, Any], Callable[[int, bytes], None] | None]:
+    """A call's keyword arguments, and the receiver of its partial images when it asks for them (``partial_images``
+    streams the answer: events, the last of them the finished pictures)."""
+    kwargs = dict(step.kwargs)
+    preview = kwargs.pop("preview", None)
+    body = kwargs.get("body") if step.path == "post" else kwargs
+    if not (isinstance(body, dict) and body.get("partial_images")):
+        return kwargs, None
+    body["stream"] = True
+    if step.path == "post":
+        from openai.types import ImageGenStreamEvent
+
+        kwargs["stream"], kwargs["stream_cls"] = True, openai.Stream[ImageGenStreamEvent]
+    return kwargs, preview or (lambda index, data: None)
+
+
+def _collected(events: Iterable[Any], preview: Callable[[int, bytes], None]) -> Any:
+    """The finished pictures of a streamed answer, as its plain answer would hold them; each partial picture handed
+    to ``preview`` as it arrives."""
+    done = []
+    for event in events:
+        kind = getattr(event, "type", "")
+        if kind.endswith(".partial_image"):
+            try:
+                data = base64.b64decode(event.b64_json, validate=True)
+            except ValueError as exc:
+                raise ProviderError(f"OpenAI sent a partial image that is not base64: {exc}", provider="openai") from exc
+            preview(int(getattr(event, "partial_image_index", 0)), data)
+        elif kind.endswith(".completed"):
+            done.append(event)
+    if not done:
+        raise ValueError("the streamed answer ended without its finished picture")
+    from openai.types import Image as ImageItem
+
+    last = done[-1]
+    return ImagesResponse.model_construct(
+        created=int(getattr(last, "created_at", 0) or 0), data=[ImageItem.model_construct(b64_json=e.b64_json) for e in done],
+        quality=getattr(last, "quality", None), size=getattr(last, "size", None), usage=getattr(last, "usage", None),
+    )  # fmt: skip
+
+
 class _Library:
     """The I/O of OpenAI's flows: calls of the ``openai`` package's clients, and result files fetched by
     ``_http.fetch`` from public addresses under a size cap (on httpx2, the HTTP stack the package brings)."""
@@ -212,10 +263,20 @@ class _Library:
         return _current(method) if step.undeprecated else method
 
     def call(self, step: Call) -> Any:
-        return self._method(self._provider.client, step)(**step.kwargs)
+        kwargs, preview = _streamed(step)
+        answer = self._method(self._provider.client, step)(**kwargs)
+        if preview is None:
+            return answer
+        with answer as events:
+            return _collected(events, preview)
 
     async def acall(self, step: Call) -> Any:
-        return await self._method(self._provider.aclient, step)(**step.kwargs)
+        kwargs, preview = _streamed(step)
+        answer = await self._method(self._provider.aclient, step)(**kwargs)
+        if preview is None:
+            return answer
+        async with answer as events:
+            return _collected([event async for event in events], preview)
 
     def _downloads(self, asynchronous: bool) -> Any:
         """The httpx2 client for result files, made on first use (one blocking, one async), under the size cap and
@@ -447,12 +508,13 @@ class OpenAIProvider:
         args = self._arguments(model, request, n, ctx)
         answered = False
         try:
+            preview = _previewer(ctx) if args.get("partial_images") else None
             if request.operation == "generate":
                 body, options = self._post_options(args)
                 response = yield Call("post", {"path": "/images/generations", "body": body, "cast_to": ImagesResponse,
-                                               "options": options, "stream": False})  # fmt: skip
+                                               "options": options, "stream": False, "preview": preview})  # fmt: skip
             elif request.operation == "edit":
-                response = yield Call("images.edit", args)
+                response = yield Call("images.edit", {**args, "preview": preview})
             else:
                 response = yield Call("images.create_variation", args, undeprecated=True)
             answered = True
