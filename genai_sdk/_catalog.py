@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import cast
 
 from ._errors import ConfigError
@@ -15,6 +15,9 @@ from ._errors import ConfigError
 IMAGE_OPERATIONS = frozenset({"images.generate", "images.edit", "images.variations"})
 SPEECH_TO_TEXT = frozenset({"speech.transcribe", "speech.translate", "speech.detect_language"})
 MAX_IMAGES_PER_CALL = 10  # across split calls; more is almost always a mistake in a loop
+PRICE_UNITS = ("image", "second", "minute", "character", "compute_second")
+# The source of a local model's price: the user's ``local_usd_per_second``. Unset, the model is unpriced as expected.
+CONFIGURED = "configuration"
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,11 @@ class PriceTable:
     def lookup(self, quality: str | None, size: str | None) -> Decimal | None:
         q, s = quality or "*", size or "*"
         return next((self.usd[key] for key in (f"{q}@{s}", f"{q}@*", f"*@{s}", "*@*") if key in self.usd), None)
+
+    @property
+    def configured(self) -> bool:
+        """Priced by the user's settings (a local model's compute-seconds): no figure there is a choice, not a gap."""
+        return self.source == CONFIGURED
 
 
 @dataclass(frozen=True)
@@ -182,23 +190,71 @@ def _price_text(price: PriceTable | None) -> str:
     return f"{amount} per {unit}"
 
 
+# A price set by the application: USD by ``quality@size`` key, and its unit (None: the unit of the model's own table).
+_SetPrice = tuple[dict[str, Decimal], str | None, str, str]
+# The unit a model without a price table is priced in when set_price names none: its main operation's.
+_MAIN_UNIT = (("images.", "image"), ("videos.", "second"), ("speech.synthesize", "character"), ("speech.", "minute"))
+
+
+def _usd(value: object, what: str) -> Decimal:
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ConfigError(f"{what}: {value!r} is not a number of USD") from None
+    if not amount.is_finite() or amount < 0:
+        raise ConfigError(f"{what}: {value!r} must be a finite number of USD >= 0")
+    return amount
+
+
 class Catalog:
-    """Lookup of ``provider:model`` names. Thread-safe; users may register models of their own."""
+    """Lookup of ``provider:model`` names. Thread-safe; users may register models of their own and price them."""
 
     def __init__(self, models: Iterable[ModelInfo] = ()) -> None:
         self._lock = threading.Lock()
         self._models: dict[str, ModelInfo] = {m.id: m for m in models}
+        self._prices: dict[str, _SetPrice] = {}
 
     def register(self, model: ModelInfo) -> None:
         """Add or replace a model, for instance one served by an OpenAI-compatible endpoint."""
         with self._lock:
             self._models[model.id] = model
 
+    def set_price(
+        self, model: str, usd: Decimal | float | str | Mapping[str, Decimal | float | str], *, unit: str | None = None,
+        source: str = "set by the application", as_of: str = "",
+    ) -> None:
+        """Price a model in USD per ``unit`` (image, second, minute, character or compute_second; by default the unit of
+        the model's own price, or of its main operation). ``usd`` is one figure, or for images a table keyed
+        ``quality@size`` with ``*`` for either part. Nothing else about the model changes: a model the catalog does not
+        know (``replicate:owner/model``, ``diffusers:/path``) keeps what its provider describes when it is used."""
+        provider, name = split_model_id(model)
+        if unit is not None and unit not in PRICE_UNITS:
+            raise ConfigError(f"set_price({model!r}): unit={unit!r} is not one of {', '.join(PRICE_UNITS)}")
+        table = dict(usd) if isinstance(usd, Mapping) else {"*@*": usd}
+        if not table:
+            raise ConfigError(f"set_price({model!r}): no price was given")
+        prices = {str(key): _usd(value, f"set_price({model!r})") for key, value in table.items()}
+        with self._lock:
+            self._prices[f"{provider}:{name}"] = (prices, unit, source, as_of)
+
+    def priced(self, model: ModelInfo) -> ModelInfo:
+        """The model with the price the application set for it, if it set one."""
+        chosen = self._prices.get(model.id)
+        if chosen is None:
+            return model
+        usd, unit, source, as_of = chosen
+        if unit is None:
+            unit = model.price.unit if model.price is not None else next(
+                (u for prefix, u in _MAIN_UNIT if any(op.startswith(prefix) for op in model.operations)), "image"
+            )
+        return replace(model, price=PriceTable(unit, usd, source, as_of))
+
     def get(self, model_id: str) -> ModelInfo | None:
-        return self._models.get(model_id)
+        model = self._models.get(model_id)
+        return None if model is None else self.priced(model)
 
     def models(self, provider: str | None = None) -> list[ModelInfo]:
-        return [m for m in self._models.values() if provider is None or m.provider == provider]
+        return [self.priced(m) for m in list(self._models.values()) if provider is None or m.provider == provider]
 
     def recommended(self, provider: str, operation: str) -> ModelInfo | None:
         return next((m for m in self.models(provider) if m.recommended and m.supports(operation)), None)

@@ -216,6 +216,7 @@ class ImagePlan(CallPlan[int, ImageBatch, ImageResult]):
 def build_image_job(
     request: ImageRequest, model: ModelInfo, provider: Provider | None, catalog: Catalog, pricing: Pricing, today: date
 ) -> ImagePlan:
+    model = catalog.priced(model)  # a model the catalog does not know may still have a price the application set
     warnings = check_operation(model, f"images.{request.operation}", catalog, today)
 
     prompt = request.prompt

@@ -55,6 +55,7 @@ class VideoPlan(CallPlan[VideoRequest, VideoOutcome, VideoResult]):
 def build_video_job(
     request: VideoRequest, model: ModelInfo, provider: Provider | None, catalog: Catalog, pricing: Pricing, today: date
 ) -> VideoPlan:
+    model = catalog.priced(model)  # a model the catalog does not know may still have a price the application set
     warnings = check_operation(model, "videos.generate", catalog, today)
     if not request.prompt or not request.prompt.strip():
         raise InvalidRequestError("the prompt is empty")

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from genai_sdk._catalog import ModelInfo, PriceTable
+from genai_sdk._catalog import CONFIGURED, Catalog, ModelInfo, PriceTable
+from genai_sdk._errors import ConfigError
 from genai_sdk._requests import Cost
 from genai_sdk.credits._plans import DallePlan
 from genai_sdk.credits._pricing import Notice, Notices, Pricing, Usage
@@ -41,6 +42,10 @@ def _model(price: PriceTable | None) -> ModelInfo:
         (PriceTable("compute_second", {}), [Usage("compute_second", D(25))], D("2.5"), None, True),
         # a price with no entry for this quality and size: unpriced too
         (PriceTable("image", {"high@*": D("0.2")}), [Usage("image", D(1), "low", "1024x1024")], D(1), None, True),
+        # a local model's compute-seconds, priced by the user's local_usd_per_second, or unpriced without a warning
+        (PriceTable("compute_second", {"*@*": D("0.001")}, CONFIGURED), [Usage("compute_second", D(25))], D("2.5"),
+         D("0.025"), False),
+        (PriceTable("compute_second", {}, CONFIGURED), [Usage("compute_second", D(25))], D("2.5"), None, False),
     ],
 )
 def test_usages_are_priced_in_the_models_unit(
@@ -94,3 +99,57 @@ def test_notices_replace_by_kind_and_setting_and_keep_their_order() -> None:
     notices.add(Notice("not_applied", "style", "acme:m has no style setting"))
     notices.add("acme:m has no style setting")  # a provider repeating the core's words: said once
     assert notices.messages().count("acme:m has no style setting") == 1
+
+
+def _user_model(provider: str = "replicate", name: str = "acme/sketch", price: PriceTable | None = None) -> ModelInfo:
+    return ModelInfo(provider=provider, name=name, operations=frozenset({"images.generate", "videos.generate"}),
+                     max_n=4, price=price)  # fmt: skip
+
+
+def test_set_price_prices_a_model_the_catalog_does_not_know_and_changes_nothing_else() -> None:
+    catalog = Catalog()
+    described = _user_model(price=PriceTable("compute_second", {}, "GPU time"))
+    assert catalog.priced(described) is described, "nothing set: the model as its provider describes it"
+    catalog.set_price("replicate:acme/sketch", "0.002", unit="image")
+    assert catalog.get("replicate:acme/sketch") is None, "a price does not make a model known"
+    priced = catalog.priced(described)
+    assert priced.price == PriceTable("image", {"*@*": D("0.002")}, "set by the application", "")
+    assert (priced.operations, priced.max_n, priced.id) == (described.operations, 4, described.id)
+    cost, notice = Pricing(D(100)).cost(priced, [Usage("image", D(3)), Usage("compute_second", D(7))], estimated=False)
+    assert cost == Cost(D("0.6"), D("0.006"), False) and notice is None
+    # without a unit, the unit of the model's own price (a local model's compute-seconds), else of its operation
+    catalog.set_price("diffusers:/models/mine", 0.5)
+    local = _user_model("diffusers", "/models/mine", PriceTable("compute_second", {}, CONFIGURED))
+    assert catalog.priced(local).price == PriceTable("compute_second", {"*@*": D("0.5")}, "set by the application", "")
+    catalog.set_price("replicate:acme/other", {"*@1024x1024": "0.01", "*@*": "0.005"})
+    other = catalog.priced(_user_model(name="acme/other"))
+    assert other.price is not None and other.price.unit == "image" and other.price.lookup(None, "1024x1024") == D("0.01")
+
+
+def test_set_price_on_a_known_model_keeps_its_capabilities() -> None:
+    known = ModelInfo(provider="openai", name="dall-e-2", operations=frozenset({"images.generate"}), sizes=("256x256",),
+                      price=PriceTable("image", {"*@256x256": D("0.016")}))  # fmt: skip
+    catalog = Catalog([known])
+    catalog.set_price("openai:dall-e-2", "0.01", source="our negotiated rate", as_of="2026-01-01")
+    got = catalog.get("openai:dall-e-2")
+    assert got is not None and got.sizes == ("256x256",)
+    assert got.price == PriceTable("image", {"*@*": D("0.01")}, "our negotiated rate", "2026-01-01")
+    assert [m.price for m in catalog.models("openai")] == [got.price]
+
+
+@pytest.mark.parametrize(
+    ("model", "usd", "unit", "message"),
+    [
+        ("no-colon", "0.1", None, "malformed model name"),
+        ("replicate:acme/x", "-1", None, "must be a finite number of USD >= 0"),
+        ("replicate:acme/x", "NaN", None, "must be a finite number of USD >= 0"),
+        ("replicate:acme/x", "cheap", None, "is not a number of USD"),
+        ("replicate:acme/x", "0.1", "token", "unit='token' is not one of image, second"),
+        ("replicate:acme/x", {}, None, "no price was given"),
+    ],
+)
+def test_set_price_refuses_what_cannot_be_a_price(model: str, usd: str | dict[str, str], unit: str | None, message: str) -> None:
+    catalog = Catalog()
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        catalog.set_price(model, usd, unit=unit)
+    assert catalog.priced(_user_model(name="acme/x")).price is None, "a refused price is not kept"

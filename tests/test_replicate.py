@@ -386,3 +386,61 @@ def test_the_official_replicate_client_runs_models_on_the_emulator(genai_emulato
     with pytest.raises(replicate.exceptions.ReplicateError) as throttled:
         official.predictions.create(version=SDXL.rsplit(":", 1)[1], input={"prompt": "a fox"})
     assert throttled.value.status == 429
+
+
+def test_variations_on_a_model_that_needs_a_prompt_send_a_neutral_one(genai_emulator: Emulator) -> None:
+    from PIL import Image as PILImage
+
+    image_input = {"type": "string", "format": "uri"}
+    genai_emulator.replicate.add_model(EmulatedModel(
+        "acme", "remix", {"prompt": {"type": "string"}, "image": image_input}, required=("prompt", "image"),
+    ))  # fmt: skip
+    client = _client(image="replicate:acme/remix")
+    picture = PILImage.new("RGB", (64, 64), (30, 120, 200))
+    result = client.images.variations(picture, n=2)
+    assert len(result.images) == 2
+    sent = _creates(genai_emulator)[-1]["input"]
+    assert sent["prompt"] == "a variation of this image" and sent["image"].startswith("data:image/png;base64,")
+    assert [w for w in result.warnings if "neutral prompt" in w] == [
+        "replicate:acme/remix needs a prompt and variations have none: the neutral prompt 'a variation of this image' "
+        "was sent (choose another with provider_options={'replicate': {'prompt': ...}})"
+    ]
+    chosen = client.images.variations(picture, provider_options={"replicate": {"prompt": "in ink"}})
+    assert _creates(genai_emulator)[-1]["input"]["prompt"] == "in ink"
+    assert not any("neutral prompt" in w for w in chosen.warnings)
+    # a model that takes a prompt without needing one: nothing is made up
+    genai_emulator.replicate.add_model(EmulatedModel(
+        "acme", "upscale", {"prompt": {"type": "string", "default": ""}, "image": image_input}, required=("image",),
+    ))  # fmt: skip
+    quiet = client.images.variations(picture, model="replicate:acme/upscale")
+    assert "prompt" not in _creates(genai_emulator)[-1]["input"] and not any("neutral prompt" in w for w in quiet.warnings)
+    # another required input is still the caller's to give, and nothing is charged for the refusal
+    genai_emulator.replicate.add_model(EmulatedModel(
+        "acme", "styled-remix", {"prompt": {"type": "string"}, "image": image_input, "style": {"type": "string"}},
+        required=("prompt", "image", "style"),
+    ))  # fmt: skip
+    charges = len(client.credits.history())
+    with pytest.raises(genai.InvalidRequestError, match=r"needs the input\(s\) style: pass them as provider_options"):
+        client.images.variations(picture, model="replicate:acme/styled-remix")
+    assert len(client.credits.history()) == charges and client.credits.reserved() == 0
+
+
+def test_a_users_own_model_is_charged_at_the_price_set_for_it(genai_emulator: Emulator) -> None:
+    genai_emulator.replicate.add_model(EmulatedModel(
+        "acme", "sketch", {"prompt": {"type": "string"}, "num_outputs": {"type": "integer", "minimum": 1, "maximum": 4}},
+    ))  # fmt: skip
+    client = _client(image="replicate:acme/sketch")
+    unpriced = client.images.generate("a cat")
+    assert unpriced.cost.usd is None and unpriced.cost.credits > 0, "a hosted model without a price is never free"
+    assert any("no USD price is known for replicate:acme/sketch" in w for w in unpriced.warnings), "and it is said"
+
+    client.catalog.set_price("replicate:acme/sketch", "0.002", unit="image")
+    assert client.images.estimate("a cat", n=3).usd == Decimal("0.006")
+    result = client.images.generate("a cat", n=3)
+    assert result.cost.usd == Decimal("0.006") and not result.cost.estimated
+    assert result.cost.credits == Decimal("0.6"), "100 credits a USD"
+    assert not any("no USD price" in w for w in result.warnings)
+    assert client.credits.history()[-1].credits == -result.cost.credits
+    assert client.catalog.get("replicate:acme/sketch") is None, "no other model's capabilities were copied into the catalog"
+    # the price is per client: another client's calls of the same model stay unpriced
+    assert _client(image="replicate:acme/sketch").images.generate("a cat").cost.usd is None

@@ -4,7 +4,9 @@ A call's use is :class:`Usage` records, one per billing unit (3 images at qualit
 of video, 95 characters): the job's expected usages before the call (the estimate, reserved), the outcomes' after it
 (``outcome.usage()``). :meth:`Pricing.cost` prices them in the unit of the model's price, turns USD into credits and
 applies the credit plan. A model without a price is never free: its cost is unpriced (``usd=None``) and credits are
-counted per unit, with a :class:`Notice` saying so. Notices become the result's ``list[str]`` of warnings.
+counted per unit, with a :class:`Notice` saying so for a hosted model. A local model, priced by the user's
+``local_usd_per_second``, is unpriced without it as expected: its cost says so (``usd=None``), and no warning does.
+Notices become the result's ``list[str]`` of warnings.
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ class Pricing:
 
     def cost(self, model: ModelInfo, usages: Sequence[Usage], *, estimated: bool) -> tuple[Cost, Notice | None]:
         """The cost of ``usages`` in the unit of the model's price (the first usage's unit, the call's main one,
-        when the model has no price table), and a notice when no USD price is known."""
+        when the model has no price table), and a notice when no USD price is known for a hosted model."""
         price = model.price
         unit = price.unit if price is not None and any(u.unit == price.unit for u in usages) else usages[0].unit
         chosen = [u for u in usages if u.unit == unit]
@@ -118,8 +120,8 @@ class Pricing:
         cost = Cost(credits, None if unpriced is not None else usd, estimated)
         if self.plan is not None:
             cost = self.plan.price(cost)
-        if unpriced is None:
-            return cost, None
+        if unpriced is None or (price is not None and price.configured):
+            return cost, None  # a local model without local_usd_per_second is unpriced by the user's choice: no warning
         what = (
             f"at quality={unpriced.quality}, size={unpriced.size}" if unpriced.unit == "image"
             else f"per {unpriced.unit.replace('_', '-')}"

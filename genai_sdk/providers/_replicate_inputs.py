@@ -181,12 +181,21 @@ def _attach(images: tuple[Image, ...], names: tuple[str, ...], what: str, schema
     inputs[name] = file_input(images[0].data, images[0].media_type)
 
 
+def _needs(schema: InputSchema, name: str) -> bool:
+    """The model refuses a prediction without this input: it is required and has no default."""
+    return name in schema.required and "default" not in schema.properties.get(name, {})
+
+
 def _require(schema: InputSchema, inputs: Mapping[str, Any], model_id: str) -> None:
-    missing = sorted(name for name in schema.required if name not in inputs and "default" not in schema.properties.get(name, {}))
+    missing = sorted(name for name in schema.required if name not in inputs and _needs(schema, name))
     if missing:
         raise InvalidRequestError(
             f"{model_id} needs the input(s) {', '.join(missing)}: pass them as provider_options={{'replicate': {{...}}}}"
         )
+
+
+# What a model that needs a prompt is sent for variations of an image (which have none): it asks for nothing new.
+VARIATIONS_PROMPT = "a variation of this image"
 
 
 def image_input(model_id: str, request: ImageRequest, n: int, schema: InputSchema) -> tuple[dict[str, Any], int, list[str]]:
@@ -210,6 +219,12 @@ def image_input(model_id: str, request: ImageRequest, n: int, schema: InputSchem
     if request.style is not None:
         warnings.append(f"{model_id} has no style setting: style={request.style!r} was not applied")
     inputs.update(_user_inputs(request, schema, model_id))
+    if request.operation == "variations" and "prompt" not in inputs and _needs(schema, "prompt"):
+        inputs["prompt"] = VARIATIONS_PROMPT
+        warnings.append(
+            f"{model_id} needs a prompt and variations have none: the neutral prompt {VARIATIONS_PROMPT!r} was sent "
+            "(choose another with provider_options={'replicate': {'prompt': ...}})"
+        )
     _require(schema, inputs, model_id)
     per_prediction = 1
     if schema.has("num_outputs"):
@@ -256,4 +271,4 @@ def video_input(model_id: str, request: VideoRequest, schema: InputSchema) -> tu
     return inputs, warnings
 
 
-__all__ = ["InputSchema", "Upload", "file_input", "image_input", "parse_schema", "video_input"]
+__all__ = ["VARIATIONS_PROMPT", "InputSchema", "Upload", "file_input", "image_input", "parse_schema", "video_input"]

@@ -8,16 +8,17 @@ used first out under a memory budget; text-to-image, image-to-image and inpainti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sized
 from pathlib import Path
 from typing import Any
 
-from .._catalog import ModelInfo, PriceTable, SizeRule
+from .._catalog import CONFIGURED, ModelInfo, PriceTable, SizeRule
 from .._config import Settings
 from .._errors import ConfigError, ContentPolicyError, GenerationFailedError, InvalidRequestError, UnsupportedError
 from .._media import Image, Video
@@ -169,10 +170,40 @@ def _derive(base: Any, task: str) -> Any:
 
     try:
         if task == "img2img":
-            return AutoPipelineForImage2Image.from_pipe(base)
-        return AutoPipelineForInpainting.from_pipe(base)
+            derived = AutoPipelineForImage2Image.from_pipe(base)
+        else:
+            derived = AutoPipelineForInpainting.from_pipe(base)
     except ValueError as exc:
         raise InvalidRequestError(f"this pipeline ({type(base).__name__}) has no {task} counterpart: {exc}") from None
+    _silence(derived)  # from_pipe makes a new pipeline object: the base's progress-bar setting does not carry over
+    return derived
+
+
+def _silence(pipeline: Any) -> None:
+    """Progress goes to on_progress, never as a bar on stderr."""
+    if hasattr(pipeline, "set_progress_bar_config"):
+        pipeline.set_progress_bar_config(disable=True)
+
+
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """Loading a pipeline draws diffusers' and transformers' bars ("Loading pipeline components", "Loading
+    weights"): they are switched off while the SDK loads, and back on after if they were on."""
+    from diffusers.utils import logging as diffusers_logging
+
+    libraries: list[Any] = [diffusers_logging]
+    with contextlib.suppress(ModuleNotFoundError):
+        from transformers.utils import logging as transformers_logging
+
+        libraries.append(transformers_logging)
+    were_on = [library for library in libraries if library.is_progress_bar_enabled()]
+    for library in were_on:
+        library.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for library in were_on:
+            library.enable_progress_bar()
 
 
 POOL = PipelinePool()
@@ -249,7 +280,7 @@ class DiffusersProvider:
             max_input_images=8,
             portable=frozenset({"seed", "negative_prompt", "steps", "guidance"}),
             exact_sizes=True,
-            price=PriceTable("compute_second", {"*@*": price} if price is not None else {}, "configuration", ""),
+            price=PriceTable("compute_second", {"*@*": price} if price is not None else {}, CONFIGURED, ""),
             notes=f"local diffusers pipeline {class_name}".strip(),
         )
 
@@ -277,9 +308,11 @@ class DiffusersProvider:
             from diffusers import DiffusionPipeline
 
             try:
-                pipeline = DiffusionPipeline.from_pretrained(
-                    folder, **{_dtype_keyword(): dtype}, local_files_only=True, use_safetensors=None if allow_pickle else True
-                )
+                with _quiet_loading():
+                    pipeline = DiffusionPipeline.from_pretrained(
+                        folder, **{_dtype_keyword(): dtype}, local_files_only=True,
+                        use_safetensors=None if allow_pickle else True,
+                    )
             except (OSError, ValueError, TypeError, KeyError) as exc:
                 raise ConfigError(f"could not load the diffusers pipeline in {folder}: {exc}") from exc
             return _optimize(pipeline, device, flags)
@@ -353,20 +386,28 @@ class DiffusersProvider:
         total = kwargs.get("num_inference_steps") or steps or 50
         stepped = False
 
-        def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+        def step_done(step: int, of: int) -> None:
             nonlocal stepped
             stepped = True
             if ctx.cancelled is not None and ctx.cancelled.is_set():
                 raise Cancelled("the call was cancelled", provider="diffusers")
             if ctx.progress is not None:
-                ctx.progress(step + 1, getattr(pipe, "num_timesteps", total) or total, "denoising")
+                ctx.progress(step, of, "denoising")
+
+        def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            step_done(step + 1, getattr(pipe, "num_timesteps", total) or total)
             return tensors
 
         import inspect
 
-        if "callback_on_step_end" in inspect.signature(pipeline.__call__).parameters:
+        counted = "callback_on_step_end" not in inspect.signature(pipeline.__call__).parameters
+        if not counted:
             kwargs["callback_on_step_end"] = on_step_end
         with _RUNNING:
+            if counted:
+                # No step callback (older video pipelines, ...): every diffusers pipeline counts its steps, chunks
+                # or frames on its progress bar, so the SDK lends it one that reports and stops where it ticks.
+                pipeline.progress_bar = lambda iterable=None, total=None: _Ticks(step_done, iterable, total)
             try:
                 return pipeline(**kwargs)
             except Cancelled:
@@ -377,6 +418,9 @@ class DiffusersProvider:
                 raise GenerationFailedError(f"the diffusers pipeline failed: {exc}", provider="diffusers") from exc
             except RuntimeError as exc:
                 raise GenerationFailedError(f"the diffusers pipeline failed: {exc}", provider="diffusers") from exc
+            finally:
+                if counted:
+                    vars(pipeline).pop("progress_bar", None)  # the pooled pipeline's own method again
 
     # -- video ----------------------------------------------------------------------------------------------------
 
@@ -447,6 +491,36 @@ class DiffusersProvider:
         pass
 
 
+class _Ticks:
+    """What a pipeline's ``progress_bar(iterable=None, total=None)`` returns, with the calls diffusers makes of it:
+    used as a context manager and ``update()``-d, or iterated. Each tick is reported, and a cancelled call stops
+    there."""
+
+    def __init__(self, tick: Any, iterable: Iterable[Any] | None, total: int | None) -> None:
+        self._tick, self._iterable, self._done = tick, iterable, 0
+        if total is None and isinstance(iterable, Sized):
+            total = len(iterable)
+        self.total = total or 0
+
+    def __enter__(self) -> _Ticks:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int = 1) -> None:
+        self._done += n
+        self._tick(self._done, max(self.total, self._done))
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in self._iterable or ():
+            yield item
+            self.update()
+
+    def close(self) -> None:
+        pass
+
+
 def _call_options(pipeline: Any, options: ParsedOptions, kwargs: dict[str, Any]) -> list[str]:
     """Add the options that go to the pipeline's call (``eta``); one the pipeline takes no argument for is left out,
     with a warning."""
@@ -482,10 +556,7 @@ def _optimize(pipeline: Any, device: str, flags: tuple[str, ...]) -> Any:
             pipeline.unet = compiled
         else:
             pipeline.transformer = compiled
-        if hasattr(pipeline, "set_progress_bar_config"):
-            pipeline.set_progress_bar_config(disable=True)
-    if hasattr(pipeline, "set_progress_bar_config"):
-        pipeline.set_progress_bar_config(disable=True)  # progress goes to on_progress, not to stderr
+    _silence(pipeline)
     return pipeline
 
 
