@@ -82,6 +82,7 @@ def build_transcribe_job(
     request: TranscribeRequest, model: ModelInfo, provider: Provider | None, catalog: Catalog, pricing: Pricing,
     today: date,
 ) -> TranscribePlan:  # fmt: skip
+    model = catalog.priced(model)  # a model the catalog does not know may still have a price the application set
     warnings = check_operation(model, f"speech.{request.operation}", catalog, today)
     if model.english_only:
         instead = "use a multilingual model such as whisper:base (pip install 'genai-sdk[multilingual]') or openai:whisper-1"
@@ -182,6 +183,7 @@ def build_synthesize_job(
     request: SynthesizeRequest, model: ModelInfo, provider: Provider | None, catalog: Catalog, pricing: Pricing,
     today: date,
 ) -> SynthesizePlan:  # fmt: skip
+    model = catalog.priced(model)  # a model the catalog does not know may still have a price the application set
     warnings = check_operation(model, "speech.synthesize", catalog, today)
     formats = model.audio_formats or FORMATS
     if request.format not in formats:

@@ -147,3 +147,11 @@ def test_set_price_prices_a_local_folder_over_the_configured_rate(sd_folder: Pat
     with pytest.raises(genai.ConfigError, match="must be a finite number of USD >= 0"):
         client.catalog.set_price(model, "-0.5")
     assert client.images.generate("a cat", size="32x32", steps=2, seed=1).cost.usd == Decimal("2"), "the last good price"
+
+
+def test_a_price_set_for_a_local_voice_is_charged() -> None:
+    pytest.importorskip("piper", reason="the bundled voice needs the 'speech' extra")
+    client = genai.Client(ledger="memory://")
+    client.catalog.set_price("piper:en_US-joe-medium", "0.01", unit="compute_second")
+    result = client.speech.synthesize("A priced voice.")
+    assert result.cost.usd is not None and result.cost.usd > 0 and not result.warnings

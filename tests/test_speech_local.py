@@ -148,7 +148,7 @@ def test_bad_inputs_are_invalid_requests(client: genai.Client, tmp_path: Path) -
 
 def test_english_only_model_says_what_to_use(client: genai.Client, spoken: genai.Audio) -> None:
     for call, fragment in [
-        (lambda: client.speech.translate(spoken), "cannot translate: use a multilingual model such as whisper:small"),
+        (lambda: client.speech.translate(spoken), "cannot translate: use a multilingual model such as whisper:base"),
         (lambda: client.speech.transcribe(spoken, language="de"), "knows only English, not 'de'"),
         (lambda: client.speech.detect_language(spoken), "cannot tell languages apart"),
     ]:
