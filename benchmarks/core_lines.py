@@ -1,6 +1,6 @@
 """Lines of the core at one or more commits: physical lines, and lines of code (Python's tokenizer: no blank lines,
-comments or docstrings). The core: every module directly in ``genai_sdk/`` but ``cli.py``, all of
-``genai_sdk/credits/``, and ``providers/{__init__,base,_options,_specs}.py``.
+comments or docstrings). The core: every module directly in ``genai_sdk/`` but the CLI (``cli.py``, the package
+``cli/`` since, left out as well), all of ``genai_sdk/credits/``, and ``providers/{__init__,base,_options,_specs}.py``.
 
     python benchmarks/core_lines.py ef775fe HEAD
 """
