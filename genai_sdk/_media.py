@@ -308,6 +308,23 @@ def _parse_facts(text: str | bytes) -> dict[str, str]:
     return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
 
 
+def _wav_sized(data: bytes) -> bytes:
+    """A WAV file whose header states the sizes it has. A streamed WAV (``genai speak -o -``, many recorders writing
+    to a pipe) says "unknown" (0xFFFFFFFF) or more than it holds: its data chunk is taken to run to the end."""
+    at = 12
+    while at + 8 <= len(data):
+        chunk, size = data[at : at + 4], struct.unpack("<I", data[at + 4 : at + 8])[0]
+        if chunk == b"data":
+            held = len(data) - at - 8
+            if size <= held and struct.unpack("<I", data[4:8])[0] <= len(data) - 8:
+                return data
+            held -= held % 2
+            body = data[12 : at + 4] + struct.pack("<I", held) + data[at + 8 : at + 8 + held]
+            return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WAVE" + body
+        at += 8 + size + (size % 2)
+    return data
+
+
 def wav_with_provenance(data: bytes, provenance: Mapping[str, str]) -> bytes:
     """A WAV file with the provenance in a LIST/INFO chunk (ICMT, a comment), as players and editors read it."""
     if not provenance or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
@@ -481,6 +498,8 @@ class Audio:
     ) -> Audio:
         if media_type in (None, "audio/wav", "audio/x-wav") and data[:4] == b"RIFF" and data[8:12] == b"WAVE":
             import wave
+
+            data = _wav_sized(data)
 
             try:
                 with wave.open(io.BytesIO(data)) as reader:

@@ -83,3 +83,16 @@ def test_results_display_in_a_notebook() -> None:
     assert "hi &lt;there&gt;" in transcript._repr_html_() and "00:00:01.000" in transcript._repr_html_()
     speech = SpeechResult(genai.Audio(b"RIFF", "audio/wav"), cost, "piper:x")
     assert speech._repr_html_().startswith("<audio controls") and "1.5 credits" in speech._repr_html_()
+
+
+def test_a_streamed_wav_with_unknown_sizes_reads_as_what_it_holds() -> None:
+    import struct
+
+    pcm = _tone(1.5)
+    header = (b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE" + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, 22050, 44100, 2, 16)
+              + b"data" + struct.pack("<I", 0xFFFFFFFF))  # fmt: skip
+    audio = genai.Audio.from_bytes(header + pcm)
+    assert audio.duration == pytest.approx(1.5) and audio.sample_rate == 22050
+    assert struct.unpack("<I", audio.data[40:44])[0] == len(pcm) and struct.unpack("<I", audio.data[4:8])[0] == len(audio.data) - 8
+    cut = genai.Audio.from_bytes(header + pcm[:-1])  # a sample cut in two at the end: dropped
+    assert len(cut.data) - 44 == len(pcm) - 2
