@@ -138,8 +138,8 @@ def test_estimate_makes_no_call_and_needs_no_key() -> None:
     ("blocked", "call", "extra"),
     [
         ("openai", "c.images.generate('a couch', model='openai:dall-e-2')", "openai"),
-        ("faster_whisper", "c.speech.transcribe(b'RIFF')", "local"),
-        ("piper", "c.speech.synthesize('hi')", "local"),
+        ("faster_whisper", "c.speech.transcribe(b'RIFF')", "speech"),
+        ("piper", "c.speech.synthesize('hi')", "speech"),
         ("diffusers", "c.images.generate('a couch', model='diffusers:/tmp')", "local"),
         ("httpx", "c.images.generate('a couch', model='replicate:black-forest-labs/flux-schnell')", "replicate"),
     ],
