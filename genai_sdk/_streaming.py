@@ -19,6 +19,7 @@ import queue
 import struct
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Generator, Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
@@ -100,20 +101,53 @@ def _wav_header(rate: int) -> bytes:
     )  # fmt: skip
 
 
+class _Outcome:
+    """What a stream's generator tells its stream (kept apart, so that an abandoned stream is freed at once and its
+    generator closed, settling its charge)."""
+
+    def __init__(self) -> None:
+        self.result: Any = None
+        self.first_audio: float | None = None
+
+
+class _OneReader:
+    """A stream has one reader: a second thread asking for the next item at the same moment is refused, typed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            raise InvalidRequestError("a stream has one reader: another thread is reading it now")
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
+
+
 class SpeechStream:
     """Encoded audio chunks (bytes) as they are made; ``result`` is the :class:`SpeechResult` once the stream ends
     (the whole audio, the cost). Closing it early stops the backend's work."""
 
     def __init__(self, pipeline: Pipeline, request: SynthesizeRequest) -> None:
-        self.result: SpeechResult | None = None
-        self.first_audio: float | None = None  # seconds from the call to its first audio
-        self._chunks = _speak(pipeline, request, self)
+        self._outcome = _Outcome()
+        self._chunks = _speak(pipeline, request, self._outcome)
+        self._reader = _OneReader()
+
+    @property
+    def result(self) -> SpeechResult | None:
+        return cast("SpeechResult | None", self._outcome.result)
+
+    @property
+    def first_audio(self) -> float | None:
+        """Seconds from the call to its first audio."""
+        return self._outcome.first_audio
 
     def __iter__(self) -> Iterator[bytes]:
         return self
 
     def __next__(self) -> bytes:
-        return next(self._chunks)
+        with self._reader:
+            return next(self._chunks)
 
     def close(self) -> None:
         self._chunks.close()
@@ -125,11 +159,41 @@ class SpeechStream:
         self.close()
 
 
+class _AsyncReader:
+    """A blocking iterator read from an event loop, a thread at a time: a cancelled read finishes in its thread
+    (the item it was making is dropped) before the iterator is closed."""
+
+    def __init__(self, sync: Any) -> None:
+        self._sync = sync
+        self._pending: Any = None
+
+    async def next(self) -> Any:
+        import asyncio
+
+        read = asyncio.ensure_future(asyncio.to_thread(next, self._sync, None))
+        try:
+            return await asyncio.shield(read)
+        except asyncio.CancelledError:
+            self._pending = read
+            raise
+
+    async def close(self) -> None:
+        import asyncio
+        import contextlib
+
+        if self._pending is not None:
+            with contextlib.suppress(BaseException):
+                await self._pending
+            self._pending = None
+        await asyncio.to_thread(self._sync.close)
+
+
 class AsyncSpeechStream:
     """:class:`SpeechStream` for ``async for``: the backend's work runs in a thread, one chunk at a time."""
 
     def __init__(self, pipeline: Pipeline, request: SynthesizeRequest) -> None:
         self._sync = SpeechStream(pipeline, request)
+        self._reader = _AsyncReader(self._sync)
 
     @property
     def result(self) -> SpeechResult | None:
@@ -143,17 +207,13 @@ class AsyncSpeechStream:
         return self
 
     async def __anext__(self) -> bytes:
-        import asyncio
-
-        chunk = await asyncio.to_thread(next, self._sync, None)
+        chunk = await self._reader.next()
         if chunk is None:
             raise StopAsyncIteration
-        return chunk
+        return cast(bytes, chunk)
 
     async def aclose(self) -> None:
-        import asyncio
-
-        await asyncio.to_thread(self._sync.close)
+        await self._reader.close()
 
     async def __aenter__(self) -> AsyncSpeechStream:
         return self
@@ -162,7 +222,7 @@ class AsyncSpeechStream:
         await self.aclose()
 
 
-def _speak(pipeline: Pipeline, request: SynthesizeRequest, stream: SpeechStream) -> Generator[bytes, None, None]:
+def _speak(pipeline: Pipeline, request: SynthesizeRequest, outcome: _Outcome) -> Generator[bytes, None, None]:
     if request.format not in STREAM_FORMATS:
         raise InvalidRequestError(f"format={request.format!r} cannot be streamed: use one of {', '.join(STREAM_FORMATS)}")
     started = time.monotonic()
@@ -182,20 +242,21 @@ def _speak(pipeline: Pipeline, request: SynthesizeRequest, stream: SpeechStream)
     try:
         for index, text in enumerate(plan.parts):  # the backend's length limit may split the text
 
-            def first(a: Attempt, text: str = text, index: int = index) -> tuple[Iterator[tuple[bytes, int]], bytes, int]:
+            def first(a: Attempt, text: str = text, index: int = index
+                      ) -> tuple[Iterator[tuple[bytes, int]], bytes, int, float]:  # fmt: skip
                 limiter = pipeline.limiter
                 slots = limiter.acquire(model.id, deadline.remaining) if limiter else None
-                try:
+                try:  # the model is loaded by the opener: only the backend's own work is timed (and charged)
                     chunks = opener(model, request, text, CallContext(f"{request_id}-{index}", a.timeout, a.number))
+                    began = time.perf_counter()
                     data, chunk_rate = next(chunks, (b"", 0))
-                    return chunks, data, chunk_rate
+                    return chunks, data, chunk_rate, time.perf_counter() - began
                 finally:
                     if limiter is not None and slots:
                         limiter.release(slots)
 
-            began = time.perf_counter()  # the backend's time, not the caller's between chunks
-            chunks, data, chunk_rate = call_with_retry(first, pipeline.retry, deadline, provider=model.provider)
-            compute += time.perf_counter() - began
+            chunks, data, chunk_rate, spent = call_with_retry(first, pipeline.retry, deadline, provider=model.provider)
+            compute += spent
             sent += len(text)
             while True:
                 if chunk_rate:
@@ -208,9 +269,12 @@ def _speak(pipeline: Pipeline, request: SynthesizeRequest, stream: SpeechStream)
                     pcm += data
                     out = encoder.add(data)
                     if out:
-                        if stream.first_audio is None:
-                            stream.first_audio = time.monotonic() - started
+                        if outcome.first_audio is None:
+                            outcome.first_audio = time.monotonic() - started
                         yield out
+                left = deadline.remaining()
+                if left is not None and left <= 0:  # a backend that trickles: the call's timeout holds after the first audio too
+                    raise deadline.expired_error(model.provider)
                 began = time.perf_counter()
                 data, chunk_rate = next(chunks, (b"", -1))
                 compute += time.perf_counter() - began
@@ -236,7 +300,7 @@ def _speak(pipeline: Pipeline, request: SynthesizeRequest, stream: SpeechStream)
     notices = Notices(plan.notices)
     if notice is not None:  # the actual cost's notice replaces the estimate's
         notices.add(notice)
-    stream.result = SpeechResult(whole, cost, model.id, notices.messages())
+    outcome.result = SpeechResult(whole, cost, model.id, notices.messages())
 
 
 def _charge(pipeline: Pipeline, plan: Any, reservation: Any, characters: int, compute: float, *, cut: bool
@@ -260,56 +324,78 @@ def _whole(pcm: bytes, rate: int, fmt: str, facts: dict[str, str]) -> Audio:
     return Audio(audio.data, audio.media_type, audio.sample_rate, audio.duration, audio.channels, facts)
 
 
+class _Transcription:
+    """The thread side of a :class:`TranscriptStream` (kept apart from it, so that an abandoned stream is freed and
+    its call cancelled)."""
+
+    def __init__(self, pipeline: Pipeline, request: TranscribeRequest) -> None:
+        self.pipeline, self.request = pipeline, request
+        self.queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.switch = Switch()
+
+    def run(self) -> None:
+        ITEM_CANCEL.set(self.switch)  # closing the stream cancels the call
+        SEGMENTS.set(lambda segment: self.queue.put(("segment", segment)))
+        try:
+            result = self.pipeline.run(self.request)
+        except BaseException as error:  # noqa: BLE001 - handed to the reader, raised there
+            self.queue.put(("error", error))
+        else:
+            self.queue.put(("done", result))
+
+
 class TranscriptStream:
     """The segments of a transcription as they are recognised (:class:`~genai_sdk.Segment` values, in the audio's
     time); ``result`` is the :class:`~genai_sdk.Transcript` once it ends. The call runs in a thread through the one
-    path; closing the stream early cancels it. A backend that answers all at once (a hosted model) gives its segments
-    when its answer arrives."""
+    path; closing the stream early (or dropping it) cancels it, and the compute it used is recorded as spent. A
+    backend that answers all at once (a hosted model) gives its segments when its answer arrives."""
 
     def __init__(self, pipeline: Pipeline, request: TranscribeRequest) -> None:
         self.result: Transcript | None = None
-        self._pipeline, self._request = pipeline, request
-        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self._switch = Switch()
+        self._work = _Transcription(pipeline, request)
         self._thread: threading.Thread | None = None
         self._given = 0
-
-    def _run(self) -> None:
-        ITEM_CANCEL.set(self._switch)  # close() cancels the call
-        SEGMENTS.set(lambda segment: self._queue.put(("segment", segment)))
-        try:
-            result = self._pipeline.run(self._request)
-        except BaseException as error:  # noqa: BLE001 - handed to the reader, raised there
-            self._queue.put(("error", error))
-        else:
-            self._queue.put(("done", result))
+        self._over = False  # closed, failed or finished: nothing more comes
+        self._reader = _OneReader()
+        weakref.finalize(self, self._work.switch.flip)
 
     def __iter__(self) -> Iterator[Segment]:
         return self
 
     def __next__(self) -> Segment:
+        with self._reader:
+            return self._next()
+
+    def _next(self) -> Segment:
+        if self._over and (self.result is None or self._given >= len(self.result.segments)):
+            raise StopIteration
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="genai-transcribe-stream", daemon=True)
+            self._thread = threading.Thread(target=self._work.run, name="genai-transcribe-stream", daemon=True)
             self._thread.start()
         while True:
             if self.result is not None:  # the answer is in: what the recogniser did not hand over one by one
                 if self._given < len(self.result.segments):
                     self._given += 1
                     return self.result.segments[self._given - 1]
+                self._over = True
                 raise StopIteration
-            kind, value = self._queue.get()
+            kind, value = self._work.queue.get()
             if kind == "segment":
                 self._given += 1
                 return cast(Segment, value)
             if kind == "error":
+                self._over = True
                 raise value
             self.result = cast(Transcript, value)
 
     def close(self) -> None:
         """Stop the transcription (its call is cancelled and settled) and wait for its thread."""
-        self._switch.flip()
+        self._over = True
+        self._work.switch.flip()
         if self._thread is not None:
             self._thread.join()
+        if self.result is not None:  # what was not read is dropped
+            self._given = len(self.result.segments)
 
     def __enter__(self) -> TranscriptStream:
         return self
@@ -323,6 +409,7 @@ class AsyncTranscriptStream:
 
     def __init__(self, pipeline: Pipeline, request: TranscribeRequest) -> None:
         self._sync = TranscriptStream(pipeline, request)
+        self._reader = _AsyncReader(self._sync)
 
     @property
     def result(self) -> Transcript | None:
@@ -332,17 +419,13 @@ class AsyncTranscriptStream:
         return self
 
     async def __anext__(self) -> Segment:
-        import asyncio
-
-        segment = await asyncio.to_thread(next, self._sync, None)
+        segment = await self._reader.next()
         if segment is None:
             raise StopAsyncIteration
-        return segment
+        return cast(Segment, segment)
 
     async def aclose(self) -> None:
-        import asyncio
-
-        await asyncio.to_thread(self._sync.close)
+        await self._reader.close()
 
     async def __aenter__(self) -> AsyncTranscriptStream:
         return self

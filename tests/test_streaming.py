@@ -206,3 +206,89 @@ def test_partial_images_of_an_edit_from_an_event_loop(genai_emulator: Emulator) 
         genai.Client(ledger="memory://").images.generate(
             "a kite", model="openai:gpt-image-1.5", provider_options={"openai": {"partial_images": 4}}
         )
+
+
+def test_a_dropped_speech_stream_is_settled_at_once(local: genai.Client) -> None:
+    stream = local.speech.stream(TEXT, format="pcm")
+    next(stream)
+    del stream  # no cycle keeps it: its generator is closed now, and its charge made
+    assert local.credits.reserved() == 0 and local.credits.history()[-1].kind == "cancelled"
+
+
+def test_cancelling_an_async_speech_stream_stops_it_and_charges_what_was_made() -> None:
+    pytest.importorskip("piper", reason="the bundled voice needs the 'speech' extra")
+
+    async def main() -> tuple[genai.AsyncClient, list[bytes]]:
+        client = genai.AsyncClient(ledger="memory://")
+        chunks: list[bytes] = []
+
+        async def listen() -> None:
+            async with client.speech.stream(" ".join([TEXT] * 4), format="pcm") as stream:
+                async for chunk in stream:
+                    chunks.append(chunk)
+
+        task = asyncio.create_task(listen())
+        while not chunks:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return client, chunks
+
+    client, chunks = asyncio.run(main())
+    history = asyncio.run(client.credits.history())
+    assert chunks and [e.kind for e in history] == ["charge", "cancelled"]
+    assert asyncio.run(client.credits.reserved()) == 0
+
+
+def test_the_timeout_holds_after_the_first_audio(genai_emulator: Emulator) -> None:
+    import time
+
+    genai_emulator.fail("audio.speech", "trickle", delay=0.01)
+    client = genai.Client(ledger="memory://", timeout=2, max_retries=0)
+    started = time.monotonic()
+    with pytest.raises(genai.ProviderUnavailableError, match="timeout"):
+        for _ in client.speech.stream(TEXT, model="openai:tts-1", format="pcm"):
+            pass
+    assert time.monotonic() - started < 10
+    assert client.credits.reserved() == 0 and [e.kind for e in client.credits.history()] == ["charge", "cancelled"]
+
+
+def test_a_transcript_stream_ends_cleanly_after_an_error_or_a_close(genai_emulator: Emulator) -> None:
+    client = genai.Client(ledger="memory://")
+    audio = client.speech.synthesize("Hello from the emulator.", model="openai:tts-1", format="wav").audio
+    genai_emulator.fail("audio.transcriptions", "bad_request")
+    stream = client.speech.transcribe_stream(audio, model="openai:whisper-1")
+    with pytest.raises(genai.ProviderError, match="400"):
+        next(stream)
+    with pytest.raises(StopIteration):  # no hang: the stream is over
+        next(stream)
+    closed = client.speech.transcribe_stream(audio, model="openai:whisper-1")
+    closed.close()
+    assert list(closed) == [] and closed.result is None
+    assert genai_emulator.calls("audio.transcriptions") and client.credits.reserved() == 0
+
+
+def test_a_transcription_closed_early_records_the_compute_it_used(local: genai.Client) -> None:
+    spoken = local.speech.synthesize(" ".join([LONG] * 3)).audio  # minutes: it cannot finish before the close
+    before = len(local.credits.history())
+    stream = local.speech.transcribe_stream(spoken)
+    next(stream)
+    stream.close()
+    entries = local.credits.history()[before:]
+    assert [e.kind for e in entries] == ["spent"] and entries[0].credits < 0 and local.credits.reserved() == 0
+
+
+def test_an_on_progress_that_stops_a_partial_image_call_leaves_the_work_spent(genai_emulator: Emulator) -> None:
+    class Enough(Exception):
+        pass
+
+    def stop(progress: genai.Progress) -> None:
+        if progress.stage == "partial":
+            raise Enough
+
+    client = genai.Client(ledger="memory://")
+    with pytest.raises(Enough):
+        client.images.generate("a kite", model="openai:gpt-image-1.5", size="1024x1024",
+                               provider_options={"openai": {"partial_images": 2}}, on_progress=stop)  # fmt: skip
+    assert [e.kind for e in client.credits.history()] == ["spent"] and client.credits.reserved() == 0

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from .._errors import InvalidRequestError
-from ._interrupt import _watch
+from ._interrupt import _discard, _watch
 from ._io import (
     STDIO,
     _batch_summary,
@@ -155,8 +153,7 @@ def _speak_streamed(client: Any, text: str, settings: dict[str, Any]) -> int:
                 sys.stdout.buffer.write(chunk)
                 sys.stdout.buffer.flush()
         except BrokenPipeError:  # the player quit: the stream stops, charged for what was made
-            with contextlib.suppress(OSError):
-                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python flushes stdout at exit: not into the pipe
+            _discard(sys.stdout)  # the interpreter's last flush goes nowhere, not into the broken pipe
             print("genai: the reader of standard output went away: speech stopped", file=sys.stderr)
             return 1
     result = stream.result

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -54,6 +55,7 @@ _CLIENTS_LOCK = threading.Lock()
 DALLE2_MAX_UPLOAD = 4 * 1024 * 1024
 _POLICY_CODES = {"content_policy_violation", "moderation_blocked"}
 _SAFETY_VIOLATIONS = re.compile(r"safety_violations=\[([^\]]*)\]")
+log = logging.getLogger("genai_sdk")
 OPENAI_PCM_RATE = 24000  # response_format="pcm" is 24 kHz 16-bit little-endian mono
 _UPLOAD_NAMES = {
     "audio/wav": "audio.wav", "audio/x-wav": "audio.wav", "audio/mpeg": "audio.mp3", "audio/flac": "audio.flac",
@@ -199,10 +201,23 @@ def _malformed(what: str, work: str = "the images") -> ProviderError:
     )  # fmt: skip
 
 
-def _previewer(ctx: CallContext) -> Callable[[int, bytes], None]:
+def _previewer(ctx: CallContext, n: int) -> Callable[[int, bytes], None]:
+    """Partial pictures to the caller's ``on_progress``. One that cannot be read is skipped (a preview is only that);
+    a callback that raises stops the call, whose pictures were being made and are billed: spent."""
+
     def show(index: int, data: bytes) -> None:
-        if ctx.preview is not None:
-            ctx.preview(index, backend_image(data, "openai", "a partial image"))
+        if ctx.preview is None:
+            return
+        try:
+            picture = backend_image(data, "openai", "a partial image")
+        except GenAIError as exc:
+            log.warning("a partial image from OpenAI was skipped: %s", exc)
+            return
+        try:
+            ctx.preview(index, picture)
+        except BaseException as stop:  # the caller's own exception, passed through as it is: marked spent
+            mark_spent(stop, f"{ctx.idempotency_key}#{ctx.attempt}", ImageBatch([], billed=n))
+            raise
 
     return show
 
@@ -238,7 +253,7 @@ def _collected(events: Iterable[Any], preview: Callable[[int, bytes], None]) -> 
         elif kind.endswith(".completed"):
             done.append(event)
     if not done:
-        raise ValueError("the streamed answer ended without its finished picture")
+        raise _malformed("its streamed answer ended without the finished picture")
     from openai.types import Image as ImageItem
 
     last = done[-1]
@@ -508,7 +523,7 @@ class OpenAIProvider:
         args = self._arguments(model, request, n, ctx)
         answered = False
         try:
-            preview = _previewer(ctx) if args.get("partial_images") else None
+            preview = _previewer(ctx, n) if args.get("partial_images") else None
             if request.operation == "generate":
                 body, options = self._post_options(args)
                 response = yield Call("post", {"path": "/images/generations", "body": body, "cast_to": ImagesResponse,
@@ -674,7 +689,7 @@ class OpenAIProvider:
                 if "html" in kind or "json" in kind:  # a proxy's page, an error in a 200: not audio
                     raise _malformed(f"its answer is a {kind.split(';')[0]}, not audio", "the speech")
                 odd = b""
-                for data in response.iter_bytes(8192):
+                for data in response.iter_bytes():  # as each piece arrives: the first audio as soon as can be
                     data, odd = odd + data, b""
                     if len(data) % 2:  # a sample cut in two between reads
                         data, odd = data[:-1], data[-1:]

@@ -76,6 +76,20 @@ _RUNNING = threading.Lock()
 VOICES = LoadedModels()  # by (name, use_cuda)
 
 
+def _sentences(voice: Any, config: Any, text: str) -> Iterator[tuple[bytes, int]]:
+    rate = int(voice.config.sample_rate)
+    spoken = voice.synthesize(text, syn_config=config)
+    while True:
+        try:
+            with _RUNNING:
+                chunk = next(spoken, None)
+        except Exception as exc:  # onnxruntime errors
+            raise GenerationFailedError(f"Piper failed: {exc}", provider="piper") from exc
+        if chunk is None:
+            return
+        yield chunk.audio_int16_bytes, rate
+
+
 class PiperProvider:
     name = "piper"
 
@@ -131,19 +145,10 @@ class PiperProvider:
     def stream_synthesize(
         self, model: ModelInfo, request: SynthesizeRequest, text: str, ctx: CallContext
     ) -> Iterator[tuple[bytes, int]]:
-        """16-bit mono PCM, sentence by sentence, as Piper speaks it (with its sample rate)."""
+        """16-bit mono PCM, sentence by sentence, as Piper speaks it (with its sample rate). The voice is loaded
+        here, before the first sentence is asked for."""
         voice, config = self._voice(model, request)
-        rate = int(voice.config.sample_rate)
-        sentences = voice.synthesize(text, syn_config=config)
-        while True:
-            try:
-                with _RUNNING:
-                    chunk = next(sentences, None)
-            except Exception as exc:  # onnxruntime errors
-                raise GenerationFailedError(f"Piper failed: {exc}", provider="piper") from exc
-            if chunk is None:
-                return
-            yield chunk.audio_int16_bytes, rate
+        return _sentences(voice, config, text)
 
     def synthesize(self, model: ModelInfo, request: SynthesizeRequest, text: str, ctx: CallContext, *, final: bool) -> SpeechPart:
         voice, config = self._voice(model, request)

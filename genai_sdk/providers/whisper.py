@@ -22,7 +22,7 @@ from .._config import Settings
 from .._errors import ConfigError, GenerationFailedError, InvalidRequestError, UnsupportedError
 from .._requests import Request, Segment, TranscribeRequest, Word
 from ._options import Bool, Choice, Float, Int, Option, OptionSpec, ParsedOptions
-from .base import AudioPart, CallContext, LoadedModels, TranscriptPart
+from .base import AudioPart, CallContext, LoadedModels, TranscriptPart, mark_spent
 
 # Models shipped inside PyPI packages: name -> the packages that ship it. A model split over several packages (PyPI
 # caps a file's size) is joined once into the user's cache folder, and checked against its digest.
@@ -270,8 +270,10 @@ class WhisperProvider:
             segments: list[Segment] = []
             try:
                 for raw in generator:
-                    if ctx.cancelled is not None and ctx.cancelled.is_set():
-                        raise GenerationFailedError("the call was cancelled", provider="whisper")
+                    if ctx.cancelled is not None and ctx.cancelled.is_set():  # the compute used so far is spent
+                        used = TranscriptPart("", None, part.duration, [], compute_seconds=time.perf_counter() - started)
+                        raise mark_spent(GenerationFailedError("the call was cancelled", provider="whisper"),
+                                         f"{ctx.idempotency_key}#{ctx.attempt}", used)  # fmt: skip
                     words = [Word(float(w.start), float(w.end), w.word, float(w.probability)) for w in (raw.words or [])]
                     segments.append(Segment(float(raw.start), float(raw.end), raw.text.strip(), words))
                     if heard is not None:  # a streamed transcription: the segment now, in the audio's own time
