@@ -80,9 +80,10 @@ class SideDb:
         import sqlite3
 
         from .credits import sqlite_path
+        from .credits._sql import wal
 
         connection = sqlite3.connect(sqlite_path(self.url), timeout=60.0, isolation_level=None, check_same_thread=False)
-        connection.execute("PRAGMA journal_mode=WAL")
+        wal(connection)
         return connection
 
     @contextmanager

@@ -22,7 +22,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Generator, Iterator
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, cast
 
 from ._batch import ITEM_CANCEL, SEGMENTS, Switch
 from ._errors import InvalidRequestError, UnsupportedError
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ._pipeline import Pipeline
 
 STREAM_FORMATS = ("pcm", "wav", "mp3")
+T = TypeVar("T")
 log = logging.getLogger("genai_sdk")
 
 
@@ -159,25 +160,31 @@ class SpeechStream:
         self.close()
 
 
-class _AsyncReader:
-    """A blocking iterator read from an event loop, a thread at a time: a cancelled read finishes in its thread
-    (the item it was making is dropped) before the iterator is closed."""
+class _AsyncStream(Generic[T]):
+    """A blocking stream read from an event loop, a thread at a time: a cancelled read finishes in its thread (the
+    item it was making is dropped) before the stream is closed."""
 
-    def __init__(self, sync: Any) -> None:
+    def __init__(self, sync: SpeechStream | TranscriptStream) -> None:
         self._sync = sync
         self._pending: Any = None
 
-    async def next(self) -> Any:
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
         import asyncio
 
         read = asyncio.ensure_future(asyncio.to_thread(next, self._sync, None))
         try:
-            return await asyncio.shield(read)
+            item = await asyncio.shield(read)
         except asyncio.CancelledError:
             self._pending = read
             raise
+        if item is None:
+            raise StopAsyncIteration
+        return cast(T, item)
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         import asyncio
         import contextlib
 
@@ -187,39 +194,28 @@ class _AsyncReader:
             self._pending = None
         await asyncio.to_thread(self._sync.close)
 
-
-class AsyncSpeechStream:
-    """:class:`SpeechStream` for ``async for``: the backend's work runs in a thread, one chunk at a time."""
-
-    def __init__(self, pipeline: Pipeline, request: SynthesizeRequest) -> None:
-        self._sync = SpeechStream(pipeline, request)
-        self._reader = _AsyncReader(self._sync)
-
-    @property
-    def result(self) -> SpeechResult | None:
-        return self._sync.result
-
-    @property
-    def first_audio(self) -> float | None:
-        return self._sync.first_audio
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self
-
-    async def __anext__(self) -> bytes:
-        chunk = await self._reader.next()
-        if chunk is None:
-            raise StopAsyncIteration
-        return cast(bytes, chunk)
-
-    async def aclose(self) -> None:
-        await self._reader.close()
-
-    async def __aenter__(self) -> AsyncSpeechStream:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+class AsyncSpeechStream(_AsyncStream[bytes]):
+    """:class:`SpeechStream` for ``async for``: the backend's work runs in a thread, one chunk at a time."""
+
+    def __init__(self, pipeline: Pipeline, request: SynthesizeRequest) -> None:
+        self._speech = SpeechStream(pipeline, request)
+        super().__init__(self._speech)
+
+    @property
+    def result(self) -> SpeechResult | None:
+        return self._speech.result
+
+    @property
+    def first_audio(self) -> float | None:
+        return self._speech.first_audio
+
 
 
 def _speak(pipeline: Pipeline, request: SynthesizeRequest, outcome: _Outcome) -> Generator[bytes, None, None]:
@@ -404,31 +400,14 @@ class TranscriptStream:
         self.close()
 
 
-class AsyncTranscriptStream:
+class AsyncTranscriptStream(_AsyncStream[Segment]):
     """:class:`TranscriptStream` for ``async for``."""
 
     def __init__(self, pipeline: Pipeline, request: TranscribeRequest) -> None:
-        self._sync = TranscriptStream(pipeline, request)
-        self._reader = _AsyncReader(self._sync)
+        self._transcript = TranscriptStream(pipeline, request)
+        super().__init__(self._transcript)
 
     @property
     def result(self) -> Transcript | None:
-        return self._sync.result
+        return self._transcript.result
 
-    def __aiter__(self) -> AsyncIterator[Segment]:
-        return self
-
-    async def __anext__(self) -> Segment:
-        segment = await self._reader.next()
-        if segment is None:
-            raise StopAsyncIteration
-        return cast(Segment, segment)
-
-    async def aclose(self) -> None:
-        await self._reader.close()
-
-    async def __aenter__(self) -> AsyncTranscriptStream:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()

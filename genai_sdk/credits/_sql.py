@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -367,7 +368,7 @@ class SQLiteLedger(SQLLedger):
 
         try:
             connection = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
-            connection.execute("PRAGMA journal_mode=WAL")
+            wal(connection)
             # FULL: a committed charge survives a power cut. NORMAL: it survives a crash of the process (not of the
             # machine), at a quarter of the cost.
             connection.execute(f"PRAGMA synchronous={'NORMAL' if self.synchronous == 'normal' else 'FULL'}")
@@ -393,6 +394,22 @@ class SQLiteLedger(SQLLedger):
 
     def __repr__(self) -> str:
         return f"SQLiteLedger({str(self.path)!r})"
+
+
+def wal(connection: Any) -> None:
+    """Write-ahead logging. Switching a new file to it takes a lock that SQLite's busy handler does not wait for:
+    processes opening one new ledger at the same moment wait here for each other instead."""
+    import sqlite3
+
+    for _ in range(100):
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            time.sleep(0.05)
+    connection.execute("PRAGMA journal_mode=WAL")  # the last try: its error, if any, is the caller's
 
 
 class PostgresLedger(SQLLedger):
