@@ -266,3 +266,15 @@ def test_models_pull_brings_a_local_model_into_place_and_refuses_hosted_ones(cap
     assert main(["models", "pull", "openai:dall-e-3"]) == 2
     assert "hosted models need no download" in capsys.readouterr().err
     assert main(["models", "pull"]) == 2 and "needs a model" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="needs the fish shell")
+def test_fish_completes_commands_and_flags_from_the_script(tmp_path: Path) -> None:
+    from genai_sdk.cli._completion import fish_completion
+
+    script = tmp_path / "genai.fish"
+    script.write_text(fish_completion(build_parser()), encoding="utf-8")
+    asked = f"source {script}; complete -C 'genai spe'; complete -C 'genai speak --fo'"
+    done = subprocess.run(["fish", "-c", asked], capture_output=True, text=True, timeout=60, check=True)
+    offered = [line.split("\t")[0] for line in done.stdout.splitlines()]
+    assert "speak" in offered and "--format" in offered
