@@ -43,6 +43,7 @@ _LAZY = {
     "Transcript": "._requests",
     "Segment": "._requests",
     "Word": "._requests",
+    "Turn": "._requests",
     "LanguageGuess": "._requests",
     "PolicyDecision": "._requests",
     "LedgerEntry": "._requests",
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
         Segment,
         SpeechResult,
         Transcript,
+        Turn,
         VideoResult,
         Word,
     )
@@ -110,6 +112,7 @@ __all__ = [
     "Segment",
     "SpeechResult",
     "Transcript",
+    "Turn",
     "UnsupportedError",
     "Video",
     "VideoResult",

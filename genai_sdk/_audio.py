@@ -86,6 +86,12 @@ def wav_bytes(pcm16: bytes, sample_rate: int, channels: int = 1) -> bytes:
 
 def encode(pcm16: bytes, sample_rate: int, fmt: str) -> Audio:
     """Mono 16-bit PCM as an Audio value in ``fmt`` (wav, pcm, mp3, flac, ogg, opus, aac, m4a)."""
+    return encode_with_chapters(pcm16, sample_rate, fmt, [])
+
+
+def encode_with_chapters(pcm16: bytes, sample_rate: int, fmt: str, chapters: list[tuple[float, float, str]]) -> Audio:
+    """:func:`encode`, with chapters (start and end in seconds, a title) where the format holds them: MP3 (ID3
+    chapter frames) and M4A (MP4 chapters). Other formats are written without them."""
     if fmt == "wav":
         return Audio.from_bytes(wav_bytes(pcm16, sample_rate))
     if fmt == "pcm":
@@ -100,6 +106,14 @@ def encode(pcm16: bytes, sample_rate: int, fmt: str) -> Audio:
     samples = np.frombuffer(pcm16, dtype="<i2").reshape(1, -1)
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format=container_format) as container:
+        if chapters and fmt in ("mp3", "m4a"):
+            from fractions import Fraction
+
+            container.set_chapters([
+                {"id": i, "start": round(start * 1000), "end": round(end * 1000), "time_base": Fraction(1, 1000),
+                 "metadata": {"title": title}}
+                for i, (start, end, title) in enumerate(chapters, start=1)
+            ])  # fmt: skip
         stream = container.add_stream(codec, rate=rate)
         stream.layout = "mono"
         frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 from ._batch import BatchResults, arun_batch, run_batch
 from ._catalog import Catalog, default_catalog
 from ._config import MAX_TIMEOUT, Settings, resolve_settings
-from ._errors import ConfigError, InvalidRequestError
+from ._errors import ConfigError, GenAIError, InvalidRequestError
 from ._limits import rate_limiter
 from ._longjobs import Job, check_status
 from ._media import Audio, as_image
@@ -375,6 +375,28 @@ class Speech(_Namespace):
         result: SpeechResult = self._pipeline.run(_synthesize_request(text, **kwargs))
         return result
 
+    def synthesize_dialogue(
+        self, script: Iterable[tuple[str, str]], *, voices: Mapping[str, object] | None = None, pause: float = 0.5,
+        format: str = "wav", **kwargs: Unpack[CommonOptions],
+    ) -> SpeechResult:  # fmt: skip
+        """A script of ``(speaker, text)`` turns spoken by several voices, as one audio file: ``voices`` maps a
+        speaker to a model, ``"MODEL@VOICE"`` or synthesize settings (speakers without one get the default model's
+        voices in turn); ``pause`` seconds between turns. ``result.turns`` holds each turn's time; MP3 and M4A files
+        carry a chapter per turn. Each turn is one call and one charge."""
+        from ._dialogue import Dialogue, failed, script_text
+
+        dialogue = Dialogue(self._pipeline, script, voices, pause, format, kwargs)
+        refused = dialogue.refused(self._pipeline)
+        if refused is not None:  # refused, and recorded, before any line is spoken
+            self.synthesize(refused[0], **refused[1])
+        results: list[SpeechResult] = []
+        for index, (text, settings) in enumerate(dialogue.calls()):
+            try:
+                results.append(self.synthesize(text, **settings))
+            except GenAIError as error:
+                raise failed(error, index, results, len(dialogue.lines)) from None
+        return dialogue.joined(results, script_text(dialogue.lines))
+
     def transcribe_stream(self, audio: object, **kwargs: Unpack[TranscribeOptions]) -> TranscriptStream:
         """The transcript's segments as they are recognised (a local Whisper model hands each over as it hears
         it); ``.result`` is the Transcript once it ends. Closing it early cancels the call."""
@@ -426,6 +448,25 @@ class AsyncSpeech(_Namespace):
     async def synthesize(self, text: str, **kwargs: Unpack[SynthesizeOptions]) -> SpeechResult:
         result: SpeechResult = await self._pipeline.arun(_synthesize_request(text, **kwargs))
         return result
+
+    async def synthesize_dialogue(
+        self, script: Iterable[tuple[str, str]], *, voices: Mapping[str, object] | None = None, pause: float = 0.5,
+        format: str = "wav", **kwargs: Unpack[CommonOptions],
+    ) -> SpeechResult:  # fmt: skip
+        """``Client.speech.synthesize_dialogue``, from an event loop."""
+        from ._dialogue import Dialogue, failed, script_text
+
+        dialogue = Dialogue(self._pipeline, script, voices, pause, format, kwargs)
+        refused = await _thread(dialogue.refused, self._pipeline)
+        if refused is not None:  # refused, and recorded, before any line is spoken
+            await self.synthesize(refused[0], **refused[1])
+        results: list[SpeechResult] = []
+        for index, (text, settings) in enumerate(dialogue.calls()):
+            try:
+                results.append(await self.synthesize(text, **settings))
+            except GenAIError as error:
+                raise failed(error, index, results, len(dialogue.lines)) from None
+        return await _thread(dialogue.joined, results, script_text(dialogue.lines))
 
     def transcribe_stream(self, audio: object, **kwargs: Unpack[TranscribeOptions]) -> AsyncTranscriptStream:
         """``async for segment in client.speech.transcribe_stream(audio)``; ``.result`` once it ends."""

@@ -372,6 +372,8 @@ def with_provenance_tag(data: bytes, media_type: str, provenance: Mapping[str, s
     try:
         with av.open(io.BytesIO(data)) as source, av.open(buffer, mode="w", format=container_format) as target:
             target.metadata["comment"] = f"{PROVENANCE_KEY}={json.dumps(dict(provenance), sort_keys=True)}"
+            if source.chapters():  # a podcast's chapters are kept
+                target.set_chapters(source.chapters())
             streams = {s.index: target.add_stream_from_template(s) for s in source.streams if s.type in ("audio", "video")}
             for packet in source.demux():
                 if packet.dts is None or packet.stream.index not in streams:  # a flushing packet, a data stream

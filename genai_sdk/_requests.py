@@ -327,6 +327,17 @@ class LanguageGuess(Serialisable):
 
 
 @dataclass(frozen=True)
+class Turn:
+    """One turn of a spoken dialogue: who said what, when (seconds into the audio), with which model."""
+
+    speaker: str
+    text: str
+    start: float
+    end: float
+    model: str
+
+
+@dataclass(frozen=True)
 class SpeechResult(Serialisable):
     audio: Audio
     cost: Cost
@@ -334,6 +345,7 @@ class SpeechResult(Serialisable):
     warnings: list[str] = field(default_factory=list)
     policy: list[PolicyDecision] = field(default_factory=list)  # the content policy's decisions (prompt, output)
     failed_models: list[str] = field(default_factory=list)  # fallbacks: the models that failed before ``model``
+    turns: list[Turn] = field(default_factory=list)  # a dialogue's turns (synthesize_dialogue)
 
     def _repr_html_(self) -> str:
         return self.audio._repr_html_() + _caption(self)

@@ -93,3 +93,18 @@ def test_volume_example(tmp_path: Path) -> None:
     saved = json.loads((tmp_path / "catalogue" / "results.json").read_text())
     assert len(saved) == len(made) and all(Path(image["path"]).exists() for r in saved for image in r["images"])
     assert genai.ImageResult.from_dict(saved[0], base_dir=tmp_path).images[0].data
+
+
+def test_podcast_example(genai_emulator: Emulator, tmp_path: Path) -> None:
+    import pytest
+
+    pytest.importorskip("piper", reason="the podcast example needs the 'speech' extra")
+    done = subprocess.run([sys.executable, str(REPO / "examples" / "podcast.py"), str(tmp_path)],
+                          env={**os.environ, **genai_emulator.env()}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split()[1] for line in lines[:4]] == ["host", "guest", "host", "guest"]
+    assert "(openai:tts-1)" in lines[1] and "(piper:en_US-joe-medium)" in lines[0]
+    show = genai.Audio.from_path(tmp_path / "kitchen-science.mp3")
+    assert show.duration is not None and show.duration > 5 and show.provenance
+    assert [c.json["voice"] for c in genai_emulator.calls("audio.speech")] == ["nova", "nova"]

@@ -25,7 +25,7 @@ from ._interrupt import (
 from ._interrupt import _watch as _watch  # the progress callback of a command's call, for tests that stand in for one
 from ._io import _IMAGE_FORMATS, STDIO, check_output, output_paths, parse_options
 from ._media import cmd_edit, cmd_image, cmd_variations, cmd_video
-from ._speech import cmd_detect_language, cmd_speak, cmd_transcribe
+from ._speech import cmd_detect_language, cmd_podcast, cmd_speak, cmd_transcribe
 
 # What may be imported from here. The commands are among them: build_parser takes them from this module when it
 # builds the parser, so a test may put its own in their place.
@@ -45,6 +45,7 @@ __all__ = [
     "cmd_jobs",
     "cmd_models",
     "cmd_policy",
+    "cmd_podcast",
     "cmd_speak",
     "cmd_transcribe",
     "cmd_variations",
@@ -184,6 +185,19 @@ def build_parser() -> argparse.ArgumentParser:
     speak.add_argument("--speed", type=float, default=1.0, help="1.0 is the voice's own pace (default)")
     _call_flags(speak)
     speak.set_defaults(func=cmd_speak)
+
+    podcast = commands.add_parser("podcast", help="a script of 'speaker: line' lines spoken by several voices")
+    podcast.add_argument("script", help="the script file (one 'speaker: line' a line; # comments); - reads it from "
+                         "standard input")  # fmt: skip
+    podcast.add_argument("-o", "--output", required=True, help="audio file, the extension picks the format "
+                         "(MP3 and M4A get a chapter a turn)")  # fmt: skip
+    podcast.add_argument("--voice", action="append", metavar="SPEAKER=MODEL[@VOICE]",
+                         help="a speaker's voice, e.g. guest=openai:tts-1@nova (repeatable); speakers without one "
+                         "get the default model's voices in turn")  # fmt: skip
+    podcast.add_argument("--model", help="the default model, for example openai:tts-1 or piper:en_US-joe-medium")
+    podcast.add_argument("--pause", type=float, default=0.5, metavar="S", help="seconds between turns (default 0.5)")
+    _call_flags(podcast)
+    podcast.set_defaults(func=cmd_podcast)
 
     jobs = commands.add_parser("jobs", help="long backend jobs: list, resume (collect and charge once), cancel")
     jobs.add_argument("--ledger", help="ledger URL (default: the configured one)")

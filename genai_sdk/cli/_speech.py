@@ -159,3 +159,48 @@ def _speak_streamed(client: Any, text: str, settings: dict[str, Any]) -> int:
     result = stream.result
     _report_cost(result, f"; {result.audio.duration or 0:.2f} s of audio, the first after {stream.first_audio or 0:.2f} s")
     return 0
+
+
+def cmd_podcast(args: argparse.Namespace) -> int:
+    """``genai podcast SCRIPT -o FILE``: a script of ``speaker: line`` lines spoken by several voices."""
+    from .._dialogue import read_script
+    from .._media import AUDIO_EXTENSIONS
+
+    source = _stdin_text("the script") if args.script == STDIO else _read_script_file(args.script)
+    script = read_script(source)
+    voices: dict[str, str] = {}
+    for given in args.voice or []:
+        speaker, equals, voice = given.partition("=")
+        if not equals or not speaker.strip() or not voice.strip():
+            raise InvalidRequestError(f"--voice {given!r}: write SPEAKER=MODEL or SPEAKER=MODEL@VOICE")
+        voices[speaker.strip()] = voice.strip()
+    fmt = Path(args.output).suffix.lstrip(".").lower() or "wav"
+    if not args.estimate:
+        check_output(args.output, 1, source, args.model, AUDIO_EXTENSIONS, "speech")
+    client = _client(args)
+    try:
+        settings = _call_settings(args, client, "text_to_speech")
+        if args.estimate:  # each turn priced by its speaker's model; nothing is sent
+            from .._dialogue import voice_setting
+
+            costs = [client.speech.estimate("synthesize", text, **{**settings, **voice_setting(voices[speaker])}
+                                            if speaker in voices else settings) for speaker, text in script]  # fmt: skip
+            return _print_estimate(sum(costs[1:], costs[0]), False)
+        result = client.speech.synthesize_dialogue(script, voices=voices, pause=args.pause, format=fmt, **settings)
+    finally:
+        client.close()
+    result.audio.save(args.output)
+    print(args.output)
+    for turn in result.turns:
+        print(f"{turn.start:8.2f} {turn.end:8.2f}  {turn.speaker}: {turn.text[:60]}", file=sys.stderr)
+    _report_cost(result, f"; {result.audio.duration or 0:.2f} s of audio, {len(result.turns)} turns")
+    return 0
+
+
+def _read_script_file(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidRequestError(f"cannot read the script {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InvalidRequestError(f"the script {path} is not UTF-8 text") from None
