@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Never, TypeVar, cast
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from ._score_jobs import Ranking
     from ._streaming import AsyncSpeechStream, AsyncTranscriptStream, SpeechStream, TranscriptStream
 
 from ._batch import BatchResults, arun_batch, run_batch
@@ -25,15 +26,18 @@ from ._observe import CallEvent, Observer
 from ._pipeline import Pipeline
 from ._requests import (
     CallOptions,
+    Classification,
     CommonOptions,
     Cost,
     ImageOptions,
     ImageRequest,
     ImageResult,
+    ImageScores,
     LanguageGuess,
     LedgerEntry,
     PolicyDecision,
     ProgressCallback,
+    ScoreRequest,
     SpeechResult,
     SynthesizeOptions,
     SynthesizeRequest,
@@ -179,6 +183,45 @@ def _image_request(
     )
 
 
+DEFAULT_TEMPLATE = "a photo of a {label}"  # CLIP's zero-shot prompt
+
+
+def _texts(value: object, what: str) -> tuple[str, ...]:
+    """A list of texts (one string is one text), each a string UTF-8 can carry."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise InvalidRequestError(f"{what} must be a list of strings, not {type(value).__name__}")
+    return tuple(cast(str, _text(item, f"{what}[{index}]")) for index, item in enumerate(items))
+
+
+def _score_request(
+    operation: str,
+    image: object,
+    texts: object,
+    *,
+    template: str | None = None,
+    model: str | Sequence[str] | None = None,
+    account: str | None = None,
+    timeout: float | None = None,
+    provider_options: Mapping[str, Mapping[str, object]] | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> ScoreRequest:
+    options = _options(model, account, timeout, provider_options, on_progress)
+    picture = as_image(image)
+    if operation == "score":
+        return ScoreRequest("score", (picture,), _texts(texts, "texts"), options)
+    labels = _texts(texts, "labels")
+    chosen = DEFAULT_TEMPLATE if template is None else cast(str, _text(template, "template"))
+    if "{label}" not in chosen:
+        raise InvalidRequestError(f"template={chosen!r} has no '{{label}}' to write each label into, as in {DEFAULT_TEMPLATE!r}")
+    prompts = tuple(chosen.replace("{label}", label) for label in labels)
+    return ScoreRequest("classify", (picture,), prompts, options, labels, chosen)
+
+
+class ScoreOptions(CommonOptions, total=False):
+    template: str
+
+
 def _audio_input(audio: object) -> Audio:
     if isinstance(audio, Audio):
         return audio
@@ -197,12 +240,34 @@ class _Namespace:
 
 
 class Images(_Namespace):
-    """``client.images``: generate, edit, variations, estimate."""
+    """``client.images``: generate, edit, variations, score, classify, estimate."""
 
-    def generate(self, prompt: str, **kwargs: Unpack[ImageOptions]) -> ImageResult:
-        """Generate ``n`` images of ``prompt``. See the docs for every keyword argument."""
-        result: ImageResult = self._pipeline.run(_image_request("generate", prompt, **kwargs))
-        return result
+    def generate(
+        self, prompt: str, *, best_of: int | None = None, clip_model: str | None = None, **kwargs: Unpack[ImageOptions]
+    ) -> ImageResult:
+        """Generate ``n`` images of ``prompt``. With ``best_of=k``, k candidates are made (and charged) and the ``n``
+        that the image-scoring model (``clip_model``, else the ``image_scoring`` setting) ranks highest against the
+        prompt are returned, best first, their scores in ``result.scores``. See the docs for every keyword argument."""
+        request = _image_request("generate", prompt, **kwargs)
+        if best_of is None:
+            result: ImageResult = self._pipeline.run(request)
+            return result
+        from ._best_of import best, candidates_request, ranking_request
+
+        candidates, scorer = candidates_request(self._pipeline, request, best_of, clip_model)
+        made: ImageResult = self._pipeline.run(candidates)
+        ranking = cast("Ranking", self._pipeline.run(ranking_request(request, made, scorer)))
+        return best(made, ranking, request.n)
+
+    def score(self, image: object, texts: Sequence[str], **kwargs: Unpack[CommonOptions]) -> ImageScores:
+        """How well each text matches the image, by an image-text model (CLIP): the cosine similarity of their
+        embeddings and the probability of each text among those given."""
+        return _expect(self._pipeline.run(_score_request("score", image, texts, **kwargs)), ImageScores)
+
+    def classify(self, image: object, labels: Sequence[str], **kwargs: Unpack[ScoreOptions]) -> Classification:
+        """Zero-shot classification: the labels ranked by probability, each written into ``template`` (CLIP's
+        "a photo of a {label}" unless given)."""
+        return _expect(self._pipeline.run(_score_request("classify", image, labels, **kwargs)), Classification)
 
     def edit(self, image: object, prompt: str, *, mask: object = None, **kwargs: Unpack[ImageOptions]) -> ImageResult:
         """Edit an image (or combine several) as the prompt says; a mask's transparent areas mark what may change."""
@@ -242,9 +307,25 @@ class Images(_Namespace):
 
 
 class AsyncImages(_Namespace):
-    async def generate(self, prompt: str, **kwargs: Unpack[ImageOptions]) -> ImageResult:
-        result: ImageResult = await self._pipeline.arun(_image_request("generate", prompt, **kwargs))
-        return result
+    async def generate(
+        self, prompt: str, *, best_of: int | None = None, clip_model: str | None = None, **kwargs: Unpack[ImageOptions]
+    ) -> ImageResult:
+        request = _image_request("generate", prompt, **kwargs)
+        if best_of is None:
+            result: ImageResult = await self._pipeline.arun(request)
+            return result
+        from ._best_of import best, candidates_request, ranking_request
+
+        candidates, scorer = candidates_request(self._pipeline, request, best_of, clip_model)
+        made: ImageResult = await self._pipeline.arun(candidates)
+        ranking = cast("Ranking", await self._pipeline.arun(ranking_request(request, made, scorer)))
+        return best(made, ranking, request.n)
+
+    async def score(self, image: object, texts: Sequence[str], **kwargs: Unpack[CommonOptions]) -> ImageScores:
+        return _expect(await self._pipeline.arun(_score_request("score", image, texts, **kwargs)), ImageScores)
+
+    async def classify(self, image: object, labels: Sequence[str], **kwargs: Unpack[ScoreOptions]) -> Classification:
+        return _expect(await self._pipeline.arun(_score_request("classify", image, labels, **kwargs)), Classification)
 
     async def edit(self, image: object, prompt: str, *, mask: object = None, **kwargs: Unpack[ImageOptions]) -> ImageResult:
         result: ImageResult = await self._pipeline.arun(_image_request("edit", prompt, image, mask, **kwargs))
@@ -747,6 +828,7 @@ class _BaseClient:
         video: str | Sequence[str] | None = None,
         speech_to_text: str | Sequence[str] | None = None,
         text_to_speech: str | Sequence[str] | None = None,
+        image_scoring: str | Sequence[str] | None = None,
         ledger: str | Ledger | None = None,
         account: str | None = None,
         policy: str | None = None,
@@ -783,6 +865,7 @@ class _BaseClient:
             "video": video,
             "speech_to_text": speech_to_text,
             "text_to_speech": text_to_speech,
+            "image_scoring": image_scoring,
             "ledger": ledger,
             "account": account,
             "policy": policy,

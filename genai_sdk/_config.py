@@ -18,7 +18,7 @@ MAX_TIMEOUT = 7 * 24 * 3600.0  # a week: longer than any call, short enough for 
 
 # A model setting names one model, or several: the fallbacks, tried in order.
 Models = str | tuple[str, ...]
-MODEL_KEYS = ("image", "video", "speech_to_text", "text_to_speech")
+MODEL_KEYS = ("image", "video", "speech_to_text", "text_to_speech", "image_scoring")
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Settings:
     video: Models | None = None
     speech_to_text: Models = "whisper:tiny.en"
     text_to_speech: Models = "piper:en_US-joe-medium"
+    image_scoring: Models | None = None  # an image-text model (CLIP): images.score, classify, generate(best_of=...)
     ledger: str | None = None  # None: a SQLite file in the user's data folder
     reservation_ttl: float | None = None  # None: the timeout (or an hour) plus a minute
     account: str = "default"

@@ -165,7 +165,7 @@ class Observer:
         )
 
 
-_FAMILY = {"images": "images", "videos": "videos", "speech_to_text": "speech", "text_to_speech": "speech"}
+_FAMILY = {"images": "images", "videos": "videos", "speech_to_text": "speech", "text_to_speech": "speech", "image_scoring": "images"}
 
 
 def _end_span(span: Any, event: CallEvent) -> None:

@@ -42,6 +42,7 @@ from ._requests import (
     PolicyDecision,
     Progress,
     Request,
+    ScoreRequest,
     SpeechResult,
     SynthesizeRequest,
     TranscribeRequest,
@@ -60,13 +61,13 @@ from .providers.base import CallContext, Cancelled, Provider, spent_work
 
 if TYPE_CHECKING:  # the speech and video modules load on their first call
     from ._media import Image
+    from ._score_jobs import ScorePlan, ScoreResult
     from ._speech_jobs import SynthesizePlan, TranscribePlan
     from ._video_jobs import VideoPlan
     from .providers.base import ImageBatch, VideoOutcome
 
-    SomePlan = ImagePlan | TranscribePlan | SynthesizePlan | VideoPlan
-
-SomeResult = ImageResult | Transcript | LanguageGuess | SpeechResult | VideoResult
+    SomePlan = ImagePlan | TranscribePlan | SynthesizePlan | VideoPlan | ScorePlan
+    SomeResult = ImageResult | Transcript | LanguageGuess | SpeechResult | VideoResult | ScoreResult
 
 P = TypeVar("P")  # a plan's part (what one backend call is given)
 O = TypeVar("O")  # what one backend call answers  # noqa: E741
@@ -88,7 +89,9 @@ _MODALITY_SETTING = {
     "videos": "video",
     "speech_to_text": "speech_to_text",
     "text_to_speech": "text_to_speech",
+    "image_scoring": "image_scoring",
 }
+_SETTING_EXAMPLE = {"image_scoring": "clip:openai/clip-vit-base-patch32"}
 
 
 class Pipeline:
@@ -145,7 +148,7 @@ class Pipeline:
                 return recommended.id
         raise ConfigError(
             f"no {setting} model is configured: pass model=..., set {setting} in genai.toml, "
-            f"or set GENAI_{setting.upper()} (for example 'replicate:owner/name')"
+            f"or set GENAI_{setting.upper()} (for example {_SETTING_EXAMPLE.get(setting, 'replicate:owner/name')!r})"
         )
 
     def resolve(self, modality: str, explicit: str | tuple[str, ...] | None) -> tuple[ModelInfo, Provider]:
@@ -169,6 +172,8 @@ class Pipeline:
     def build(self, request: SynthesizeRequest, *, estimate_only: bool = False) -> SynthesizePlan: ...
     @overload
     def build(self, request: VideoRequest, *, estimate_only: bool = False) -> VideoPlan: ...
+    @overload
+    def build(self, request: ScoreRequest, *, estimate_only: bool = False) -> ScorePlan: ...
     @overload
     def build(self, request: Request, *, estimate_only: bool = False) -> SomePlan: ...
     def build(self, request: Request, *, estimate_only: bool = False) -> SomePlan:
@@ -197,6 +202,10 @@ class Pipeline:
             from ._video_jobs import build_video_job
 
             return build_video_job(request, *args)
+        if isinstance(request, ScoreRequest):
+            from ._score_jobs import build_score_job
+
+            return build_score_job(request, *args)
         raise ConfigError(f"{request.modality} calls are not part of this release of genai-sdk yet")
 
     def estimate(self, request: Request) -> Cost:
@@ -498,6 +507,8 @@ class Pipeline:
     def run(self, request: SynthesizeRequest) -> SpeechResult: ...
     @overload
     def run(self, request: VideoRequest) -> VideoResult: ...
+    @overload
+    def run(self, request: ScoreRequest) -> ScoreResult: ...
     def run(self, request: Request) -> SomeResult:
         """Run a request to its typed result: the one path of every call, hop by hop when it has fallbacks."""
         if self.observer is None:
@@ -525,7 +536,7 @@ class Pipeline:
             try:
                 plan, hop = hops.send(answer)
             except StopIteration as done:
-                return cast(SomeResult, done.value)
+                return cast("SomeResult", done.value)
 
     def _fallbacks(self, request: Request) -> Generator[tuple[SomePlan, Request], SomeResult | GenAIError, SomeResult]:
         """The hops of a call, for the sync and async drivers alike: yields each hop's plan and request, and is sent
@@ -563,6 +574,8 @@ class Pipeline:
             return self._execute(cast("TranscribePlan", plan), request, deadline)
         if isinstance(request, SynthesizeRequest):
             return self._execute(cast("SynthesizePlan", plan), request, deadline)
+        if isinstance(request, ScoreRequest):
+            return self._execute(cast("ScorePlan", plan), request, deadline)
         return self._execute(cast("VideoPlan", plan), request, deadline)
 
     def _execute(self, job: CallPlan[P, O, R], request: Request, deadline: Deadline) -> R:
@@ -655,6 +668,8 @@ class Pipeline:
     async def arun(self, request: SynthesizeRequest) -> SpeechResult: ...
     @overload
     async def arun(self, request: VideoRequest) -> VideoResult: ...
+    @overload
+    async def arun(self, request: ScoreRequest) -> ScoreResult: ...
     async def arun(self, request: Request) -> SomeResult:
         if self.observer is None:
             return await self._ahops(request)
@@ -675,7 +690,7 @@ class Pipeline:
             try:
                 plan, hop = hops.send(answer)
             except StopIteration as done:
-                return cast(SomeResult, done.value)
+                return cast("SomeResult", done.value)
 
     async def _adispatch(self, plan: SomePlan, request: Request, deadline: Deadline) -> SomeResult:
         if isinstance(request, ImageRequest):
@@ -684,6 +699,8 @@ class Pipeline:
             return await self._aexecute(cast("TranscribePlan", plan), request, deadline)
         if isinstance(request, SynthesizeRequest):
             return await self._aexecute(cast("SynthesizePlan", plan), request, deadline)
+        if isinstance(request, ScoreRequest):
+            return await self._aexecute(cast("ScorePlan", plan), request, deadline)
         return await self._aexecute(cast("VideoPlan", plan), request, deadline)
 
     async def _aexecute(self, job: CallPlan[P, O, R], request: Request, deadline: Deadline) -> R:

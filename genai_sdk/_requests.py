@@ -16,6 +16,7 @@ from ._media import Audio, Image, Video
 from ._serial import Serialisable
 
 ImageOperation = Literal["generate", "edit", "variations"]
+ScoreOperation = Literal["score", "classify", "rank"]  # rank: candidates against one text (best_of)
 SpeechOperation = Literal["transcribe", "translate", "detect_language"]
 ProviderOptions = Mapping[str, Mapping[str, object]]
 
@@ -198,6 +199,27 @@ class SynthesizeRequest:
 
 
 @dataclass(frozen=True)
+class ScoreRequest:
+    """An image (or, to rank candidates, several) against texts, by an image-text model such as CLIP. For
+    ``classify``, ``texts`` are the labels written into ``template``; ``labels`` keeps them as given."""
+
+    operation: ScoreOperation
+    images: tuple[Image, ...]
+    texts: tuple[str, ...]
+    options: CallOptions
+    labels: tuple[str, ...] = ()
+    template: str | None = None
+
+    @property
+    def modality(self) -> str:
+        return "image_scoring"
+
+    @property
+    def prompt(self) -> str:
+        return "\n".join(self.texts)
+
+
+@dataclass(frozen=True)
 class ImageResult(Serialisable):
     images: list[Image]
     cost: Cost
@@ -206,6 +228,8 @@ class ImageResult(Serialisable):
     request_ids: list[str] = field(default_factory=list)
     policy: list[PolicyDecision] = field(default_factory=list)  # the content policy's decisions (prompt, output)
     failed_models: list[str] = field(default_factory=list)  # fallbacks: the models that failed before ``model``
+    # best_of: each image's similarity to the prompt by the scoring model (CLIP), in the order of ``images``
+    scores: list[float] = field(default_factory=list)
 
     @property
     def image(self) -> Image:
@@ -218,6 +242,68 @@ class ImageResult(Serialisable):
             for media, data in (_png_or_own(image) for image in self.images)
         )
         return f'<div style="display:flex;flex-wrap:wrap">{cells}</div>{_caption(self)}'
+
+
+@dataclass(frozen=True)
+class TextScore:
+    """How well one text matches the image: the cosine similarity of their embeddings, and the probability of the
+    text among those given (the softmax of the model's logits over the texts)."""
+
+    text: str
+    similarity: float
+    probability: float
+
+
+@dataclass(frozen=True)
+class ImageScores(Serialisable):
+    """``client.images.score``: one ``TextScore`` per text, in the order the texts were given."""
+
+    scores: list[TextScore]
+    cost: Cost
+    model: str
+    warnings: list[str] = field(default_factory=list)
+    policy: list[PolicyDecision] = field(default_factory=list)  # the content policy's decisions (prompt, output)
+    failed_models: list[str] = field(default_factory=list)  # fallbacks: the models that failed before ``model``
+
+    @property
+    def similarities(self) -> list[float]:
+        return [s.similarity for s in self.scores]
+
+    @property
+    def probabilities(self) -> list[float]:
+        return [s.probability for s in self.scores]
+
+    @property
+    def best(self) -> TextScore:
+        return max(self.scores, key=lambda s: s.similarity)
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    """One label of a zero-shot classification: its probability among the labels, and the similarity of its
+    prompt (the label written into the template) to the image."""
+
+    label: str
+    probability: float
+    similarity: float
+
+
+@dataclass(frozen=True)
+class Classification(Serialisable):
+    """``client.images.classify``: the labels ranked by probability, most likely first."""
+
+    labels: list[LabelScore]
+    cost: Cost
+    model: str
+    template: str = ""
+    warnings: list[str] = field(default_factory=list)
+    policy: list[PolicyDecision] = field(default_factory=list)  # the content policy's decisions (prompt, output)
+    failed_models: list[str] = field(default_factory=list)  # fallbacks: the models that failed before ``model``
+
+    @property
+    def label(self) -> str:
+        """The most likely label."""
+        return self.labels[0].label
 
 
 @dataclass(frozen=True)
@@ -392,7 +478,7 @@ class LedgerEntry:
     expires: datetime | None = None
 
 
-Request = ImageRequest | VideoRequest | TranscribeRequest | SynthesizeRequest
+Request = ImageRequest | VideoRequest | TranscribeRequest | SynthesizeRequest | ScoreRequest
 
 
 def sequence_of_images(value: object) -> Sequence[object]:

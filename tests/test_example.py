@@ -108,3 +108,16 @@ def test_podcast_example(genai_emulator: Emulator, tmp_path: Path) -> None:
     show = genai.Audio.from_path(tmp_path / "kitchen-science.mp3")
     assert show.duration is not None and show.duration > 5 and show.provenance
     assert [c.json["voice"] for c in genai_emulator.calls("audio.speech")] == ["nova", "nova"]
+
+
+def test_clip_rank_example(tmp_path: Path) -> None:
+    import pytest
+
+    pytest.importorskip("transformers", reason="the CLIP example needs the 'local' extra")
+    done = subprocess.run([sys.executable, str(REPO / "examples" / "clip_rank.py")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split("'")[1] for line in lines[:3]] == ["a red square", "a blue circle", "a green tree"]
+    assert lines[3].startswith("classify: ") and all(label in lines[3] for label in ("cat", "dog", "car"))
+    assert lines[4].startswith("best 2 of 4: scores ") and "credits" in lines[4]

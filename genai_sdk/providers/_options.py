@@ -203,7 +203,7 @@ class Option:
 
 def operation_name(request: Request) -> str:
     """The operation a request asks for, as the catalog names it: images.generate, speech.transcribe, ..."""
-    family = {"images": "images", "videos": "videos"}.get(request.modality, "speech")
+    family = {"images": "images", "videos": "videos", "image_scoring": "images"}.get(request.modality, "speech")
     return f"{family}.{request.operation}"
 
 

@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from .._catalog import ModelInfo
 from .._errors import GenerationFailedError, InvalidRequestError, ProviderError
 from .._media import Audio, Image, Video
-from .._requests import ImageRequest, Request, Segment, SynthesizeRequest, TranscribeRequest, VideoRequest
+from .._requests import (
+    ImageRequest,
+    Request,
+    ScoreRequest,
+    Segment,
+    SynthesizeRequest,
+    TranscribeRequest,
+    VideoRequest,
+)
 from ..credits._pricing import Usage
 
 if TYPE_CHECKING:
@@ -109,6 +117,20 @@ class SpeechPart:
         return _seconds(self.compute_seconds)
 
 
+@dataclass
+class ScoreOutcome:
+    """Images against texts: one row per image, one column per text. ``similarities`` are the cosine similarities
+    of the embeddings; ``probabilities`` the softmax of the model's logits over the texts, per image."""
+
+    similarities: list[list[float]]
+    probabilities: list[list[float]]
+    compute_seconds: float | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def usage(self) -> list[Usage]:
+        return _seconds(self.compute_seconds)
+
+
 def _seconds(compute_seconds: float | None) -> list[Usage]:
     return [Usage.of("compute_second", compute_seconds)] if compute_seconds is not None else []
 
@@ -155,6 +177,11 @@ class SpeechProvider(Provider, Protocol):
     async def asynthesize(
         self, model: ModelInfo, request: SynthesizeRequest, text: str, ctx: CallContext, *, final: bool
     ) -> SpeechPart: ...
+
+
+class ScoreProvider(Provider, Protocol):
+    def score(self, model: ModelInfo, request: ScoreRequest, ctx: CallContext) -> ScoreOutcome: ...
+    async def ascore(self, model: ModelInfo, request: ScoreRequest, ctx: CallContext) -> ScoreOutcome: ...
 
 
 class LoadedModels:
