@@ -159,6 +159,7 @@ def _image_request(
     negative_prompt: str | None = None,
     steps: int | None = None,
     guidance: float | None = None,
+    scale: int | None = None,
     account: str | None = None,
     timeout: float | None = None,
     provider_options: Mapping[str, Mapping[str, object]] | None = None,
@@ -168,7 +169,7 @@ def _image_request(
     inputs = tuple(as_image(item) for item in sequence_of_images(images)) if images is not None else ()
     return ImageRequest(
         operation=operation,  # type: ignore[arg-type]
-        prompt=_text(prompt, "the prompt", optional=operation == "variations"),
+        prompt=_text(prompt, "the prompt", optional=operation in ("variations", "upscale")),
         options=options,
         images=inputs,
         mask=as_image(mask, "mask") if mask is not None else None,
@@ -180,6 +181,7 @@ def _image_request(
         negative_prompt=_text(negative_prompt, "negative_prompt", optional=True),
         steps=_whole(steps, "steps"),
         guidance=_number(guidance, "guidance"),
+        scale=_whole(scale, "scale"),
     )
 
 
@@ -278,6 +280,18 @@ class Images(_Namespace):
         result: ImageResult = self._pipeline.run(_image_request("variations", None, image, **kwargs))
         return result
 
+    def upscale(self, image: object, *, scale: int | None = None, prompt: str | None = None,
+                **kwargs: Unpack[ImageOptions]) -> ImageResult:  # fmt: skip
+        """A larger picture of ``image``: ``scale`` times its size (None: the model's own), guided by ``prompt``
+        where the model takes one."""
+        result: ImageResult = self._pipeline.run(_image_request("upscale", prompt, image, scale=scale, **kwargs))
+        return result
+
+    def from_sketch(self, sketch: object, prompt: str, **kwargs: Unpack[ImageOptions]) -> ImageResult:
+        """A picture from a line drawing or scribble and a prompt (the sketch sets its composition and size)."""
+        result: ImageResult = self._pipeline.run(_image_request("sketch", prompt, sketch, **kwargs))
+        return result
+
     def generate_many(
         self, prompts: Iterable[object], *, concurrency: int = 8, progress: bool | None = None,
         **kwargs: Unpack[ImageOptions],
@@ -333,6 +347,15 @@ class AsyncImages(_Namespace):
 
     async def variations(self, image: object, **kwargs: Unpack[ImageOptions]) -> ImageResult:
         result: ImageResult = await self._pipeline.arun(_image_request("variations", None, image, **kwargs))
+        return result
+
+    async def upscale(self, image: object, *, scale: int | None = None, prompt: str | None = None,
+                      **kwargs: Unpack[ImageOptions]) -> ImageResult:  # fmt: skip
+        result: ImageResult = await self._pipeline.arun(_image_request("upscale", prompt, image, scale=scale, **kwargs))
+        return result
+
+    async def from_sketch(self, sketch: object, prompt: str, **kwargs: Unpack[ImageOptions]) -> ImageResult:
+        result: ImageResult = await self._pipeline.arun(_image_request("sketch", prompt, sketch, **kwargs))
         return result
 
     async def generate_many(

@@ -220,7 +220,9 @@ def build_image_job(
     warnings = check_operation(model, f"images.{request.operation}", catalog, today)
 
     prompt = request.prompt
-    if request.operation != "variations":
+    if request.operation == "upscale" and prompt is not None and not prompt.strip():
+        raise InvalidRequestError("the prompt is empty: leave it out, or describe the picture")
+    if request.operation not in ("variations", "upscale"):
         if not prompt or not prompt.strip():
             raise InvalidRequestError("the prompt is empty")
         if model.max_prompt is not None and len(prompt) > model.max_prompt:
@@ -229,14 +231,28 @@ def build_image_job(
             )
     if isinstance(request.n, bool) or not isinstance(request.n, int) or not 1 <= request.n <= MAX_IMAGES_PER_CALL:
         raise InvalidRequestError(f"n={request.n!r}: ask for between 1 and {MAX_IMAGES_PER_CALL} images")
-    if request.operation in ("edit", "variations"):
+    if request.operation == "upscale":
+        if request.n != 1:
+            raise InvalidRequestError(f"n={request.n}: an upscale makes one picture")
+        if request.scale is not None and (isinstance(request.scale, bool) or not isinstance(request.scale, int)
+                                          or not 2 <= request.scale <= 8):  # fmt: skip
+            raise InvalidRequestError(f"scale={request.scale!r}: give a whole number from 2 to 8")
+    elif request.scale is not None:
+        raise InvalidRequestError(f"scale= is for images.upscale, not images.{request.operation}")
+    if request.operation in ("edit", "variations", "upscale", "sketch"):
         if not request.images:
             raise InvalidRequestError(f"images.{request.operation} needs an input image")
         if len(request.images) > model.max_input_images:
             raise InvalidRequestError(
                 f"{len(request.images)} input images given; {model.id} combines at most {model.max_input_images}"
             )
-    size = _check_size(request.size, model, request.operation)
+    if request.operation in ("upscale", "sketch"):  # the picture's size follows its input's
+        if request.size is not None:
+            raise InvalidRequestError(f"size= is not taken by images.{request.operation}: the picture's size follows "
+                                      "the input's" + (" and scale=" if request.operation == "upscale" else ""))  # fmt: skip
+        size = None
+    else:
+        size = _check_size(request.size, model, request.operation)
     quality = _choose(request.quality, model.qualities, model.default_quality, "quality", model)
     if request.quality is not None and not model.qualities:
         warnings.append(not_applied(model, "quality", f"{model.id} has no quality setting: quality={request.quality!r} was not applied"))

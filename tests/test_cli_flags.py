@@ -146,7 +146,7 @@ def test_estimate_as_json(genai_emulator: Emulator, capsys: pytest.CaptureFixtur
         (["image", "--prompts-file", "p.txt", "-o", "-"], "--prompts-file makes one per prompt"),
         (["edit", "-", "-p", "x", "--mask", "-"], "only one input can be -"),
         (["transcribe", "-", "other.wav"], "give it alone"),
-        (["models", "--provider", "nope"], "unknown provider 'nope': the known providers are diffusers, google, openai"),
+        (["models", "--provider", "nope"], "unknown provider 'nope': the known providers are clip, diffusers, google, openai, piper, replicate, stability, whisper"),
     ],
 )
 def test_flag_combinations_that_cannot_work_are_one_line_errors(
@@ -231,8 +231,8 @@ def test_bash_completion_offers_commands_flags_and_choices(capsys: pytest.Captur
     assert main(["completion", "bash"]) == 0
     script = capsys.readouterr().out
     assert _complete(script, "genai ") == [
-        "image", "edit", "variations", "video", "transcribe", "translate", "detect-language", "speak", "jobs",
-        "credits", "policy", "models", "emulator", "completion",
+        "image", "edit", "variations", "upscale", "sketch", "video", "transcribe", "translate", "detect-language",
+        "speak", "podcast", "jobs", "credits", "policy", "models", "emulator", "completion",
     ]  # fmt: skip
     assert _complete(script, "genai var") == ["variations"]
     assert _complete(script, "genai image --neg") == ["--negative-prompt"]

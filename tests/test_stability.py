@@ -1,6 +1,6 @@
 """Stability AI's v2beta Stable Image API through the emulator over real HTTP: generate (Core, Ultra, SD 3.5) and
-inpaint through the client, sync and async; the upscalers and sketch control at the provider level (the client has
-no method for them yet); prices, refusals, retries, typed errors before sending, and no secret in any message."""
+inpaint, upscale and sketch through the client, sync and async (the upscalers and sketch control also at the provider
+level); prices, refusals, retries, typed errors before sending, and no secret in any message."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def _ctx(key: str = "call-1") -> Any:
 
 
 def _charged(client: genai.Client, model: str, batch: Any) -> genai.Cost:
-    """What the pipeline's pricing makes of a provider-level answer (the client has no method to charge it yet)."""
+    """What the pipeline's pricing makes of a provider-level answer (called outside the pipeline, nothing charges it)."""
     from genai_sdk.credits._pricing import Pricing
 
     info = client.catalog.get(model)
@@ -293,7 +293,7 @@ def test_async_generate_and_inpaint(genai_emulator: Emulator) -> None:
     assert len(genai_emulator.calls("stability.generate")) == 2 and len(genai_emulator.calls("stability.inpaint")) == 1
 
 
-# -- upscale and sketch: the provider's operations (no client method yet) --------------------------------------------
+# -- upscale and sketch: the provider's own operations ---------------------------------------------------------------
 
 
 def test_fast_upscale_makes_four_times_the_picture(genai_emulator: Emulator) -> None:
@@ -401,3 +401,74 @@ def test_the_emulator_answers_image_bytes_when_asked_for_them(genai_emulator: Em
                      headers={"Authorization": f"Bearer {genai_emulator.api_key}"},
                      files={"prompt": (None, "a fox"), "model": (None, "sd9")})  # fmt: skip
     assert bad.status_code == 400 and bad.json()["name"] == "bad_request" and "model" in bad.json()["errors"][0]
+
+
+# -- upscale and sketch through the client: the one path -------------------------------------------------------------
+
+
+def test_client_upscale_is_checked_reserved_and_charged_once(genai_emulator: Emulator) -> None:
+    client = genai.Client(ledger="memory://")
+    result = client.images.upscale(_picture(128, 96), model="stability:upscale-fast")
+    assert result.image.size == (512, 384) and result.cost.usd == Decimal("0.02")
+    assert [e.kind for e in client.credits.history()] == ["charge"] and client.credits.reserved() == 0
+    assert len(genai_emulator.calls("stability.upscale")) == 1
+    careful = client.images.upscale(_picture(128, 128), model="stability:upscale-conservative", prompt="a red flower")
+    assert careful.cost.usd == Decimal("0.40") and careful.image.size[0] > 1024
+    for call, message in [
+        (lambda: client.images.upscale(_picture(128, 96), model="stability:upscale-fast", scale=2), "4 times larger"),
+        (lambda: client.images.upscale(_picture(128, 96), model="stability:upscale-conservative"), "needs a prompt"),
+        (lambda: client.images.upscale(_picture(128, 96), model="stability:upscale-fast", n=2), "one picture"),
+        (lambda: client.images.upscale(_picture(128, 96), model="stability:upscale-fast", scale=9), "from 2 to 8"),
+        (lambda: client.images.upscale(_picture(2000, 64), model="stability:upscale-fast"), "1536"),
+    ]:
+        with pytest.raises(genai.InvalidRequestError, match=message):
+            call()
+    with pytest.raises(genai.UnsupportedError):
+        client.images.upscale(_picture(128, 96), model="stability:stable-image-core")
+    with pytest.raises(genai.ContentPolicyError):
+        client.images.upscale(_picture(128, 128), model="stability:upscale-conservative", prompt="a nude statue")
+    assert len(genai_emulator.calls("stability.upscale")) == 2  # nothing refused was sent
+
+
+def test_client_from_sketch_makes_each_picture_at_the_sketchs_size(genai_emulator: Emulator) -> None:
+    client = genai.Client(ledger="memory://")
+    result = client.images.from_sketch(_picture(320, 192), "a castle on a hill", model="stability:sketch", n=2,
+                                       style="line-art", seed=7)  # fmt: skip
+    assert [image.size for image in result.images] == [(320, 192), (320, 192)]
+    assert result.cost.usd == Decimal("0.10") and len(genai_emulator.calls("stability.sketch")) == 2
+    with pytest.raises(genai.InvalidRequestError, match="size= is not taken"):
+        client.images.from_sketch(_picture(320, 192), "a castle", model="stability:sketch", size="512x512")
+    with pytest.raises(genai.InvalidRequestError, match="style"):
+        client.images.from_sketch(_picture(320, 192), "a castle", model="stability:sketch", style="nope")
+    assert len(genai_emulator.calls("stability.sketch")) == 2
+
+
+def test_async_upscale_and_sketch(genai_emulator: Emulator) -> None:
+    async def main() -> tuple[genai.ImageResult, genai.ImageResult]:
+        async with genai.AsyncClient(ledger="memory://") as client:
+            big = await client.images.upscale(_picture(64, 64), model="stability:upscale-fast")
+            drawn = await client.images.from_sketch(_picture(256, 256), "a boat", model="stability:sketch")
+            return big, drawn
+
+    big, drawn = asyncio.run(main())
+    assert big.image.size == (256, 256) and drawn.image.size == (256, 256)
+
+
+def test_genai_upscale_and_sketch_commands(
+    genai_emulator: Emulator, tmp_path: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from genai_sdk.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GENAI_LEDGER", "memory://")
+    _picture(96, 64).save(tmp_path / "small.png")
+    assert main(["upscale", "small.png", "--model", "stability:upscale-fast", "-o", "big.png"]) == 0, capsys.readouterr().err
+    assert genai.Image.from_path(tmp_path / "big.png").size == (384, 256)
+    assert main(["sketch", "small.png", "-p", "a castle", "--style", "line-art", "--model", "stability:sketch",
+                 "-o", "castle{i}.png", "-n", "2"]) == 0  # fmt: skip
+    assert sorted(p.name for p in tmp_path.glob("castle*.png")) == ["castle0.png", "castle1.png"]
+    assert genai_emulator.calls("stability.sketch")[0].form["style_preset"] == "line-art"
+    assert main(["upscale", "small.png", "--model", "stability:upscale-fast", "--estimate"]) == 0
+    assert "0.02" in capsys.readouterr().out and len(genai_emulator.calls("stability.upscale")) == 1
+    assert main(["upscale", "small.png", "--model", "stability:upscale-fast", "--scale", "3", "-o", "x.png"]) == 2
+    assert "4 times larger" in capsys.readouterr().err

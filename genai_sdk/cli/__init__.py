@@ -24,7 +24,7 @@ from ._interrupt import (
 )
 from ._interrupt import _watch as _watch  # the progress callback of a command's call, for tests that stand in for one
 from ._io import _IMAGE_FORMATS, STDIO, check_output, output_paths, parse_options
-from ._media import cmd_edit, cmd_image, cmd_variations, cmd_video
+from ._media import cmd_edit, cmd_image, cmd_sketch, cmd_upscale, cmd_variations, cmd_video
 from ._speech import cmd_detect_language, cmd_podcast, cmd_speak, cmd_transcribe
 
 # What may be imported from here. The commands are among them: build_parser takes them from this module when it
@@ -48,6 +48,8 @@ __all__ = [
     "cmd_podcast",
     "cmd_speak",
     "cmd_transcribe",
+    "cmd_sketch",
+    "cmd_upscale",
     "cmd_variations",
     "cmd_video",
     "fish_completion",
@@ -130,6 +132,25 @@ def build_parser() -> argparse.ArgumentParser:
     _call_flags(variations, generation=True)
     _image_output_flags(variations, "variation{i}.png")
     variations.set_defaults(func=cmd_variations)
+
+    upscale = commands.add_parser("upscale", help="a larger picture of an image (super-resolution)")
+    upscale.add_argument("image", help="the image; - reads it from standard input")
+    upscale.add_argument("--scale", type=int, help="how many times larger, 2 to 8 (default: the model's own)")
+    upscale.add_argument("--prompt", "-p", help="what the picture shows, for the models that take a prompt")
+    upscale.add_argument("--model", help="provider:model, for example stability:upscale-fast")
+    _call_flags(upscale, generation=True)
+    _image_output_flags(upscale, "upscaled{i}.png")
+    upscale.set_defaults(func=cmd_upscale, n=1, size=None)
+
+    sketch = commands.add_parser("sketch", help="a picture from a line drawing or scribble and a prompt")
+    sketch.add_argument("sketch", help="the sketch; - reads it from standard input")
+    sketch.add_argument("--prompt", "-p", required=True, help="what the picture should show")
+    sketch.add_argument("-n", type=int, default=1, help="how many images (default 1)")
+    sketch.add_argument("--style", help="a style preset, for the models that have them")
+    sketch.add_argument("--model", help="provider:model, for example stability:sketch")
+    _call_flags(sketch, generation=True)
+    _image_output_flags(sketch, "sketch{i}.png")
+    sketch.set_defaults(func=cmd_sketch, size=None)
 
     video = commands.add_parser("video", help="generate a video from a prompt (and a first frame)")
     video.add_argument("prompt", help="the prompt, - to read it from standard input")

@@ -137,7 +137,7 @@ def _model_providers(client: Any, modality: str, model: str | None) -> list[str]
 def _call_settings(args: argparse.Namespace, client: Any, modality: str) -> dict[str, Any]:
     """The keyword arguments every call takes (model, account, timeout, provider_options), and those of
     generation (seed, negative prompt, steps, guidance) where the command has them; flags not given are left out."""
-    names = ("model", "account", "timeout", "seed", "negative_prompt", "steps", "guidance")
+    names = ("model", "account", "timeout", "seed", "negative_prompt", "steps", "guidance", "style")
     settings = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
     options: dict[str, dict[str, object]] = {}
     parsed = parse_options(getattr(args, "option", None))

@@ -178,6 +178,23 @@ def cmd_variations(args: argparse.Namespace) -> int:
                    lambda client, kw: client.images.estimate(operation="variations", image=image, **kw))  # fmt: skip
 
 
+def cmd_upscale(args: argparse.Namespace) -> int:
+    (image,) = _inputs([args.image], "an image")
+    slug = "stdin" if args.image == STDIO else Path(args.image).stem
+    extra = {"scale": args.scale, "prompt": args.prompt}
+    return _images(args, "upscale", slug,
+                   lambda client, kw: client.images.upscale(image, **extra, **kw),
+                   lambda client, kw: client.images.estimate(args.prompt, operation="upscale", image=image,
+                                                             **{**kw, "scale": args.scale}))  # fmt: skip
+
+
+def cmd_sketch(args: argparse.Namespace) -> int:
+    (sketch,) = _inputs([args.sketch], "a sketch")
+    return _images(args, "sketch", args.prompt[:40],
+                   lambda client, kw: client.images.from_sketch(sketch, args.prompt, **kw),
+                   lambda client, kw: client.images.estimate(args.prompt, operation="sketch", image=sketch, **kw))  # fmt: skip
+
+
 def cmd_video(args: argparse.Namespace) -> int:
     from .._media import VIDEO_EXTENSIONS, with_provenance_tag
     from .._progress import ProgressBar

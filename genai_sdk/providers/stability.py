@@ -2,9 +2,9 @@
 
 Every operation is one multipart POST answered at once (``Accept: application/json``: the picture in base64, its
 ``finish_reason`` and ``seed``), written once as a flow for sync and async callers: generate with Stable Image Core,
-Ultra and Stable Diffusion 3.5 (``images``), inpaint (``images`` for ``images.edit``), and, at the provider level only
-for now, the fast and conservative upscalers (``upscale``) and sketch control (``sketch``), which the client has no
-method for yet. Stability bills in credits per successful generation; a refused or filtered one is not billed.
+Ultra and Stable Diffusion 3.5, inpaint (``images.edit``), the fast and conservative upscalers (``images.upscale``)
+and sketch control (``images.sketch``: ``client.images.from_sketch``), all through ``images``; ``upscale`` and
+``sketch`` may also be called on the provider itself. Stability bills in credits per successful generation; a refused or filtered one is not billed.
 
 Wire format: Stability's REST API reference (platform.stability.ai/docs/api-reference, the v2beta OpenAPI); see
 docs/providers/stability.md.
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from .._catalog import ModelInfo
 from .._config import Settings
@@ -110,6 +110,15 @@ class StabilityProvider:
                                       + ", ".join(model.sizes))  # fmt: skip
         if options.text("output_format") == "webp" and model.name.startswith("sd3"):
             raise InvalidRequestError(f"{model.id} makes png or jpeg pictures: output_format='webp' is not available")
+        if request.operation == "sketch":
+            _check_sketch(model, request.images[0], request.prompt, request.style)
+        if request.operation == "upscale":
+            _check_upscale(model, request.images[0], request.prompt)
+            if model.name == "upscale-fast" and request.scale not in (None, 4):
+                raise InvalidRequestError(f"{model.id} makes pictures 4 times larger: scale={request.scale} is not "
+                                          "available (leave it out, or give 4)")  # fmt: skip
+            if model.name == "upscale-conservative" and request.scale is not None:
+                raise InvalidRequestError(f"{model.id} upscales to about 4 megapixels: it takes no scale=")
         if request.operation == "edit":
             _check_upload(request.images[0], "the image", 64)
             if request.mask is not None:
@@ -128,6 +137,18 @@ class StabilityProvider:
         return await adrive(self._images(model, request, n, ctx), self._io, ctx)
 
     def _images(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> Flow[ImageBatch]:
+        raw = request.options.provider_options.get("stability")
+        if request.operation == "upscale":
+            return (yield from self._upscale(model, request.images[0], ctx, request.prompt, request.negative_prompt,
+                                             request.seed, raw))  # fmt: skip
+        if request.operation == "sketch":
+            batch = ImageBatch([])
+            for _ in range(n):  # one picture a request
+                made = yield from self._sketch(model, request.images[0], cast(str, request.prompt), ctx,
+                                               request.negative_prompt, request.seed, request.style, raw)  # fmt: skip
+                batch.images.extend(made.images)
+                batch.seed = made.seed
+            return batch
         options = OPTIONS.for_request(request)
         path, sd3_model = ENDPOINTS[model.name]
         fields: dict[str, object] = {"prompt": request.prompt, "negative_prompt": request.negative_prompt,
@@ -151,7 +172,7 @@ class StabilityProvider:
             batch.seed = seed
         return batch
 
-    # -- the operations the client has no method for yet ---------------------------------------------------------
+    # -- upscale and sketch (also callable on the provider itself) ---------------------------------------------
 
     def upscale(self, model: ModelInfo, image: Image, ctx: CallContext, *, prompt: str | None = None,
                 negative_prompt: str | None = None, seed: int | None = None,
@@ -173,14 +194,8 @@ class StabilityProvider:
             )
         options = OPTIONS.parse(raw, "images.upscale")
         fields: dict[str, object] = {"output_format": options.text("output_format", "png")}
-        if model.name == "upscale-fast":
-            _check_pixels(image, "the image", 32, 1536, 1024, 1024 * 1024)
-            if prompt:
-                raise InvalidRequestError("stability:upscale-fast takes no prompt")
-        else:
-            _check_pixels(image, "the image", 64, None, 4096, 9_437_184)
-            if not prompt or not prompt.strip():
-                raise InvalidRequestError("stability:upscale-conservative needs a prompt describing the picture")
+        _check_upscale(model, image, prompt)
+        if model.name != "upscale-fast":
             fields.update(prompt=prompt, negative_prompt=negative_prompt, seed=seed,
                           creativity=options.number("creativity"))  # fmt: skip
         path, _ = ENDPOINTS[model.name]
@@ -204,13 +219,7 @@ class StabilityProvider:
         if model.name != "sketch":
             raise InvalidRequestError(f"{model.id} does not take sketches: use stability:sketch")
         options = OPTIONS.parse(raw, "images.sketch")
-        if not prompt or not prompt.strip():
-            raise InvalidRequestError("the prompt is empty")
-        if style is not None and style not in model.styles:
-            raise InvalidRequestError(
-                f"style={style!r} is not available for {model.id}: use one of {', '.join(model.styles)}"
-            )
-        _check_pixels(image, "the sketch", 64, None, 4096, 9_437_184)
+        _check_sketch(model, image, prompt, style)
         fields: dict[str, object] = {"prompt": prompt, "negative_prompt": negative_prompt, "seed": seed,
                                      "style_preset": style, "control_strength": options.number("control_strength"),
                                      "output_format": options.text("output_format", "png")}  # fmt: skip
@@ -310,6 +319,25 @@ class StabilityProvider:
 
     async def aclose(self) -> None:
         await self._io.aclose()
+
+
+def _check_upscale(model: ModelInfo, image: Image, prompt: str | None) -> None:
+    if model.name == "upscale-fast":
+        _check_pixels(image, "the image", 32, 1536, 1024, 1024 * 1024)
+        if prompt:
+            raise InvalidRequestError("stability:upscale-fast takes no prompt")
+    else:
+        _check_pixels(image, "the image", 64, None, 4096, 9_437_184)
+        if not prompt or not prompt.strip():
+            raise InvalidRequestError("stability:upscale-conservative needs a prompt describing the picture")
+
+
+def _check_sketch(model: ModelInfo, image: Image, prompt: str | None, style: str | None) -> None:
+    if not prompt or not prompt.strip():
+        raise InvalidRequestError("the prompt is empty")
+    if style is not None and style not in model.styles:
+        raise InvalidRequestError(f"style={style!r} is not available for {model.id}: use one of {', '.join(model.styles)}")
+    _check_pixels(image, "the sketch", 64, None, 4096, 9_437_184)
 
 
 def _extension(image: Image) -> str:
