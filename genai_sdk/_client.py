@@ -160,6 +160,7 @@ def _image_request(
     steps: int | None = None,
     guidance: float | None = None,
     scale: int | None = None,
+    weights: object = None,
     account: str | None = None,
     timeout: float | None = None,
     provider_options: Mapping[str, Mapping[str, object]] | None = None,
@@ -169,7 +170,7 @@ def _image_request(
     inputs = tuple(as_image(item) for item in sequence_of_images(images)) if images is not None else ()
     return ImageRequest(
         operation=operation,  # type: ignore[arg-type]
-        prompt=_text(prompt, "the prompt", optional=operation in ("variations", "upscale")),
+        prompt=_text(prompt, "the prompt", optional=operation in ("variations", "upscale", "blend")),
         options=options,
         images=inputs,
         mask=as_image(mask, "mask") if mask is not None else None,
@@ -182,7 +183,27 @@ def _image_request(
         steps=_whole(steps, "steps"),
         guidance=_number(guidance, "guidance"),
         scale=_whole(scale, "scale"),
+        weights=_weights(weights, len(inputs)) if operation == "blend" else _no_weights(weights),
     )
+
+
+def _weights(value: object, count: int) -> tuple[float, ...]:
+    """A blend's weights, one per image, not negative, scaled to sum to 1 (None: equal shares)."""
+    if value is None:
+        return tuple(1.0 / count for _ in range(count)) if count else ()
+    if not isinstance(value, list | tuple) or len(value) != count:
+        raise InvalidRequestError(f"weights={value!r}: give one number per image ({count})")
+    numbers = [_number(v, "weights") for v in value]
+    if any(n is None or n < 0 for n in numbers) or not sum(n or 0 for n in numbers) > 0:
+        raise InvalidRequestError(f"weights={value!r}: give numbers of 0 or more, not all 0")
+    total = sum(n or 0 for n in numbers)
+    return tuple((n or 0) / total for n in numbers)
+
+
+def _no_weights(value: object) -> tuple[float, ...]:
+    if value is not None:
+        raise InvalidRequestError("weights= is for images.blend")
+    return ()
 
 
 DEFAULT_TEMPLATE = "a photo of a {label}"  # CLIP's zero-shot prompt
@@ -292,6 +313,14 @@ class Images(_Namespace):
         result: ImageResult = self._pipeline.run(_image_request("sketch", prompt, sketch, **kwargs))
         return result
 
+    def blend(self, images: Sequence[object], *, weights: Sequence[float] | None = None, prompt: str | None = None,
+              **kwargs: Unpack[ImageOptions]) -> ImageResult:  # fmt: skip
+        """One picture that combines several: ``weights`` (one per image, equal by default) say how much of each;
+        ``prompt`` adds what the blend should show. A backend that cannot weigh them exactly says so in a warning."""
+        request = _image_request("blend", prompt, list(images), weights=weights, **kwargs)
+        result: ImageResult = self._pipeline.run(request)
+        return result
+
     def generate_many(
         self, prompts: Iterable[object], *, concurrency: int = 8, progress: bool | None = None,
         **kwargs: Unpack[ImageOptions],
@@ -356,6 +385,12 @@ class AsyncImages(_Namespace):
 
     async def from_sketch(self, sketch: object, prompt: str, **kwargs: Unpack[ImageOptions]) -> ImageResult:
         result: ImageResult = await self._pipeline.arun(_image_request("sketch", prompt, sketch, **kwargs))
+        return result
+
+    async def blend(self, images: Sequence[object], *, weights: Sequence[float] | None = None, prompt: str | None = None,
+                    **kwargs: Unpack[ImageOptions]) -> ImageResult:  # fmt: skip
+        request = _image_request("blend", prompt, list(images), weights=weights, **kwargs)
+        result: ImageResult = await self._pipeline.arun(request)
         return result
 
     async def generate_many(

@@ -220,9 +220,9 @@ def build_image_job(
     warnings = check_operation(model, f"images.{request.operation}", catalog, today)
 
     prompt = request.prompt
-    if request.operation == "upscale" and prompt is not None and not prompt.strip():
+    if request.operation in ("upscale", "blend") and prompt is not None and not prompt.strip():
         raise InvalidRequestError("the prompt is empty: leave it out, or describe the picture")
-    if request.operation not in ("variations", "upscale"):
+    if request.operation not in ("variations", "upscale", "blend"):
         if not prompt or not prompt.strip():
             raise InvalidRequestError("the prompt is empty")
         if model.max_prompt is not None and len(prompt) > model.max_prompt:
@@ -239,7 +239,9 @@ def build_image_job(
             raise InvalidRequestError(f"scale={request.scale!r}: give a whole number from 2 to 8")
     elif request.scale is not None:
         raise InvalidRequestError(f"scale= is for images.upscale, not images.{request.operation}")
-    if request.operation in ("edit", "variations", "upscale", "sketch"):
+    if request.operation == "blend" and len(request.images) < 2:
+        raise InvalidRequestError(f"images.blend needs at least two images, not {len(request.images)}")
+    if request.operation in ("edit", "variations", "upscale", "sketch", "blend"):
         if not request.images:
             raise InvalidRequestError(f"images.{request.operation} needs an input image")
         if len(request.images) > model.max_input_images:

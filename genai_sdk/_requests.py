@@ -15,7 +15,7 @@ from typing import Literal, TypedDict
 from ._media import Audio, Image, Video
 from ._serial import Serialisable
 
-ImageOperation = Literal["generate", "edit", "variations", "upscale", "sketch"]
+ImageOperation = Literal["generate", "edit", "variations", "upscale", "sketch", "blend"]
 ScoreOperation = Literal["score", "classify", "rank"]  # rank: candidates against one text (best_of)
 SpeechOperation = Literal["transcribe", "translate", "detect_language"]
 ProviderOptions = Mapping[str, Mapping[str, object]]
@@ -129,6 +129,7 @@ class ImageRequest:
     steps: int | None = None
     guidance: float | None = None
     scale: int | None = None  # upscale: how many times larger (None: the model's own)
+    weights: tuple[float, ...] = ()  # blend: each input image's share, summing to 1
 
     @property
     def modality(self) -> str:
@@ -138,7 +139,7 @@ class ImageRequest:
         """A copy with the catalog's defaults filled in (a direct call: ``replace`` is slow on the hot path)."""
         return ImageRequest(
             self.operation, self.prompt, self.options, self.images, self.mask, self.n, size, quality,
-            self.style, self.seed, self.negative_prompt, self.steps, self.guidance, self.scale,
+            self.style, self.seed, self.negative_prompt, self.steps, self.guidance, self.scale, self.weights,
         )
 
 

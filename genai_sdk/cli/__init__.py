@@ -24,7 +24,7 @@ from ._interrupt import (
 )
 from ._interrupt import _watch as _watch  # the progress callback of a command's call, for tests that stand in for one
 from ._io import _IMAGE_FORMATS, STDIO, check_output, output_paths, parse_options
-from ._media import cmd_edit, cmd_image, cmd_sketch, cmd_upscale, cmd_variations, cmd_video
+from ._media import cmd_blend, cmd_edit, cmd_image, cmd_sketch, cmd_upscale, cmd_variations, cmd_video
 from ._speech import cmd_detect_language, cmd_podcast, cmd_speak, cmd_transcribe
 
 # What may be imported from here. The commands are among them: build_parser takes them from this module when it
@@ -48,6 +48,7 @@ __all__ = [
     "cmd_podcast",
     "cmd_speak",
     "cmd_transcribe",
+    "cmd_blend",
     "cmd_sketch",
     "cmd_upscale",
     "cmd_variations",
@@ -151,6 +152,16 @@ def build_parser() -> argparse.ArgumentParser:
     _call_flags(sketch, generation=True)
     _image_output_flags(sketch, "sketch{i}.png")
     sketch.set_defaults(func=cmd_sketch, size=None)
+
+    blend = commands.add_parser("blend", help="one picture that combines several images")
+    blend.add_argument("images", nargs="+", help="two or more images (- reads one from standard input)")
+    blend.add_argument("--weights", metavar="W1,W2,...", help="how much of each image, e.g. 0.7,0.3 (default equal)")
+    blend.add_argument("--prompt", "-p", help="what the blend should show, besides its images")
+    blend.add_argument("--size", help="WIDTHxHEIGHT, for example 1024x1024")
+    blend.add_argument("--model", help="provider:model, for example openai:gpt-image-1.5")
+    _call_flags(blend, generation=True)
+    _image_output_flags(blend, "blend{i}.png")
+    blend.set_defaults(func=cmd_blend, n=1)
 
     video = commands.add_parser("video", help="generate a video from a prompt (and a first frame)")
     video.add_argument("prompt", help="the prompt, - to read it from standard input")

@@ -195,6 +195,22 @@ def cmd_sketch(args: argparse.Namespace) -> int:
                    lambda client, kw: client.images.estimate(args.prompt, operation="sketch", image=sketch, **kw))  # fmt: skip
 
 
+def cmd_blend(args: argparse.Namespace) -> int:
+    images = _inputs(args.images, "the images")
+    weights = _weights(args.weights) if args.weights else None
+    return _images(args, "blend", "blend",
+                   lambda client, kw: client.images.blend(images, weights=weights, prompt=args.prompt, **kw),
+                   lambda client, kw: client.images.estimate(args.prompt, operation="blend", image=images,
+                                                             **{**kw, "weights": weights}))  # fmt: skip
+
+
+def _weights(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise InvalidRequestError(f"--weights {text!r}: give numbers separated by commas, e.g. 0.7,0.3") from None
+
+
 def cmd_video(args: argparse.Namespace) -> int:
     from .._media import VIDEO_EXTENSIONS, with_provenance_tag
     from .._progress import ProgressBar

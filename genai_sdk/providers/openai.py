@@ -201,6 +201,15 @@ def _malformed(what: str, work: str = "the images") -> ProviderError:
     )  # fmt: skip
 
 
+def _blend_prompt(request: ImageRequest) -> str:
+    """What a blend asks of an image model that takes several images and an instruction: the shares in words."""
+    text = "Combine the input images into one coherent picture"
+    if len({round(w, 3) for w in request.weights}) > 1:
+        shares = ", ".join(f"image {i + 1} about {round(w * 100)}%" for i, w in enumerate(request.weights))
+        text += f", taking from each in these shares: {shares}"
+    return f"{text}." + (f" {request.prompt}" if request.prompt else "")
+
+
 def _previewer(ctx: CallContext, n: int) -> Callable[[int, bytes], None]:
     """Partial pictures to the caller's ``on_progress``. One that cannot be read is skipped (a preview is only that);
     a callback that raises stops the call, whose pictures were being made and are billed: spent."""
@@ -441,6 +450,10 @@ class OpenAIProvider:
         OPTIONS.for_request(request)
         if not isinstance(request, ImageRequest):
             return []
+        if request.operation == "blend" and len({round(w, 3) for w in request.weights}) > 1:
+            shares = ", ".join(f"{round(w * 100)}%" for w in request.weights)
+            return [f"{model.id} blends as its instruction says: the weights ({shares}) were put in words in the "
+                    "prompt, not applied exactly"]  # fmt: skip
         if model.name == "dall-e-2" and request.operation in ("edit", "variations"):
             for image in request.images:
                 if image.width != image.height:
@@ -462,7 +475,9 @@ class OpenAIProvider:
 
     def _arguments(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> dict[str, Any]:
         args: dict[str, Any] = {"model": model.name, "n": n}
-        if request.operation != "variations":
+        if request.operation == "blend":
+            args["prompt"] = _blend_prompt(request)
+        elif request.operation != "variations":
             args["prompt"] = request.prompt
         if request.size is not None:
             args["size"] = request.size
@@ -472,7 +487,7 @@ class OpenAIProvider:
             args["style"] = request.style
         if model.name.startswith("dall-e"):
             args["response_format"] = "b64_json"  # no second round trip to fetch a URL
-        if request.operation == "edit":
+        if request.operation in ("edit", "blend"):  # a blend is an edit of several images, as the prompt says
             rgba = model.name == "dall-e-2"
             files = [_file(f"image{i}.png", _png(img, "RGBA" if rgba else None)) for i, img in enumerate(request.images)]
             args["image"] = files[0] if len(files) == 1 else files
@@ -528,7 +543,7 @@ class OpenAIProvider:
                 body, options = self._post_options(args)
                 response = yield Call("post", {"path": "/images/generations", "body": body, "cast_to": ImagesResponse,
                                                "options": options, "stream": False, "preview": preview})  # fmt: skip
-            elif request.operation == "edit":
+            elif request.operation in ("edit", "blend"):
                 response = yield Call("images.edit", {**args, "preview": preview})
             else:
                 response = yield Call("images.create_variation", args, undeprecated=True)
