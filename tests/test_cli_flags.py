@@ -231,8 +231,8 @@ def test_bash_completion_offers_commands_flags_and_choices(capsys: pytest.Captur
     assert main(["completion", "bash"]) == 0
     script = capsys.readouterr().out
     assert _complete(script, "genai ") == [
-        "image", "edit", "variations", "upscale", "sketch", "blend", "video", "transcribe", "translate", "detect-language",
-        "speak", "podcast", "jobs", "credits", "policy", "models", "emulator", "completion",
+        "image", "edit", "variations", "upscale", "sketch", "blend", "score", "classify", "video", "transcribe", "translate",
+        "detect-language", "speak", "podcast", "jobs", "credits", "policy", "models", "emulator", "completion",
     ]  # fmt: skip
     assert _complete(script, "genai var") == ["variations"]
     assert _complete(script, "genai image --neg") == ["--negative-prompt"]

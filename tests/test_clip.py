@@ -247,3 +247,26 @@ def test_async_best_of(clip_folder: Path) -> None:
     cosine, _ = _direct(clip_folder, made, ["green sky"])
     best = max(range(4), key=lambda i: cosine[i][0])
     assert result.image.data == made[best].data and result.scores == pytest.approx([cosine[best][0]], abs=1e-5)
+
+
+def test_genai_score_and_classify_commands(
+    clip_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from genai_sdk.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GENAI_LEDGER", "memory://")
+    _picture((200, 30, 30)).save(tmp_path / "red.png")
+    model = f"clip:{clip_folder}"
+    assert main(["score", "red.png", "a red square", "a blue circle", "--model", model, "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)["scores"]
+    direct = genai.Client(ledger="memory://").images.score(tmp_path / "red.png", ["a red square", "a blue circle"],
+                                                           model=model)  # fmt: skip
+    assert [round(s["similarity"], 5) for s in scores] == [round(s, 5) for s in direct.similarities]
+    assert main(["classify", "red.png", "cat", "dog", "car", "--model", model]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["text", "probability", "similarity"] and len(table) == 4
+    assert main(["score", "red.png", "x"]) != 0  # no model given or configured: one line says how to set one
+    assert "image_scoring" in capsys.readouterr().err

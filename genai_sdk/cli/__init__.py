@@ -24,7 +24,7 @@ from ._interrupt import (
 )
 from ._interrupt import _watch as _watch  # the progress callback of a command's call, for tests that stand in for one
 from ._io import _IMAGE_FORMATS, STDIO, check_output, output_paths, parse_options
-from ._media import cmd_blend, cmd_edit, cmd_image, cmd_sketch, cmd_upscale, cmd_variations, cmd_video
+from ._media import cmd_blend, cmd_edit, cmd_image, cmd_score, cmd_sketch, cmd_upscale, cmd_variations, cmd_video
 from ._speech import cmd_detect_language, cmd_podcast, cmd_speak, cmd_transcribe
 
 # What may be imported from here. The commands are among them: build_parser takes them from this module when it
@@ -49,6 +49,7 @@ __all__ = [
     "cmd_speak",
     "cmd_transcribe",
     "cmd_blend",
+    "cmd_score",
     "cmd_sketch",
     "cmd_upscale",
     "cmd_variations",
@@ -162,6 +163,20 @@ def build_parser() -> argparse.ArgumentParser:
     _call_flags(blend, generation=True)
     _image_output_flags(blend, "blend{i}.png")
     blend.set_defaults(func=cmd_blend, n=1)
+
+    for name, about, what in (("score", "how well each text matches an image (CLIP)", "texts"),
+                              ("classify", "zero-shot classification of an image among labels (CLIP)", "labels")):  # fmt: skip
+        scoring = commands.add_parser(name, help=about)
+        scoring.add_argument("image", help="the image; - reads it from standard input")
+        scoring.add_argument("texts", nargs="+", metavar=what.upper()[:-1], help=f"the {what}")
+        scoring.add_argument("--model", help="a clip: model, for example clip:/models/clip-vit-base-patch32 "
+                             "(default: the image_scoring setting)")  # fmt: skip
+        if name == "classify":
+            scoring.add_argument("--template", help="how a label is written for the model (default 'a photo of a "
+                                 "{label}')")  # fmt: skip
+        scoring.add_argument("--json", action="store_true", help="print the result as JSON")
+        _call_flags(scoring)
+        scoring.set_defaults(func=cmd_score)
 
     video = commands.add_parser("video", help="generate a video from a prompt (and a first frame)")
     video.add_argument("prompt", help="the prompt, - to read it from standard input")

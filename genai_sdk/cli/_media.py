@@ -246,3 +246,31 @@ def cmd_video(args: argparse.Namespace) -> int:
     result.video.save(path)
     _report(result, [path], args.json)
     return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """``genai score IMAGE TEXT...`` and ``genai classify IMAGE LABEL...``: an image-text model's (CLIP's) verdict."""
+
+    (image,) = _inputs([args.image], "an image")
+    client = _client(args)
+    try:
+        settings = _call_settings(args, client, "image_scoring")
+        if args.command == "classify":
+            if args.template:
+                settings["template"] = args.template
+            verdict = client.images.classify(image, args.texts, **settings)
+            rows = [(s.label, s.probability, s.similarity) for s in verdict.labels]
+        else:
+            verdict = client.images.score(image, args.texts, **settings)
+            rows = [(s.text, s.probability, s.similarity) for s in verdict.scores]
+    finally:
+        client.close()
+    if args.json:
+        print(verdict.to_json())
+    else:
+        width = max(len(text) for text, _, _ in rows)
+        print(f"{'text':<{width}}  probability  similarity")
+        for text, probability, similarity in rows:
+            print(f"{text:<{width}}  {probability:11.4f}  {similarity:10.4f}")
+    _report_cost(verdict)
+    return 0
