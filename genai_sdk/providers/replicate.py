@@ -43,7 +43,15 @@ from .._http import AddressGuard, time_left
 from .._media import Image, Video
 from .._requests import ImageRequest, Request, VideoRequest
 from .._retry import parse_retry_after
-from ._replicate_inputs import InputSchema, Upload, image_input, parse_schema, video_input
+from ._replicate_inputs import (
+    InputSchema,
+    Upload,
+    count_input,
+    image_input,
+    parse_schema,
+    schema_operations,
+    video_input,
+)
 from .base import CallContext, ImageBatch, VideoOutcome, backend_image, mark_spent, video_from_bytes
 
 DEFAULT_BASE_URL = "https://api.replicate.com"
@@ -57,6 +65,7 @@ _MODEL = re.compile(
 _TERMINAL = ("succeeded", "failed", "canceled", "aborted")
 _POLICY_WORDS = ("nsfw", "safety", "sensitive", "content policy", "flagged", "moderation")
 _PERCENT = re.compile(r"(\d{1,3})%\|")
+TRANSFORMS = frozenset({"images.upscale", "images.sketch"})
 
 
 T = TypeVar("T")
@@ -124,11 +133,17 @@ class ReplicateProvider:
     # -- catalog -------------------------------------------------------------------------------------------------
 
     def describe(self, model_name: str) -> ModelInfo | None:
+        """A model outside the catalog: it may be asked for anything until its schema is read; after that, to upscale
+        or sketch only if its schema shows it can (an image input with an upscale factor; a control image and a
+        prompt), so that a later call is refused before anything is reserved."""
         parse_model(model_name)
+        with self._lock:
+            schema = self._schemas.get(model_name)
+        transforms = TRANSFORMS if schema is None else schema_operations(f"replicate:{model_name}", schema)
         return ModelInfo(
             provider="replicate",
             name=model_name,
-            operations=IMAGE_OPERATIONS | {"videos.generate"},
+            operations=IMAGE_OPERATIONS | {"videos.generate"} | transforms,
             size_rule=size_rule("replicate", "replicate"),
             max_n=4,
             max_prompt=None,
@@ -143,6 +158,11 @@ class ReplicateProvider:
         if not isinstance(options, Mapping):
             raise InvalidRequestError("provider_options['replicate'] must be a dict of the model's inputs")
         parse_model(model.name)
+        if isinstance(request, ImageRequest) and request.operation in ("upscale", "sketch"):
+            with self._lock:
+                schema = self._schemas.get(model.name)
+            if schema is not None:  # read by an earlier call: refuse now, before anything is reserved
+                _from_schema(image_input, model.id, request, request.n, schema)
         return []
 
     # -- images and video ----------------------------------------------------------------------------------------
@@ -167,9 +187,8 @@ class ReplicateProvider:
         seconds = 0.0
         ids: list[str] = []
         while len(images) < n:
-            count = min(per_prediction, n - len(images))
-            if schema.has("num_outputs"):
-                inputs["num_outputs"] = count
+            counted, count = count_input(schema, min(per_prediction, n - len(images)))
+            inputs.update(counted)
             key = f"{ctx.idempotency_key}/{len(ids)}"
             prediction = yield from self._predict(model.name, inputs, ctx, key, _lost_images(count))
             ids.append(str(prediction["id"]))

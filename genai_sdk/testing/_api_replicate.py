@@ -54,6 +54,10 @@ class EmulatedModel:
     output: str = "image"  # "image" or "video"
     version: str = field(default_factory=lambda: uuid.uuid4().hex + uuid.uuid4().hex)
     required: tuple[str, ...] = ("prompt",)
+    # "prompt": pictures sized by its size inputs; "upscale": its input image times its factor; "control": at its
+    # control image's size (ControlNet's image_resolution and FLUX's megapixels apply)
+    makes: str = "prompt"
+    single_output: bool = False  # one file URL, not a list of them (Real-ESRGAN)
 
     def schema(self) -> dict[str, Any]:
         properties: dict[str, Any] = {}
@@ -65,7 +69,7 @@ class EmulatedModel:
                 spec["allOf"] = [{"$ref": f"#/components/schemas/{name}"}]
             properties[name] = spec
         output: dict[str, Any] = {"type": "string", "format": "uri"}
-        if self.output == "image":
+        if self.output == "image" and not self.single_output:
             output = {"type": "array", "items": output}
         components["Input"] = {"type": "object", "title": "Input", "required": list(self.required), "properties": properties}
         components["Output"] = dict(output, title="Output")
@@ -130,7 +134,61 @@ def default_models() -> list[EmulatedModel]:
         "start_image": _prop("string", format="uri"),
         "negative_prompt": _prop("string", default=""),
     }, output="video")
-    return [flux_schnell, flux_dev, flux_pro, sdxl, video, kling]
+    return [flux_schnell, flux_dev, flux_pro, sdxl, video, kling, *transform_models()]
+
+
+def transform_models() -> list[EmulatedModel]:
+    """Upscalers and sketch (control) models, with the inputs their authors publish: Real-ESRGAN's three; Clarity
+    Upscaler's from its Cog predictor (an early revision: later ones add inputs); jagilley's ControlNet scribble
+    model's; FLUX.1 Canny [dev]'s (its LoRA inputs left out)."""
+    esrgan = EmulatedModel("nightmareai", "real-esrgan", {
+        "image": _prop("string", format="uri", description="Input image"),
+        "scale": _prop("number", minimum=0, maximum=10, default=4, description="Factor to scale image by"),
+        "face_enhance": _prop("boolean", default=False, description="Run GFPGAN face enhancement along with upscaling"),
+    }, required=("image",), makes="upscale", single_output=True)
+    clarity = EmulatedModel("philz1337x", "clarity-upscaler", {
+        "image": _prop("string", format="uri", description="input image"),
+        "prompt": _prop("string", default="masterpiece, best quality, highres, <lora:more_details:0.5> <lora:SDXLrender_v2.0:1>",
+                        description="Prompt"),
+        "negative_prompt": _prop("string", default="(worst quality, low quality, normal quality:2) JuggernautNegative-neg",
+                                 description="Negative Prompt"),
+        "scale_factor": _prop("number", default=2, description="Scale factor"),
+        "dynamic": _prop("number", minimum=1, maximum=50, default=6, description="HDR, try from 3 - 9"),
+        "creativity": _prop("number", minimum=0, maximum=1, default=0.35, description="Creativity, try from 0.3 - 0.9"),
+        "resemblance": _prop("number", default=0.6, description="Resemblance, try from 0.3 - 1.6"),
+        "num_inference_steps": _prop("integer", minimum=1, maximum=100, default=18, description="Number of denoising steps"),
+        "seed": _prop("integer", default=1337, description="Random seed. Leave blank to randomize the seed"),
+    }, required=("image",), makes="upscale")
+    scribble = EmulatedModel("jagilley", "controlnet-scribble", {
+        "image": _prop("string", format="uri", description="Input image"),
+        "prompt": _prop("string", description="Prompt for the model"),
+        "num_samples": _prop("string", enum=["1", "4"], default="1", description="Number of samples (higher values may OOM)"),
+        "image_resolution": _prop("string", enum=["256", "512", "768"], default="512",
+                                  description="Image resolution to be generated"),
+        "ddim_steps": _prop("integer", default=20, description="Steps"),
+        "scale": _prop("number", minimum=0.1, maximum=30, default=9, description="Guidance Scale"),
+        "seed": _prop("integer", description="Seed"),
+        "eta": _prop("number", default=0, description="eta (DDIM)"),
+        "a_prompt": _prop("string", default="best quality, extremely detailed", description="Added Prompt"),
+        "n_prompt": _prop("string", default="longbody, lowres, bad anatomy, bad hands, missing fingers, extra digit, "
+                          "fewer digits, cropped, worst quality, low quality", description="Negative Prompt"),
+    }, required=("image", "prompt"), makes="control")
+    canny = EmulatedModel("black-forest-labs", "flux-canny-dev", {
+        "prompt": _prop("string", description="Prompt for generated image"),
+        "control_image": _prop("string", format="uri", description="Image used to control the generation. The canny "
+                               "edge detection will be automatically generated."),
+        "num_outputs": _prop("integer", minimum=1, maximum=4, default=1, description="Number of outputs to generate"),
+        "num_inference_steps": _prop("integer", minimum=1, maximum=50, default=28, description="Number of denoising steps"),
+        "guidance": _prop("number", minimum=0, maximum=100, default=30, description="Guidance for generated image"),
+        "seed": _prop("integer", description="Random seed. Set for reproducible generation"),
+        "output_format": _prop("string", enum=["webp", "jpg", "png"], default="webp"),
+        "output_quality": _prop("integer", minimum=0, maximum=100, default=80),
+        "disable_safety_checker": _prop("boolean", default=False),
+        "megapixels": _prop("string", enum=["1", "0.25", "match_input"], default="1",
+                            description="Approximate number of megapixels for generated image. Use match_input to match "
+                            "the size of the input (with an upper limit of 1440x1440 pixels)"),
+    }, required=("prompt", "control_image"), makes="control")
+    return [esrgan, clarity, scribble, canny]
 
 
 def _now() -> str:
@@ -171,6 +229,7 @@ class ReplicateApi:
         self.max_wait: float | None = None  # caps "Prefer: wait" (0: creates answer at once, so callers poll)
         self.inline_outputs = False  # outputs as base64 data URLs, as Replicate may answer, instead of file URLs
         self._failures: list[str] = []
+        self._uploads: dict[str, bytes] = {}  # file URL -> content, of the files uploaded through /v1/files
 
     def add_model(self, model: EmulatedModel) -> None:
         with self._lock:
@@ -350,6 +409,8 @@ class ReplicateApi:
         if not content:
             return _problem(400, "Bad request", "the form field 'content' is required")
         url = self._host._store_file(content, "")
+        with self._lock:
+            self._uploads[url] = content
         fid = url.rsplit("/", 1)[-1]
         return _ok(201, {
             "id": fid, "content_type": "application/octet-stream", "size": len(content),
@@ -391,11 +452,52 @@ class ReplicateApi:
             fps = int(inputs.get("frames_per_second") or inputs.get("fps") or 16)
             frames = int(inputs.get("num_frames") or fps * int(inputs.get("duration") or 5))
             return self._publish(make_video(prompt, 64, 48, min(frames, 160), fps), "video/mp4", ".mp4")
-        fmt = str(inputs.get("output_format") or "webp").replace("jpg", "jpeg")
-        width, height = _pixels(model, inputs)
+        fmt = str(inputs.get("output_format") or ("png" if model.makes != "prompt" else "webp")).replace("jpg", "jpeg")
+        width, height = _pixels(model, inputs) if model.makes == "prompt" else self._transformed(model, inputs)
         seed = inputs.get("seed")
-        return [self._publish(make_image(prompt, width, height, i, seed, fmt), f"image/{fmt}", "." + fmt.replace("jpeg", "jpg"))
-                for i in range(int(inputs.get("num_outputs") or 1))]
+        count = int(inputs.get("num_outputs") or inputs.get("num_samples") or 1)
+        outputs = [self._publish(make_image(prompt, width, height, i, seed, fmt), f"image/{fmt}", "." + fmt.replace("jpeg", "jpg"))
+                   for i in range(count)]
+        return outputs[0] if model.single_output else outputs
+
+    def _transformed(self, model: EmulatedModel, inputs: dict[str, Any]) -> tuple[int, int]:
+        """An upscaler's picture: its input's size times the factor; a control model's: its control image's size, with
+        ControlNet's resize (the short side to ``image_resolution``, sides multiples of 64) or FLUX's megapixels."""
+        name = next(n for n in ("control_image", "image", "input_image") if n in model.inputs)
+        width, height = self._input_size(inputs.get(name))
+        if model.makes == "upscale":
+            factor_name = next((n for n in ("scale", "scale_factor", "upscale_factor") if n in model.inputs), None)
+            given = inputs.get(factor_name, model.inputs[factor_name].get("default", 4)) if factor_name else 4
+            factor = float(str(given).lower().removesuffix("x"))  # 4, 4.0, "4" or "4x"
+            return max(1, round(width * factor)), max(1, round(height * factor))
+        if "image_resolution" in model.inputs:
+            resolution = int(inputs.get("image_resolution") or model.inputs["image_resolution"].get("default", 512))
+            k = resolution / min(width, height)
+            return max(64, round(width * k / 64) * 64), max(64, round(height * k / 64) * 64)
+        megapixels = str(inputs.get("megapixels") or model.inputs.get("megapixels", {}).get("default") or "match_input")
+        if megapixels == "match_input":
+            k = min(1.0, 1440 / max(width, height))
+        else:
+            k = (float(megapixels) * 1024 * 1024 / (width * height)) ** 0.5
+        return max(16, round(width * k / 16) * 16), max(16, round(height * k / 16) * 16)
+
+    def _input_size(self, value: Any) -> tuple[int, int]:
+        """The size of an input image given as a data URL or as the URL of a file uploaded here."""
+        from io import BytesIO
+
+        from PIL import Image
+
+        text = str(value or "")
+        if text.startswith("data:"):
+            data = base64.b64decode(text.partition(",")[2])
+        else:
+            with self._lock:
+                data = self._uploads.get(text, b"")
+        try:
+            with Image.open(BytesIO(data)) as picture:
+                return picture.size
+        except Exception:  # noqa: BLE001 (an input the emulator cannot read: any size will do)
+            return 64, 64
 
     def _publish(self, content: bytes, media_type: str, suffix: str) -> str:
         if self.inline_outputs:
@@ -441,6 +543,8 @@ def _validate(model: EmulatedModel, inputs: dict[str, Any]) -> list[tuple[str, s
             problems.append((name, "Invalid type. Expected: number"))
         elif kind == "string" and not isinstance(value, str):
             problems.append((name, "Invalid type. Expected: string"))
+        elif kind == "boolean" and not isinstance(value, bool):
+            problems.append((name, "Invalid type. Expected: boolean"))
         elif "enum" in spec and value not in spec["enum"]:
             problems.append((name, f"{name} must be one of the following: " + ", ".join(f'"{v}"' for v in spec["enum"])))
         elif isinstance(value, (int, float)) and "maximum" in spec and value > spec["maximum"]:
