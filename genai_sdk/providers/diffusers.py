@@ -23,7 +23,7 @@ from .._config import Settings
 from .._errors import ConfigError, ContentPolicyError, GenerationFailedError, InvalidRequestError, UnsupportedError
 from .._media import Image, Video
 from .._requests import ImageRequest, Request, VideoRequest
-from ._options import Bool, Choice, Float, Option, OptionSpec, ParsedOptions, Str
+from ._options import Bool, Choice, Float, Int, Option, OptionSpec, ParsedOptions, Str
 from .base import CallContext, Cancelled, ImageBatch, VideoOutcome
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -45,7 +45,19 @@ OPTIONS = OptionSpec(
     Option("strength", Float(0.0, 1.0, min_open=True), "how far image-to-image moves from its input (default 0.75 for "
            "edit, 0.6 for variations, 1 for inpainting)", frozenset({"images.edit", "images.variations"})),
     Option("eta", Float(0.0, 1.0), "DDIM's eta: noise added at each step (0 is deterministic DDIM); for pipelines that take it"),
+    Option("tile_size", Int(32, 4096), "input pixels a tile spans: larger inputs are upscaled tile by tile (default 128; "
+           "256 for the latent upscaler)", frozenset({"images.upscale"})),
+    Option("tile_overlap", Int(0, 1024), "input pixels neighbouring tiles share, blended (default 16)", frozenset({"images.upscale"})),
+    Option("noise_level", Int(0, 350), "noise added to the input by the Stable Diffusion x4 upscaler (default 20)",
+           frozenset({"images.upscale"})),
+    Option("controlnet", Str(), "path of a ControlNet folder (default: the model folder's own ControlNet)",
+           frozenset({"images.sketch"})),
+    Option("control", Choice(("scribble", "canny", "depth")), "what the ControlNet reads (default: from its folder's "
+           "name, else scribble)", frozenset({"images.sketch"})),
+    Option("control_strength", Float(0.0, 2.0), "how strongly the sketch steers the picture (default 1)",
+           frozenset({"images.sketch"})),
 )
+_SKETCHABLE = ("StableDiffusionPipeline", "StableDiffusionXLPipeline")  # with a ControlNet given as an option
 
 
 def _torch() -> Any:
@@ -83,6 +95,22 @@ def check_folder(folder: Path, allow_pickle: bool) -> dict[str, Any]:
                 "provider_options={'diffusers': {'allow_pickle': True}} if you trust the file"
             )
     return config
+
+
+def _class_name(model_name: str) -> str:
+    """The pipeline class a folder (or a model in the local Hugging Face cache) names, read without loading it."""
+    index = Path(model_name).expanduser() / "model_index.json"
+    if not index.is_file() and not model_name.startswith(("/", ".", "~")) and model_name.count("/") == 1:
+        with contextlib.suppress(Exception):  # a cache lookup only: nothing is downloaded
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(model_name, "model_index.json")
+            if isinstance(cached, str):
+                index = Path(cached)
+    try:
+        return str(json.loads(index.read_text(encoding="utf-8")).get("_class_name", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def resolve_folder(name: str, allow_download: bool) -> Path:
@@ -164,8 +192,14 @@ class PipelinePool:
 
 def _derive(base: Any, task: str) -> Any:
     """The pipeline for another task, built on the loaded components (no weights are read again)."""
-    if task in ("text2img", "video", "variation"):
+    if task in ("text2img", "video", "variation", "upscale", "control"):
         return base
+    if task.startswith("control:"):
+        from .diffusers_control import load_controlnet
+
+        derived = load_controlnet(base, Path(task.partition(":")[2]))
+        _silence(derived)
+        return derived
     from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
 
     try:
@@ -257,18 +291,23 @@ class DiffusersProvider:
             raise ConfigError("diffusers models need diffusers: pip install 'genai-sdk[local]'") from None
 
     def describe(self, model_name: str) -> ModelInfo | None:
-        folder = Path(model_name).expanduser()
+        from .diffusers_upscale import FACTORS, PROMPTED
+
         operations = {"images.generate", "images.edit", "images.variations"}
-        class_name = ""
-        if (folder / "model_index.json").is_file():
-            try:
-                class_name = str(json.loads((folder / "model_index.json").read_text(encoding="utf-8")).get("_class_name", ""))
-            except ValueError:
-                class_name = ""
+        portable = {"seed", "negative_prompt", "steps", "guidance"}
+        class_name = _class_name(model_name)
         if any(word in class_name for word in ("Video", "AnimateDiff", "CogVideoX", "LTX", "Wan")):
             operations = {"videos.generate"}
         elif "ImageVariation" in class_name:
             operations = {"images.variations"}
+        elif class_name in FACTORS:
+            operations = {"images.upscale"}
+            if class_name not in PROMPTED:
+                portable = {"seed", "steps"}
+        elif "ControlNet" in class_name:
+            operations = {"images.sketch"}
+        elif class_name in _SKETCHABLE:
+            operations.add("images.sketch")
         price = self._settings.local_usd_per_second
         return ModelInfo(
             provider="diffusers",
@@ -278,15 +317,24 @@ class DiffusersProvider:
             max_n=8,
             max_prompt=None,
             max_input_images=8,
-            portable=frozenset({"seed", "negative_prompt", "steps", "guidance"}),
+            portable=frozenset(portable),
             exact_sizes=True,
             price=PriceTable("compute_second", {"*@*": price} if price is not None else {}, CONFIGURED, ""),
             notes=f"local diffusers pipeline {class_name}".strip(),
         )
 
     def check(self, model: ModelInfo, request: Request) -> list[str]:
-        OPTIONS.for_request(request)
+        options = OPTIONS.for_request(request)
         warnings = []
+        if isinstance(request, ImageRequest) and request.operation == "upscale":
+            from .diffusers_upscale import check_upscale
+
+            warnings.extend(check_upscale(model, _class_name(model.name), request, options.integer("tile_size"),
+                                          options.integer("tile_overlap")))  # fmt: skip
+        elif isinstance(request, ImageRequest) and request.operation == "sketch":
+            from .diffusers_control import check_sketch
+
+            check_sketch(model, _class_name(model.name), options)
         if isinstance(request, ImageRequest):
             if request.quality is not None:
                 warnings.append(f"{model.id} has no quality setting: use steps instead")
@@ -322,6 +370,14 @@ class DiffusersProvider:
     # -- images -------------------------------------------------------------------------------------------------
 
     def images(self, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch:
+        if request.operation == "upscale":
+            from .diffusers_upscale import upscale
+
+            return upscale(self, model, request, ctx)
+        if request.operation == "sketch":
+            from .diffusers_control import from_sketch
+
+            return from_sketch(self, model, request, n, ctx)
         torch = _torch()
         options = OPTIONS.for_request(request)
         if request.operation == "generate":
@@ -513,7 +569,7 @@ class _Ticks:
         self._tick(self._done, max(self.total, self._done))
 
     def __iter__(self) -> Iterator[Any]:
-        for item in self._iterable or ():
+        for item in self._iterable if self._iterable is not None else ():  # a tensor of timesteps has no truth value
             yield item
             self.update()
 

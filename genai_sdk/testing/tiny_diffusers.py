@@ -252,3 +252,86 @@ def wan(folder: Path) -> Path:
 
 VIDEO_FAMILIES = {"text-to-video-sd": text_to_video, "animatediff": animatediff, "cogvideox": cogvideox,
                   "ltx": ltx_video, "wan": wan}
+
+
+# -- upscalers and ControlNet ----------------------------------------------------------------------------------------
+
+
+def sd_upscaler(folder: Path) -> Path:
+    """Stable Diffusion's x4 upscaler: the low-resolution picture beside the latents, a VAE that upsamples 4 times."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        DDPMScheduler,
+        StableDiffusionUpscalePipeline,
+        UNet2DConditionModel,
+    )
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=16, in_channels=7, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=16, attention_head_dim=4, norm_num_groups=4, num_class_embeds=100,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(8, 8, 16), in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3, latent_channels=4, norm_num_groups=4, scaling_factor=0.08333,
+    )
+    pipeline = StableDiffusionUpscalePipeline(
+        vae=vae, text_encoder=_text_encoder(), tokenizer=_tokenizer(folder.parent / f"{folder.name}-tok"), unet=unet,
+        low_res_scheduler=DDPMScheduler(), scheduler=DDIMScheduler(steps_offset=1, clip_sample=False, prediction_type="v_prediction"),
+        safety_checker=None, feature_extractor=None, watermarker=None, max_noise_level=99,
+    )
+    pipeline.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def ldm_super_resolution(folder: Path) -> Path:
+    """Latent-diffusion super-resolution (no prompt): a VQ autoencoder that upsamples 4 times."""
+    import torch
+    from diffusers import DDIMScheduler, LDMSuperResolutionPipeline, UNet2DModel, VQModel
+
+    torch.manual_seed(0)
+    unet = UNet2DModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=16, in_channels=6, out_channels=3,
+        down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+        norm_num_groups=4, attention_head_dim=4,
+    )
+    vqvae = VQModel(
+        block_out_channels=(8, 8, 16), in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3, latent_channels=3, norm_num_groups=4, num_vq_embeddings=32,
+    )
+    pipeline = LDMSuperResolutionPipeline(vqvae=vqvae, unet=unet, scheduler=DDIMScheduler(steps_offset=1, clip_sample=False))
+    pipeline.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def controlnet(folder: Path) -> Path:
+    """A ControlNet for :func:`stable_diffusion`'s denoiser (same blocks, same text width)."""
+    import torch
+    from diffusers import ControlNetModel
+
+    torch.manual_seed(0)
+    model = ControlNetModel(
+        block_out_channels=(8, 16), layers_per_block=1, in_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        cross_attention_dim=16, attention_head_dim=4, norm_num_groups=4, conditioning_embedding_out_channels=(4, 8),
+    )
+    model.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def controlnet_pipeline(folder: Path) -> Path:
+    """Stable Diffusion with its ControlNet saved in one folder (``StableDiffusionControlNetPipeline``)."""
+    import torch
+    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
+
+    cn_folder = controlnet(folder.parent / f"{folder.name}-controlnet")
+    torch.manual_seed(0)
+    pipeline = StableDiffusionControlNetPipeline(
+        unet=_unet(1), vae=_vae(), text_encoder=_text_encoder(), tokenizer=_tokenizer(folder.parent / f"{folder.name}-tok"),
+        scheduler=_scheduler(), controlnet=ControlNetModel.from_pretrained(cn_folder), safety_checker=None,
+        feature_extractor=None, requires_safety_checker=False,
+    )
+    pipeline.save_pretrained(folder, safe_serialization=True)
+    return folder
