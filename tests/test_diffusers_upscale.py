@@ -11,7 +11,12 @@ import genai_sdk as genai
 
 pytest.importorskip("diffusers", reason="the diffusers tests need the 'local' extra: pip install -e '.[dev,local]'")
 
-from genai_sdk.testing.tiny_diffusers import ldm_super_resolution, sd_upscaler, stable_diffusion  # noqa: E402
+from genai_sdk.testing.tiny_diffusers import (  # noqa: E402
+    latent_upscaler,
+    ldm_super_resolution,
+    sd_upscaler,
+    stable_diffusion,
+)
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +64,20 @@ def test_the_sd_x4_upscaler_takes_a_prompt_and_noise_level(sd_x4_folder: Path) -
     noisier = client.images.upscale(_picture(24, 16), prompt="a red fox", seed=3, steps=2,
                                     provider_options={"diffusers": {"noise_level": 90}})  # fmt: skip
     assert noisier.image.data != made.image.data
+
+
+# diffusers' Euler scheduler hands numpy a tensor in a way numpy 2 deprecates (diffusers' code, not the SDK's).
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+def test_the_latent_upscaler_doubles_in_tiles(tmp_path: Path) -> None:
+    client = genai.Client(image=f"diffusers:{latent_upscaler(tmp_path / 'x2')}", ledger="memory://")
+    with pytest.raises(genai.InvalidRequestError, match="upscales 2 times only"):
+        client.images.upscale(_picture(20, 12), scale=4)
+    seen: list[genai.Progress] = []
+    options = {"diffusers": {"tile_size": 32, "tile_overlap": 8}}
+    made = client.images.upscale(_picture(52, 20), prompt="a fox", seed=2, steps=2, scale=2, provider_options=options,
+                                 on_progress=seen.append)  # fmt: skip
+    assert made.image.size == (104, 40)  # 2 tiles across, padded from 20 to the pipeline's multiple of 8 and back
+    assert [p.completed for p in seen if p.stage == "tiles"] == [1, 2]
 
 
 def test_a_scale_the_pipeline_does_not_make_is_refused_before_loading(ldm_folder: Path, tmp_path: Path) -> None:

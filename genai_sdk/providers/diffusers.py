@@ -21,10 +21,11 @@ from typing import Any
 from .._catalog import CONFIGURED, ModelInfo, PriceTable, SizeRule
 from .._config import Settings
 from .._errors import ConfigError, ContentPolicyError, GenerationFailedError, InvalidRequestError, UnsupportedError
-from .._media import Image, Video
+from .._media import Image
 from .._requests import ImageRequest, Request, VideoRequest
 from ._options import Bool, Choice, Float, Int, Option, OptionSpec, ParsedOptions, Str
 from .base import CallContext, Cancelled, ImageBatch, VideoOutcome
+from .diffusers_video import encode_mp4, frame_count, frames_of, spatial_multiple
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 DEFAULT_STRENGTH = {"edit": 0.75, "variations": 0.6}
@@ -488,7 +489,7 @@ class DiffusersProvider:
         pipeline, device = self._pipeline(model, options, "video")
         fps = request.fps or 8
         wanted = max(1, round((request.seconds or 2.0) * fps))
-        frames, warnings = _frame_count(pipeline, wanted, fps)
+        frames, warnings = frame_count(pipeline, wanted, fps)
         seed = request.seed if request.seed is not None else random.randrange(2**63)
         kwargs: dict[str, Any] = {
             "prompt": request.prompt,
@@ -511,7 +512,7 @@ class DiffusersProvider:
             )
         if request.size is not None:
             width, height = (int(v) for v in request.size.split("x"))
-            multiple = _spatial_multiple(pipeline)
+            multiple = spatial_multiple(pipeline)
             if width % multiple or height % multiple:
                 raise InvalidRequestError(f"size {request.size}: this model's width and height must be multiples of {multiple}")
             kwargs["width"], kwargs["height"] = width, height
@@ -531,7 +532,7 @@ class DiffusersProvider:
         warnings.extend(_call_options(pipeline, options, kwargs))
         started = time.perf_counter()
         output = self._run(pipeline, kwargs, ctx, request.steps)
-        made = _frames(output.frames)
+        made = frames_of(output.frames)
         if len(made) != frames:
             warnings.append(f"the pipeline made {len(made)} frames where {frames} were asked for")
         video = encode_mp4(made, fps)
@@ -616,32 +617,6 @@ def _optimize(pipeline: Any, device: str, flags: tuple[str, ...]) -> Any:
     return pipeline
 
 
-def _frame_count(pipeline: Any, wanted: int, fps: int) -> tuple[int, list[str]]:
-    """The frame count nearest to ``wanted`` that the pipeline's video VAE can make.
-
-    VAEs that compress time by a factor t (CogVideoX, LTX, Wan) decode k latent frames into t*(k-1)+1 frames; asked
-    for another count they round it down on their own, so the SDK rounds to the nearest one and says so.
-    """
-    factor = getattr(pipeline, "vae_scale_factor_temporal", None) or getattr(pipeline, "vae_temporal_compression_ratio", None)
-    if not isinstance(factor, int) or factor <= 1 or (wanted - 1) % factor == 0:
-        return wanted, []
-    frames = max(1, round((wanted - 1) / factor)) * factor + 1
-    return frames, [
-        f"this model makes {factor}k+1 frames: {frames} frames ({frames / fps:g} s at {fps} fps) were made "
-        f"where {wanted} were asked for"
-    ]
-
-
-def _spatial_multiple(pipeline: Any) -> int:
-    """What width and height must be multiples of: the VAE's downscaling times the denoiser's patch size."""
-    scale = (getattr(pipeline, "vae_scale_factor_spatial", None) or getattr(pipeline, "vae_spatial_compression_ratio", None)
-             or getattr(pipeline, "vae_scale_factor", None) or 8)
-    patch = getattr(getattr(getattr(pipeline, "transformer", None), "config", None), "patch_size", None) or 1
-    if isinstance(patch, (tuple, list)):
-        patch = patch[-1]
-    return int(scale) * int(patch)
-
-
 def _refuse_flagged(output: Any) -> None:
     """A pipeline with a safety checker blacks out what it flags; the SDK refuses instead of returning black images."""
     flags = getattr(output, "nsfw_content_detected", None)
@@ -651,45 +626,6 @@ def _refuse_flagged(output: Any) -> None:
             "nothing is returned (the pipeline had blacked them out)",
             stage="output", source="provider", categories=["sexual"],
         )  # fmt: skip
-
-
-def _frames(frames: Any) -> Any:
-    """Frames of the first video as a uint8 array (frames, height, width, 3), whatever form the pipeline gave."""
-    import numpy as np
-
-    first = frames[0] if isinstance(frames, (list, tuple)) or getattr(frames, "ndim", 0) == 5 else frames
-    if isinstance(first, (list, tuple)):  # PIL images
-        first = np.stack([np.asarray(f.convert("RGB")) for f in first])
-    array = np.asarray(first)
-    if array.dtype != np.uint8:
-        array = (np.clip(array, 0.0, 1.0) * 255).round().astype(np.uint8)
-    return array
-
-
-def encode_mp4(frames: Any, fps: int) -> Video:
-    """H.264 MP4 (yuv420p, so every player plays it) from uint8 frames, with PyAV's bundled encoder."""
-    import io
-
-    import av
-
-    count, height, width = frames.shape[:3]
-    even_w, even_h = width + width % 2, height + height % 2  # yuv420p needs even edges
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = even_w, even_h, "yuv420p"
-        # Macroblock-tree rate control works in floating point that some libraries loaded beside it (with
-        # flush-to-zero set) make vary from run to run; without it, the same frames always give the same bytes.
-        stream.options = {"crf": "18", "preset": "medium", "x264-params": "mbtree=0"}
-        for index in range(count):
-            frame = av.VideoFrame.from_ndarray(frames[index], format="rgb24")
-            if (even_w, even_h) != (width, height):
-                frame = frame.reformat(width=even_w, height=even_h)
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return Video(buffer.getvalue(), "video/mp4", width, height, float(fps), count / fps)
 
 
 __all__ = ["POOL", "DiffusersProvider", "PipelinePool", "check_folder", "encode_mp4", "resolve_folder"]

@@ -111,9 +111,10 @@ def _input_multiple(pipeline: Any) -> int:
     name = type(pipeline).__name__
     if name == "LDMSuperResolutionPipeline":
         return math.lcm(32, unet)  # its preprocessing crops to multiples of 32
+    vae = int(getattr(pipeline, "vae_scale_factor", 1) or 1)
     if name == "StableDiffusionLatentUpscalePipeline":
-        return math.lcm(8, 8 * unet // 2)  # encoded 8 times smaller, then doubled, before the denoiser
-    return math.lcm(int(getattr(pipeline, "vae_scale_factor", 1) or 1), unet)
+        return math.lcm(vae, max(1, vae * unet // 2))  # encoded vae times smaller, then doubled, before the denoiser
+    return math.lcm(vae, unet)
 
 
 def _padded(picture: Any, multiple: int) -> Any:

@@ -307,6 +307,27 @@ def ldm_super_resolution(folder: Path) -> Path:
     return folder
 
 
+def latent_upscaler(folder: Path) -> Path:
+    """Stable Diffusion's x2 latent upscaler (its K-diffusion blocks; the VAE as :func:`stable_diffusion`'s)."""
+    import torch
+    from diffusers import EulerDiscreteScheduler, StableDiffusionLatentUpscalePipeline, UNet2DConditionModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        act_fn="gelu", attention_head_dim=4, norm_num_groups=None, block_out_channels=(32, 32, 64, 64),
+        time_cond_proj_dim=128 + 16, conv_in_kernel=1, conv_out_kernel=1, cross_attention_dim=16, in_channels=8,
+        down_block_types=("KDownBlock2D",) + ("KCrossAttnDownBlock2D",) * 3, mid_block_type=None,
+        up_block_types=("KCrossAttnUpBlock2D",) * 3 + ("KUpBlock2D",), only_cross_attention=False, out_channels=5,
+        resnet_time_scale_shift="scale_shift", time_embedding_type="fourier", timestep_post_act="gelu",
+    )  # the timestep condition is 128 noise-level features and the pooled text (16 wide)
+    pipeline = StableDiffusionLatentUpscalePipeline(
+        vae=_vae(), text_encoder=_text_encoder(), tokenizer=_tokenizer(folder.parent / f"{folder.name}-tok"), unet=unet,
+        scheduler=EulerDiscreteScheduler(prediction_type="sample"),
+    )
+    pipeline.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
 def controlnet(folder: Path) -> Path:
     """A ControlNet for :func:`stable_diffusion`'s denoiser (same blocks, same text width)."""
     import torch
