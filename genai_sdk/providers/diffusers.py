@@ -336,6 +336,8 @@ class DiffusersProvider:
             from .diffusers_control import check_sketch
 
             check_sketch(model, _class_name(model.name), options)
+        if isinstance(request, ImageRequest) and request.operation in ("upscale", "sketch") and len(request.images) > 1:
+            warnings.append(f"{len(request.images)} images were given: only the first was used")
         if isinstance(request, ImageRequest):
             if request.quality is not None:
                 warnings.append(f"{model.id} has no quality setting: use steps instead")
