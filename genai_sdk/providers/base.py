@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .._catalog import ModelInfo
-from .._errors import GenerationFailedError, InvalidRequestError, ProviderError
+from .._errors import (
+    ConfigError,
+    GenAIError,
+    GenerationFailedError,
+    InvalidRequestError,
+    ProviderError,
+    ProviderUnavailableError,
+)
 from .._media import Audio, Image, Video
 from .._requests import (
     ImageRequest,
@@ -244,3 +251,17 @@ def mark_spent(error: E, key: str, outcome: object) -> E:
 def spent_work(error: BaseException) -> tuple[str, object] | None:
     found = getattr(error, SPENT, None)
     return found if isinstance(found, tuple) else None
+
+
+def status_error(status: int, message: str, headers: Any, common: Mapping[str, Any], not_found: str) -> GenAIError:
+    """The error of an HTTP answer that a provider's own rules (keys, limits, refusals) did not claim: a server's or a
+    timeout (retried, after its Retry-After), a missing model (``not_found`` says what to check), a refused request."""
+    from .._retry import parse_retry_after
+
+    if status >= 500 or status == 408:
+        return ProviderUnavailableError(message, retryable=True, retry_after=parse_retry_after(headers), **common)
+    if status == 404:
+        return ConfigError(f"{message}: {not_found}")
+    if status in (400, 413, 422):
+        return InvalidRequestError(message)
+    return ProviderError(message, retryable=False, **common)

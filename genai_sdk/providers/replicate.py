@@ -52,7 +52,7 @@ from ._replicate_inputs import (
     schema_operations,
     video_input,
 )
-from .base import CallContext, ImageBatch, VideoOutcome, backend_image, mark_spent, video_from_bytes
+from .base import CallContext, ImageBatch, VideoOutcome, backend_image, mark_spent, status_error, video_from_bytes
 
 DEFAULT_BASE_URL = "https://api.replicate.com"
 MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
@@ -442,7 +442,7 @@ class ReplicateProvider:
                 provider="replicate", status=response.status_code, retryable=not created,
             ) from exc
 
-    def _error(self, response: Any) -> ProviderError | InvalidRequestError | ConfigError:
+    def _error(self, response: Any) -> GenAIError:
         status = response.status_code
         try:
             body = response.json()
@@ -462,13 +462,8 @@ class ReplicateProvider:
             return RateLimitError(message, retryable=True, retry_after=retry_after, **common)
         if status == 402:
             return ProviderError(message + ": add credit to the Replicate account", retryable=False, **common)
-        if status >= 500 or status == 408:
-            return ProviderUnavailableError(message, retryable=True, retry_after=parse_retry_after(response.headers), **common)
-        if status == 404:
-            return ConfigError(message + ": check the model name (owner/name, owner/name:version or deployments/owner/name)")
-        if status in (400, 413, 422):
-            return InvalidRequestError(message)
-        return ProviderError(message, retryable=False, **common)
+        return status_error(status, message, response.headers, common,
+                            "check the model name (owner/name, owner/name:version or deployments/owner/name)")  # fmt: skip
 
     def close(self) -> None:
         self._io.close()

@@ -26,7 +26,6 @@ from .._errors import (
     GenerationFailedError,
     InvalidRequestError,
     ProviderError,
-    ProviderUnavailableError,
     RateLimitError,
     redact,
 )
@@ -36,7 +35,7 @@ from .._media import Image
 from .._requests import ImageRequest, Request
 from .._retry import parse_retry_after
 from ._options import Choice, Float, Int, Option, OptionSpec
-from .base import CallContext, ImageBatch, backend_image, mark_spent
+from .base import CallContext, ImageBatch, backend_image, mark_spent, status_error
 
 DEFAULT_BASE_URL = "https://api.stability.ai"
 MAX_ANSWER_BYTES = 96 * 1024 * 1024  # one 16-megapixel PNG in base64, with room to spare
@@ -305,14 +304,8 @@ class StabilityProvider:
                                   **common)  # fmt: skip
         if status == 429:
             return RateLimitError(message, retryable=True, retry_after=parse_retry_after(response.headers), **common)
-        if status >= 500 or status == 408:
-            return ProviderUnavailableError(message, retryable=True, retry_after=parse_retry_after(response.headers),
-                                            **common)  # fmt: skip
-        if status == 404:
-            return ConfigError(message + ": check the model name, and whether Stability has retired its endpoint")
-        if status in (400, 413, 422):
-            return InvalidRequestError(message)
-        return ProviderError(message, retryable=False, **common)
+        return status_error(status, message, response.headers, common,
+                            "check the model name, and whether Stability has retired its endpoint")  # fmt: skip
 
     def close(self) -> None:
         self._io.close()
