@@ -356,3 +356,91 @@ def controlnet_pipeline(folder: Path) -> Path:
     )
     pipeline.save_pretrained(folder, safe_serialization=True)
     return folder
+
+
+def _kandinsky_prior_parts(folder: Path) -> dict[str, Any]:
+    """Kandinsky 2.2's prior, tiny: a CLIP text and image encoder (32 wide) and the prior transformer between them."""
+    import torch
+    from diffusers import PriorTransformer, UnCLIPScheduler
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPTextConfig,
+        CLIPTextModelWithProjection,
+        CLIPVisionConfig,
+        CLIPVisionModelWithProjection,
+    )
+
+    torch.manual_seed(0)
+    text_encoder = CLIPTextModelWithProjection(CLIPTextConfig(
+        bos_token_id=0, eos_token_id=1, hidden_size=32, projection_dim=32, intermediate_size=37, layer_norm_eps=1e-5,
+        num_attention_heads=4, num_hidden_layers=2, pad_token_id=1, vocab_size=200,
+    ))
+    prior = PriorTransformer(num_attention_heads=2, attention_head_dim=12, embedding_dim=32, num_layers=1)
+    with torch.no_grad():
+        prior.clip_std.fill_(1.0)  # zeros (the default) would scale every embedding to the mean
+    image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=32, image_size=32, projection_dim=32, intermediate_size=37, num_attention_heads=4, num_channels=3,
+        num_hidden_layers=2, patch_size=8,
+    ))
+    return {
+        "prior": prior, "image_encoder": image_encoder, "text_encoder": text_encoder,
+        "tokenizer": _tokenizer(folder.parent / f"{folder.name}-tok"),
+        "scheduler": UnCLIPScheduler(variance_type="fixed_small_log", prediction_type="sample", num_train_timesteps=1000,
+                                     clip_sample=True, clip_sample_range=10.0),
+        "image_processor": CLIPImageProcessor(crop_size=32, size=32, do_center_crop=True, do_normalize=True, do_resize=True),
+    }  # fmt: skip
+
+
+def _kandinsky_decoder_parts(inpaint: bool) -> dict[str, Any]:
+    """Kandinsky 2.2's decoder, tiny: a UNet conditioned on a 32-wide image embedding, and the MoVQ that decodes."""
+    import torch
+    from diffusers import DDIMScheduler, UNet2DConditionModel, VQModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        in_channels=9 if inpaint else 4, out_channels=8, addition_embed_type="image",
+        down_block_types=("ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D"),
+        up_block_types=("SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D"), mid_block_type="UNetMidBlock2DSimpleCrossAttn",
+        block_out_channels=(32, 64), layers_per_block=1, encoder_hid_dim=32, encoder_hid_dim_type="image_proj",
+        cross_attention_dim=32, attention_head_dim=4, resnet_time_scale_shift="scale_shift", class_embed_type=None,
+    )  # out_channels: the mean and the variance
+    torch.manual_seed(0)
+    movq = VQModel(
+        block_out_channels=[32, 64], down_block_types=["DownEncoderBlock2D", "AttnDownEncoderBlock2D"], in_channels=3,
+        latent_channels=4, layers_per_block=1, norm_num_groups=8, norm_type="spatial", num_vq_embeddings=12,
+        out_channels=3, up_block_types=["AttnUpDecoderBlock2D", "UpDecoderBlock2D"], vq_embed_dim=4,
+    )
+    scheduler = DDIMScheduler(
+        num_train_timesteps=1000, beta_schedule="linear", beta_start=0.00085, beta_end=0.012, clip_sample=False,
+        set_alpha_to_one=False, steps_offset=1, prediction_type="epsilon", thresholding=False,
+    )
+    return {"unet": unet, "scheduler": scheduler, "movq": movq}
+
+
+def kandinsky_prior(folder: Path) -> Path:
+    """A tiny Kandinsky 2.2 prior (``KandinskyV22PriorPipeline``): text or image in, a CLIP image embedding out."""
+    from diffusers import KandinskyV22PriorPipeline
+
+    KandinskyV22PriorPipeline(**_kandinsky_prior_parts(folder)).save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def kandinsky_decoder(folder: Path, *, inpaint: bool = False) -> Path:
+    """A tiny Kandinsky 2.2 decoder (``KandinskyV22Pipeline``, or ``KandinskyV22InpaintPipeline``): an image
+    embedding in, a picture out. It needs a prior: :func:`kandinsky_prior`."""
+    from diffusers import KandinskyV22InpaintPipeline, KandinskyV22Pipeline
+
+    cls = KandinskyV22InpaintPipeline if inpaint else KandinskyV22Pipeline
+    cls(**_kandinsky_decoder_parts(inpaint)).save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def kandinsky_combined(folder: Path, *, inpaint: bool = False) -> Path:
+    """A tiny Kandinsky 2.2 prior and decoder in one folder (``KandinskyV22CombinedPipeline``, or the inpainting
+    ``KandinskyV22InpaintCombinedPipeline``)."""
+    from diffusers import KandinskyV22CombinedPipeline, KandinskyV22InpaintCombinedPipeline
+
+    prior = {f"prior_{name}": part for name, part in _kandinsky_prior_parts(folder).items()}
+    cls = KandinskyV22InpaintCombinedPipeline if inpaint else KandinskyV22CombinedPipeline
+    cls(**_kandinsky_decoder_parts(inpaint), **prior).save_pretrained(folder, safe_serialization=True)
+    return folder
