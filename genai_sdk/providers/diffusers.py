@@ -57,6 +57,10 @@ OPTIONS = OptionSpec(
            "name, else scribble)", frozenset({"images.sketch"})),
     Option("control_strength", Float(0.0, 2.0), "how strongly the sketch steers the picture (default 1)",
            frozenset({"images.sketch"})),
+    Option("prior", Str(), "path of a prior folder (Kandinsky's) for a decoder folder; for a combined folder, it "
+           "replaces the folder's own"),
+    Option("prompt_weight", Float(0.0, 1.0), "a blend prompt's share of the mixed embedding, with a prior and decoder "
+           "(default: an equal share, 1 / (images + 1))", frozenset({"images.blend"})),
 )
 _SKETCHABLE = ("StableDiffusionPipeline", "StableDiffusionXLPipeline")  # with a ControlNet given as an option
 
@@ -292,12 +296,16 @@ class DiffusersProvider:
             raise ConfigError("diffusers models need diffusers: pip install 'genai-sdk[local]'") from None
 
     def describe(self, model_name: str) -> ModelInfo | None:
+        from .diffusers_prior import operations as prior_operations
         from .diffusers_upscale import FACTORS, PROMPTED
 
         operations = {"images.generate", "images.edit", "images.variations"}
         portable = {"seed", "negative_prompt", "steps", "guidance"}
         class_name = _class_name(model_name)
-        if any(word in class_name for word in ("Video", "AnimateDiff", "CogVideoX", "LTX", "Wan")):
+        served = prior_operations(class_name)
+        if served is not None:
+            operations = set(served)
+        elif any(word in class_name for word in ("Video", "AnimateDiff", "CogVideoX", "LTX", "Wan")):
             operations = {"videos.generate"}
         elif "ImageVariation" in class_name:
             operations = {"images.variations"}
@@ -336,6 +344,10 @@ class DiffusersProvider:
             from .diffusers_control import check_sketch
 
             check_sketch(model, _class_name(model.name), options)
+        elif isinstance(request, ImageRequest) and _prior_pipeline(model):
+            from .diffusers_prior import check_prior
+
+            warnings.extend(check_prior(model, _class_name(model.name), request, options))
         if isinstance(request, ImageRequest) and request.operation in ("upscale", "sketch") and len(request.images) > 1:
             warnings.append(f"{len(request.images)} images were given: only the first was used")
         if isinstance(request, ImageRequest):
@@ -381,6 +393,10 @@ class DiffusersProvider:
             from .diffusers_control import from_sketch
 
             return from_sketch(self, model, request, n, ctx)
+        if _prior_pipeline(model):
+            from .diffusers_prior import images
+
+            return images(self, model, request, n, ctx)
         torch = _torch()
         options = OPTIONS.for_request(request)
         if request.operation == "generate":
@@ -578,6 +594,13 @@ class _Ticks:
 
     def close(self) -> None:
         pass
+
+
+def _prior_pipeline(model: ModelInfo) -> bool:
+    """Whether the model is a prior and a decoder (Kandinsky): diffusers_prior.py serves it."""
+    from .diffusers_prior import operations
+
+    return operations(_class_name(model.name)) is not None
 
 
 def _call_options(pipeline: Any, options: ParsedOptions, kwargs: dict[str, Any]) -> list[str]:
