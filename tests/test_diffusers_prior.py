@@ -128,12 +128,12 @@ def test_blend_weights_one_and_zero_give_the_first_images_embedding(folders: dic
 
 
 def test_a_blend_prompt_joins_the_mix(folders: dict[str, Path]) -> None:
-    from genai_sdk._requests import ImageRequest
+    from genai_sdk._requests import CallOptions, ImageRequest
     from genai_sdk.providers.diffusers_prior import blend_conditions
 
     red, blue = _pictures()
     inputs = (genai.Image.from_pil(red), genai.Image.from_pil(blue))
-    request = ImageRequest(operation="blend", prompt="at sunset", options={}, images=inputs, weights=(0.75, 0.25))
+    request = ImageRequest(operation="blend", prompt="at sunset", options=CallOptions(), images=inputs, weights=(0.75, 0.25))
     conditions, weights = blend_conditions(request, None)
     assert conditions[-1] == "at sunset" and weights == pytest.approx([0.5, 0.5 / 3, 1 / 3])
     assert blend_conditions(request, 0.2)[1] == pytest.approx([0.6, 0.2, 0.2])

@@ -58,7 +58,7 @@ OPTIONS = OptionSpec(
     Option("control_strength", Float(0.0, 2.0), "how strongly the sketch steers the picture (default 1)",
            frozenset({"images.sketch"})),
     Option("prior", Str(), "path of a prior folder (Kandinsky's) for a decoder folder; for a combined folder, it "
-           "replaces the folder's own"),
+           "replaces the folder's own", frozenset({"images.generate", "images.edit", "images.variations", "images.blend"})),
     Option("prompt_weight", Float(0.0, 1.0), "a blend prompt's share of the mixed embedding, with a prior and decoder "
            "(default: an equal share, 1 / (images + 1))", frozenset({"images.blend"})),
 )
@@ -394,9 +394,9 @@ class DiffusersProvider:
 
             return from_sketch(self, model, request, n, ctx)
         if _prior_pipeline(model):
-            from .diffusers_prior import images
+            from .diffusers_prior import images as prior_images
 
-            return images(self, model, request, n, ctx)
+            return prior_images(self, model, request, n, ctx)
         torch = _torch()
         options = OPTIONS.for_request(request)
         if request.operation == "generate":

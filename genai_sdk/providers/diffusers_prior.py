@@ -143,7 +143,7 @@ def blend_conditions(request: ImageRequest, prompt_weight: float | None) -> tupl
 
 
 def images(provider: DiffusersProvider, model: ModelInfo, request: ImageRequest, n: int, ctx: CallContext) -> ImageBatch:
-    from .diffusers import OPTIONS, _combined, _mask_to_repaint, _refuse_flagged, _torch
+    from .diffusers import OPTIONS, _call_options, _combined, _mask_to_repaint, _refuse_flagged, _torch
 
     torch = _torch()
     options = OPTIONS.for_request(request)
@@ -209,6 +209,7 @@ def images(provider: DiffusersProvider, model: ModelInfo, request: ImageRequest,
         warnings.append(f"{type(pipeline).__name__} paints from the embedding alone: strength was not applied")
     if size is not None:
         kwargs["width"], kwargs["height"] = size
+    warnings.extend(_call_options(pipeline, options, kwargs))
     output = provider._run(pipeline, kwargs, ctx, request.steps)
     _refuse_flagged(output)
     pictures = [p.convert("RGB") for p in output.images]
