@@ -84,10 +84,11 @@ def test_a_job_on_ray_keeps_the_ledger_exact_and_reruns_skip(
 def test_one_rate_limit_for_every_worker(local_ray: Any, ledger: str, genai_emulator: Emulator, tmp_path: Path) -> None:
     items = [Item(f"p{i}", f"a glass jar number {i}") for i in range(8)]
     summary = run_dataset(items, task="image", model="openai:dall-e-2", out=tmp_path, job_id="jars", workers=2,
-                          batch_size=1, rate_limit={"openai": {"requests": 3, "per": 1.0}})  # fmt: skip
+                          batch_size=1, rate_limit={"openai": {"requests": 2, "per": 2.0}})  # fmt: skip
     assert summary.counts == {"ok": 8}
     arrivals = [call.received for call in genai_emulator.calls("images.generate")]
-    assert _most_in_window(arrivals, 0.9) <= 3  # two workers, one limit: never twice it
+    # Slots are taken as a request leaves and it arrives a little later: the window checked leaves that slack.
+    assert _most_in_window(arrivals, 1.5) <= 2  # two workers, one limit: never twice it
 
 
 def test_the_budget_breaker_stops_the_job(local_ray: Any, ledger: str, genai_emulator: Emulator, tmp_path: Path) -> None:

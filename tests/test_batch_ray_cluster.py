@@ -50,11 +50,13 @@ def test_one_postgres_ledger_and_one_rate_limit_for_two_nodes(
     # 0.75 CPU an actor: two cannot share a one-CPU node, so each node holds one (and keeps a quarter for Ray Data).
     summary = run_dataset(items, task="image", model="openai:dall-e-2", out=tmp_path, job_id="lanterns", workers=2,
                           cpus_per_worker=0.75, batch_size=1, settings={"size": "256x256"},
-                          rate_limit={"openai": {"requests": 3, "per": 1.0}})  # fmt: skip
+                          rate_limit={"openai": {"requests": 2, "per": 2.0}})  # fmt: skip
     assert summary.counts == {"ok": 8, "refused": 1}
     client = genai.Client(ledger=postgres_url)
     charges = [e for e in client.credits.history() if e.kind == "charge"]
     calls = genai_emulator.calls("images.generate")
     assert len(charges) == len(calls) == 8 and client.credits.reserved() == 0
-    assert _most_in_window([call.received for call in calls], 0.9) <= 3
+    # Slots are taken as a request leaves; it reaches the emulator up to a few tenths of a second later on a loaded
+    # machine, so the window checked is the limit's period less that slack: never more than the limit in it.
+    assert _most_in_window([call.received for call in calls], 1.5) <= 2
     client.close()
